@@ -1,0 +1,118 @@
+"""Where agent tasks run: the ECS cluster, their log group and their two IAM roles."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+
+from constructs import Construct
+from stacks.nag import acknowledge
+
+# Cross-region inference profiles are model ids with a geography in front.
+_INFERENCE_PROFILE = re.compile(r"^(us|eu|apac|us-gov|global)\.(.+)$")
+
+
+def bedrock_model_arns(scope: Construct, models: Sequence[str]) -> list[str]:
+    """The ARNs `bedrock:InvokeModel` needs for these model ids, and no others.
+
+    A foundation model is invoked in the stack's own region. A cross-region inference
+    profile routes each request to its model in any region the profile spans, which
+    AWS authorises against the foundation model there: that grant needs a region wildcard.
+    """
+    stack = Stack.of(scope)
+    arns: list[str] = []
+    for model in models:
+        profile = _INFERENCE_PROFILE.fullmatch(model)
+        if profile:
+            arns.append(f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:inference-profile/{model}")
+            arns.append(f"arn:{stack.partition}:bedrock:*::foundation-model/{profile.group(2)}")
+        else:
+            arns.append(f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model}")
+    return sorted(set(arns))
+
+
+class AgentCluster(Construct):
+    """An ECS cluster for agent tasks with FARGATE and FARGATE_SPOT, plus what tasks use.
+
+    Physical names carry the prefix on purpose: the customer's deployer role is scoped
+    to `<prefix>-*` clusters and roles and `/<prefix>/*` log groups, so the names are
+    the security boundary.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        vpc: ec2.IVpc,
+        allowed_models: Sequence[str],
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            cluster_name=f"{prefix}-cluster",
+            vpc=vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            enable_fargate_capacity_providers=True,
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "RunLogs",
+            log_group_name=f"/{prefix}/agent-runs",
+            retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        self.execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            role_name=f"{prefix}-task-execution",
+            description="ECS pulls the agent image and ships its logs with this role",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+        )
+        # Written out rather than the AWS managed policy, whose logs grant is account-wide.
+        self.log_group.grant_write(self.execution_role)
+        self.execution_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EcrAuthToken",
+                actions=["ecr:GetAuthorizationToken"],
+                # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
+                resources=["*"],
+            )
+        )
+        acknowledge(
+            self.execution_role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken supports no resource-level permissions (AWS requires "
+            "Resource \"*\"); the token alone grants nothing: image pulls are limited to "
+            "the repositories that grant this role.",
+        )
+        self.task_role = iam.Role(
+            self,
+            "TaskRole",
+            role_name=f"{prefix}-agent-task",
+            description="What the agent runner itself may do: invoke the allowed Bedrock models",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+        )
+        model_arns = bedrock_model_arns(self, allowed_models)
+        self.task_role.add_to_policy(
+            iam.PolicyStatement(sid="InvokeAllowedModels", actions=["bedrock:InvokeModel"], resources=model_arns)
+        )
+        for arn in model_arns:
+            if ":bedrock:*::" in arn:
+                acknowledge(
+                    self.task_role,
+                    f"AwsSolutions-IAM5[Resource::{arn.replace(Stack.of(self).partition, '<AWS::Partition>')}]",
+                    "A cross-region inference profile from allowedModels sends requests to its "
+                    "foundation model in whichever region it spans; AWS authorises each against "
+                    "that region's model ARN, so only the region is a wildcard, not the model.",
+                )

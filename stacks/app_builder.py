@@ -1,0 +1,41 @@
+"""Builds the whole app: shared by app.py, the tests and the benchmark."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.config import ConfigError, PlatformConfig
+from stacks.platform_stack import PlatformStack
+
+
+class Platform:
+    """The stacks of one app, for callers that wire or inspect them."""
+
+    def __init__(self, app: cdk.App, config: PlatformConfig) -> None:
+        self.config = config
+        prefix = config.prefix
+        self.platform = PlatformStack(
+            app,
+            "Platform",
+            stack_name=f"{prefix}-platform",
+            description=f"{prefix}: network, agent cluster, storage, alarms and budget",
+            config=config,
+        )
+
+
+def load_config(app: cdk.App) -> PlatformConfig:
+    try:
+        return PlatformConfig.from_context(app.node.try_get_context)
+    except ConfigError as exc:
+        # Synth stops here with the key and the allowed values, not a stack trace.
+        raise SystemExit(f"Invalid configuration: {exc}") from None
+
+
+def build_app(app: cdk.App, *, nag: bool = True) -> Platform:
+    config = load_config(app)
+    platform = Platform(app, config)
+    cdk.Tags.of(app).add("Project", config.prefix)
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return platform

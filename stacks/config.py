@@ -1,0 +1,215 @@
+"""The platform's configuration: cdk.json context, parsed and validated once.
+
+app.py calls `PlatformConfig.from_context(app.node.try_get_context)`; stacks and
+constructs receive the frozen result and never read context or the environment.
+Values given with `-c key=value` arrive as strings, so every parser accepts both the
+JSON type from cdk.json and its string spelling.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+# Fargate's valid CPU units -> allowed memory (MiB).
+FARGATE_SIZES: Mapping[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+}
+ARCHITECTURES = ("ARM64", "X86_64")
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096)
+
+_PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9.-]*\.[a-z0-9][a-zA-Z0-9.:_-]*$")
+_ORIGIN = re.compile(r"^https://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:\d+)?$")
+_LOCAL_ORIGIN = re.compile(r"^http://(localhost|127\.0\.0\.1)(:\d+)?$")
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+class ConfigError(ValueError):
+    """A context value is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    project_name: str
+    alarm_email: str | None
+    monthly_budget_usd: int
+    free_tests_per_month: int
+    max_test_minutes: int
+    max_concurrent_test_tasks: int
+    launches_per_minute: int
+    test_task_cpu: int
+    test_task_memory_mib: int
+    test_task_architecture: str
+    test_task_use_spot: bool
+    allowed_models: tuple[str, ...]
+    max_output_tokens: int
+    log_retention_days: int
+    run_retention_days: int
+    retain_data: bool
+    production_domain: str
+    template_version: str
+    platform_account_id: str | None
+
+    @property
+    def prefix(self) -> str:
+        """The resource-name prefix (`projectName`)."""
+        return self.project_name
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> PlatformConfig:
+        """Build from a context getter (`app.node.try_get_context`); raise ConfigError."""
+        cpu = _int(get, "testTaskCpu", minimum=256, maximum=4096)
+        if cpu not in FARGATE_SIZES:
+            raise ConfigError(f"testTaskCpu: {cpu} is not a Fargate size; allowed: {sorted(FARGATE_SIZES)}")
+        memory = _int(get, "testTaskMemoryMiB", minimum=512, maximum=30720)
+        if memory not in FARGATE_SIZES[cpu]:
+            raise ConfigError(
+                f"testTaskMemoryMiB: {memory} is not valid with testTaskCpu={cpu}; "
+                f"allowed: {list(FARGATE_SIZES[cpu])}"
+            )
+        retention = _int(get, "logRetentionDays", minimum=1, maximum=1096)
+        if retention not in LOG_RETENTION_DAYS:
+            raise ConfigError(f"logRetentionDays: {retention} is not a CloudWatch retention; allowed: {list(LOG_RETENTION_DAYS)}")
+        return cls(
+            project_name=_str(get, "projectName", _PROJECT_NAME, "lowercase letters, digits and hyphens, starting with a letter, at most 20 characters"),
+            alarm_email=_optional_str(get, "alarmEmail", _EMAIL, "an e-mail address, or empty for none"),
+            monthly_budget_usd=_int(get, "monthlyBudgetUsd", minimum=1, maximum=1_000_000),
+            free_tests_per_month=_int(get, "freeTestsPerMonth", minimum=0, maximum=10_000),
+            max_test_minutes=_int(get, "maxTestMinutes", minimum=1, maximum=60),
+            max_concurrent_test_tasks=_int(get, "maxConcurrentTestTasks", minimum=1, maximum=1000),
+            launches_per_minute=_int(get, "launchesPerMinute", minimum=1, maximum=600),
+            test_task_cpu=cpu,
+            test_task_memory_mib=memory,
+            test_task_architecture=_choice(get, "testTaskArchitecture", ARCHITECTURES),
+            test_task_use_spot=_bool(get, "testTaskUseSpot"),
+            allowed_models=_models(get, "allowedModels"),
+            max_output_tokens=_int(get, "maxOutputTokens", minimum=1, maximum=64_000),
+            log_retention_days=retention,
+            run_retention_days=_int(get, "runRetentionDays", minimum=1, maximum=3650),
+            retain_data=_bool(get, "retainData"),
+            production_domain=_origin(get, "productionDomain"),
+            template_version=_str(get, "templateVersion", _SEMVER, "a version MAJOR.MINOR.PATCH, e.g. 1.0.0"),
+            platform_account_id=_optional_str(get, "platformAccountId", _ACCOUNT_ID, "a 12-digit AWS account id, or empty"),
+        )
+
+    def as_context(self) -> dict[str, Any]:
+        """The cdk.json spelling of this config (for tests and derived apps)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            key = _CONTEXT_KEYS[f.name]
+            value = getattr(self, f.name)
+            out[key] = list(value) if isinstance(value, tuple) else ("" if value is None else value)
+        return out
+
+
+_CONTEXT_KEYS = {
+    "project_name": "projectName",
+    "alarm_email": "alarmEmail",
+    "monthly_budget_usd": "monthlyBudgetUsd",
+    "free_tests_per_month": "freeTestsPerMonth",
+    "max_test_minutes": "maxTestMinutes",
+    "max_concurrent_test_tasks": "maxConcurrentTestTasks",
+    "launches_per_minute": "launchesPerMinute",
+    "test_task_cpu": "testTaskCpu",
+    "test_task_memory_mib": "testTaskMemoryMiB",
+    "test_task_architecture": "testTaskArchitecture",
+    "test_task_use_spot": "testTaskUseSpot",
+    "allowed_models": "allowedModels",
+    "max_output_tokens": "maxOutputTokens",
+    "log_retention_days": "logRetentionDays",
+    "run_retention_days": "runRetentionDays",
+    "retain_data": "retainData",
+    "production_domain": "productionDomain",
+    "template_version": "templateVersion",
+    "platform_account_id": "platformAccountId",
+}
+CONTEXT_KEYS: tuple[str, ...] = tuple(_CONTEXT_KEYS.values())
+
+
+def _required(get: Callable[[str], Any], key: str) -> Any:
+    value = get(key)
+    if value is None:
+        raise ConfigError(f"{key}: missing from cdk.json context")
+    return value
+
+
+def _str(get: Callable[[str], Any], key: str, pattern: re.Pattern[str], allowed: str) -> str:
+    value = _required(get, key)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ConfigError(f"{key}: {value!r} is invalid; allowed: {allowed}")
+    return value
+
+
+def _optional_str(get: Callable[[str], Any], key: str, pattern: re.Pattern[str], allowed: str) -> str | None:
+    value = get(key)
+    if value is None or value == "":
+        return None
+    return _str(get, key, pattern, allowed)
+
+
+def _int(get: Callable[[str], Any], key: str, *, minimum: int, maximum: int) -> int:
+    raw = _required(get, key)
+    if isinstance(raw, bool):
+        raise ConfigError(f"{key}: {raw!r} is not a whole number; allowed: {minimum}..{maximum}")
+    try:
+        value = int(raw) if isinstance(raw, int) else int(str(raw).strip(), 10)
+    except ValueError:
+        raise ConfigError(f"{key}: {raw!r} is not a whole number; allowed: {minimum}..{maximum}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{key}: {value} is out of range; allowed: {minimum}..{maximum}")
+    return value
+
+
+def _bool(get: Callable[[str], Any], key: str) -> bool:
+    raw = _required(get, key)
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise ConfigError(f"{key}: {raw!r} is invalid; allowed: true, false")
+
+
+def _choice(get: Callable[[str], Any], key: str, choices: tuple[str, ...]) -> str:
+    raw = _required(get, key)
+    if raw not in choices:
+        raise ConfigError(f"{key}: {raw!r} is invalid; allowed: {', '.join(choices)}")
+    return str(raw)
+
+
+def _models(get: Callable[[str], Any], key: str) -> tuple[str, ...]:
+    raw = _required(get, key)
+    if isinstance(raw, str):
+        # `-c allowedModels=a,b` or a JSON list in a string
+        try:
+            raw = json.loads(raw) if raw.lstrip().startswith("[") else [m.strip() for m in raw.split(",")]
+        except json.JSONDecodeError:
+            raise ConfigError(f"{key}: {raw!r} is not a JSON list or comma-separated list of Bedrock model ids") from None
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{key}: must be a non-empty list of Bedrock model ids")
+    bad = [m for m in raw if not isinstance(m, str) or not _MODEL_ID.fullmatch(m)]
+    if bad:
+        raise ConfigError(f"{key}: {bad!r} are not Bedrock model ids (like 'amazon.nova-micro-v1:0')")
+    if len(set(raw)) != len(raw):
+        raise ConfigError(f"{key}: lists a model twice")
+    return tuple(raw)
+
+
+def _origin(get: Callable[[str], Any], key: str) -> str:
+    raw = _required(get, key)
+    if not isinstance(raw, str) or not (_ORIGIN.fullmatch(raw) or _LOCAL_ORIGIN.fullmatch(raw)):
+        raise ConfigError(
+            f"{key}: {raw!r} is invalid; allowed: an https origin without path "
+            "(https://app.example.com) or http://localhost[:port]"
+        )
+    return raw
