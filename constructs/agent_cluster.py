@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
-from stacks.nag import acknowledge
+from stacks.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip
 
 # Cross-region inference profiles are model ids with a geography in front.
 _INFERENCE_PROFILE = re.compile(r"^(us|eu|apac|us-gov|global)\.(.+)$")
@@ -30,7 +30,9 @@ def bedrock_model_arns(scope: Construct, models: Sequence[str]) -> list[str]:
     for model in models:
         profile = _INFERENCE_PROFILE.fullmatch(model)
         if profile:
-            arns.append(f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:inference-profile/{model}")
+            arns.append(
+                f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:inference-profile/{model}"
+            )
             arns.append(f"arn:{stack.partition}:bedrock:*::foundation-model/{profile.group(2)}")
         else:
             arns.append(f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model}")
@@ -72,6 +74,7 @@ class AgentCluster(Construct):
             retention=log_retention,
             removal_policy=removal_policy,
         )
+        checkov_skip(self.log_group, CKV_AWS_158=LOG_GROUP_KMS_REASON)
         self.execution_role = iam.Role(
             self,
             "ExecutionRole",
@@ -93,7 +96,7 @@ class AgentCluster(Construct):
             self.execution_role,
             "AwsSolutions-IAM5[Resource::*]",
             "ecr:GetAuthorizationToken supports no resource-level permissions (AWS requires "
-            "Resource \"*\"); the token alone grants nothing: image pulls are limited to "
+            'Resource "*"); the token alone grants nothing: image pulls are limited to '
             "the repositories that grant this role.",
         )
         self.task_role = iam.Role(
@@ -105,7 +108,9 @@ class AgentCluster(Construct):
         )
         model_arns = bedrock_model_arns(self, allowed_models)
         self.task_role.add_to_policy(
-            iam.PolicyStatement(sid="InvokeAllowedModels", actions=["bedrock:InvokeModel"], resources=model_arns)
+            iam.PolicyStatement(
+                sid="InvokeAllowedModels", actions=["bedrock:InvokeModel"], resources=model_arns
+            )
         )
         for arn in model_arns:
             if ":bedrock:*::" in arn:

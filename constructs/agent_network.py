@@ -7,6 +7,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
+from stacks.nag import LOG_GROUP_KMS_REASON, checkov_skip
 
 
 class AgentNetwork(Construct):
@@ -41,7 +42,9 @@ class AgentNetwork(Construct):
             # resource; the customer template has no Lambda, so it opts out.
             restrict_default_security_group=restrict_default_security_group,
             subnet_configuration=[
-                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)
+                ec2.SubnetConfiguration(
+                    name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24
+                )
             ],
         )
         if flow_log_retention is not None:
@@ -52,17 +55,22 @@ class AgentNetwork(Construct):
                 retention=flow_log_retention,
                 removal_policy=removal_policy,
             )
+            checkov_skip(flow_log_group, CKV_AWS_158=LOG_GROUP_KMS_REASON)
             self.vpc.add_flow_log(
                 "FlowLog",
                 destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
                 traffic_type=ec2.FlowLogTrafficType.ALL,
                 max_aggregation_interval=ec2.FlowLogMaxAggregationInterval.TEN_MINUTES,
             )
-        self.task_security_group = egress_only_security_group(self, "TaskSecurityGroup", vpc=self.vpc, prefix=prefix)
+        self.task_security_group = egress_only_security_group(
+            self, "TaskSecurityGroup", vpc=self.vpc, prefix=prefix
+        )
         self.subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PUBLIC)
 
 
-def egress_only_security_group(scope: Construct, construct_id: str, *, vpc: ec2.IVpc, prefix: str) -> ec2.SecurityGroup:
+def egress_only_security_group(
+    scope: Construct, construct_id: str, *, vpc: ec2.IVpc, prefix: str
+) -> ec2.SecurityGroup:
     """A security group with no ingress and TCP 443 egress only."""
     group = ec2.SecurityGroup(
         scope,

@@ -6,6 +6,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import ConfigError, PlatformConfig
+from stacks.nag import CdkProviderCheckovSkips
 from stacks.platform_stack import PlatformStack
 
 
@@ -15,11 +16,15 @@ class Platform:
     def __init__(self, app: cdk.App, config: PlatformConfig) -> None:
         self.config = config
         prefix = config.prefix
+        # Stack tags: CloudFormation copies them onto every resource it can tag, including
+        # the ones CDK adds for its own custom resources.
+        self.stack_tags = {"Project": prefix}
         self.platform = PlatformStack(
             app,
             "Platform",
             stack_name=f"{prefix}-platform",
             description=f"{prefix}: network, agent cluster, storage, alarms and budget",
+            tags=self.stack_tags,
             config=config,
         )
 
@@ -36,6 +41,7 @@ def build_app(app: cdk.App, *, nag: bool = True) -> Platform:
     config = load_config(app)
     platform = Platform(app, config)
     cdk.Tags.of(app).add("Project", config.prefix)
+    cdk.Aspects.of(app).add(CdkProviderCheckovSkips())
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return platform

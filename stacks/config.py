@@ -29,7 +29,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 _PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9.-]*\.[a-z0-9][a-zA-Z0-9.:_-]*$")
-_ORIGIN = re.compile(r"^https://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:\d+)?$")
+_ORIGIN = re.compile(
+    r"^https://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:\d+)?$"
+)
 _LOCAL_ORIGIN = re.compile(r"^http://(localhost|127\.0\.0\.1)(:\d+)?$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -71,7 +73,9 @@ class PlatformConfig:
         """Build from a context getter (`app.node.try_get_context`); raise ConfigError."""
         cpu = _int(get, "testTaskCpu", minimum=256, maximum=4096)
         if cpu not in FARGATE_SIZES:
-            raise ConfigError(f"testTaskCpu: {cpu} is not a Fargate size; allowed: {sorted(FARGATE_SIZES)}")
+            raise ConfigError(
+                f"testTaskCpu: {cpu} is not a Fargate size; allowed: {sorted(FARGATE_SIZES)}"
+            )
         memory = _int(get, "testTaskMemoryMiB", minimum=512, maximum=30720)
         if memory not in FARGATE_SIZES[cpu]:
             raise ConfigError(
@@ -80,10 +84,19 @@ class PlatformConfig:
             )
         retention = _int(get, "logRetentionDays", minimum=1, maximum=1096)
         if retention not in LOG_RETENTION_DAYS:
-            raise ConfigError(f"logRetentionDays: {retention} is not a CloudWatch retention; allowed: {list(LOG_RETENTION_DAYS)}")
+            raise ConfigError(
+                f"logRetentionDays: {retention} is not a CloudWatch retention; allowed: {list(LOG_RETENTION_DAYS)}"
+            )
         return cls(
-            project_name=_str(get, "projectName", _PROJECT_NAME, "lowercase letters, digits and hyphens, starting with a letter, at most 20 characters"),
-            alarm_email=_optional_str(get, "alarmEmail", _EMAIL, "an e-mail address, or empty for none"),
+            project_name=_str(
+                get,
+                "projectName",
+                _PROJECT_NAME,
+                "lowercase letters, digits and hyphens, starting with a letter, at most 20 characters",
+            ),
+            alarm_email=_optional_str(
+                get, "alarmEmail", _EMAIL, "an e-mail address, or empty for none"
+            ),
             monthly_budget_usd=_int(get, "monthlyBudgetUsd", minimum=1, maximum=1_000_000),
             free_tests_per_month=_int(get, "freeTestsPerMonth", minimum=0, maximum=10_000),
             max_test_minutes=_int(get, "maxTestMinutes", minimum=1, maximum=60),
@@ -99,8 +112,12 @@ class PlatformConfig:
             run_retention_days=_int(get, "runRetentionDays", minimum=1, maximum=3650),
             retain_data=_bool(get, "retainData"),
             production_domain=_origin(get, "productionDomain"),
-            template_version=_str(get, "templateVersion", _SEMVER, "a version MAJOR.MINOR.PATCH, e.g. 1.0.0"),
-            platform_account_id=_optional_str(get, "platformAccountId", _ACCOUNT_ID, "a 12-digit AWS account id, or empty"),
+            template_version=_str(
+                get, "templateVersion", _SEMVER, "a version MAJOR.MINOR.PATCH, e.g. 1.0.0"
+            ),
+            platform_account_id=_optional_str(
+                get, "platformAccountId", _ACCOUNT_ID, "a 12-digit AWS account id, or empty"
+            ),
         )
 
     def as_context(self) -> dict[str, Any]:
@@ -151,7 +168,9 @@ def _str(get: Callable[[str], Any], key: str, pattern: re.Pattern[str], allowed:
     return value
 
 
-def _optional_str(get: Callable[[str], Any], key: str, pattern: re.Pattern[str], allowed: str) -> str | None:
+def _optional_str(
+    get: Callable[[str], Any], key: str, pattern: re.Pattern[str], allowed: str
+) -> str | None:
     value = get(key)
     if value is None or value == "":
         return None
@@ -165,7 +184,9 @@ def _int(get: Callable[[str], Any], key: str, *, minimum: int, maximum: int) -> 
     try:
         value = int(raw) if isinstance(raw, int) else int(str(raw).strip(), 10)
     except ValueError:
-        raise ConfigError(f"{key}: {raw!r} is not a whole number; allowed: {minimum}..{maximum}") from None
+        raise ConfigError(
+            f"{key}: {raw!r} is not a whole number; allowed: {minimum}..{maximum}"
+        ) from None
     if not minimum <= value <= maximum:
         raise ConfigError(f"{key}: {value} is out of range; allowed: {minimum}..{maximum}")
     return value
@@ -192,14 +213,22 @@ def _models(get: Callable[[str], Any], key: str) -> tuple[str, ...]:
     if isinstance(raw, str):
         # `-c allowedModels=a,b` or a JSON list in a string
         try:
-            raw = json.loads(raw) if raw.lstrip().startswith("[") else [m.strip() for m in raw.split(",")]
+            raw = (
+                json.loads(raw)
+                if raw.lstrip().startswith("[")
+                else [m.strip() for m in raw.split(",")]
+            )
         except json.JSONDecodeError:
-            raise ConfigError(f"{key}: {raw!r} is not a JSON list or comma-separated list of Bedrock model ids") from None
+            raise ConfigError(
+                f"{key}: {raw!r} is not a JSON list or comma-separated list of Bedrock model ids"
+            ) from None
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{key}: must be a non-empty list of Bedrock model ids")
     bad = [m for m in raw if not isinstance(m, str) or not _MODEL_ID.fullmatch(m)]
     if bad:
-        raise ConfigError(f"{key}: {bad!r} are not Bedrock model ids (like 'amazon.nova-micro-v1:0')")
+        raise ConfigError(
+            f"{key}: {bad!r} are not Bedrock model ids (like 'amazon.nova-micro-v1:0')"
+        )
     if len(set(raw)) != len(raw):
         raise ConfigError(f"{key}: lists a model twice")
     return tuple(raw)

@@ -25,7 +25,9 @@ def removal_policy(config: PlatformConfig) -> RemovalPolicy:
     return RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
 
 
-_RETENTION = dict(zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[: len(LOG_RETENTION_DAYS)], strict=True))
+_RETENTION = dict(
+    zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[: len(LOG_RETENTION_DAYS)], strict=True)
+)
 
 
 def log_retention(config: PlatformConfig) -> logs.RetentionDays:
@@ -36,7 +38,9 @@ def log_retention(config: PlatformConfig) -> logs.RetentionDays:
 class PlatformStack(Stack):
     """VPC, ECS cluster, ECR repository, artifacts bucket, alarm topic and budget."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: object) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: object
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         prefix = config.prefix
         stateful_removal = removal_policy(config)
@@ -235,9 +239,17 @@ class PlatformStack(Stack):
         )
         too_many_tasks.add_alarm_action(self.alarm_action)
 
-        subscribers = [budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=self.alarm_topic.topic_arn)]
+        subscribers = [
+            budgets.CfnBudget.SubscriberProperty(
+                subscription_type="SNS", address=self.alarm_topic.topic_arn
+            )
+        ]
         if config.alarm_email:
-            subscribers.append(budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=config.alarm_email))
+            subscribers.append(
+                budgets.CfnBudget.SubscriberProperty(
+                    subscription_type="EMAIL", address=config.alarm_email
+                )
+            )
         budget = budgets.CfnBudget(
             self,
             "MonthlyBudget",
@@ -245,7 +257,9 @@ class PlatformStack(Stack):
                 budget_name=f"{prefix}-monthly",
                 budget_type="COST",
                 time_unit="MONTHLY",
-                budget_limit=budgets.CfnBudget.SpendProperty(amount=config.monthly_budget_usd, unit="USD"),
+                budget_limit=budgets.CfnBudget.SpendProperty(
+                    amount=config.monthly_budget_usd, unit="USD"
+                ),
             ),
             notifications_with_subscribers=[
                 budgets.CfnBudget.NotificationWithSubscribersProperty(
@@ -261,4 +275,3 @@ class PlatformStack(Stack):
             ],
         )
         budget.node.add_dependency(self.alarm_topic)
-

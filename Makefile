@@ -1,0 +1,96 @@
+# agent-builder platform. `make synth` and `make test` set everything up from nothing
+# (a Python 3.11+ and a Node 20+ are all they need) and are safe to re-run.
+
+PYTHON ?= python3
+VENV := .venv
+CHECKOV_VENV := .venv-checkov
+PY := $(VENV)/bin/python
+CDK := npx --no-install cdk
+
+# Node 20 is past its end of life for jsii; silence the banner, keep everything offline.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# checkov would otherwise try to download guidelines from the internet.
+export BC_SKIP_MAPPING := TRUE
+export CHECKOV_BIN := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
+
+.PHONY: help setup synth test lint typecheck unit deploy destroy bench-synth bench-runtime clean
+
+help:
+	@echo "make synth          set up, then synthesize every stack and export dist/"
+	@echo "make test           set up, then lint, type-check, all tests and quality gates"
+	@echo "make deploy         cdk deploy --all (needs AWS credentials)"
+	@echo "make destroy        cdk destroy --all (needs AWS credentials)"
+	@echo "make bench-synth    whole-app synth time vs an empty one-stack app"
+	@echo "make bench-runtime  API cold-import ratio and AWS calls per test launch"
+
+# ---- set-up: stamps make each step run once per change of its pins ----------------
+
+$(VENV)/.synth-deps: requirements.txt lambda_src/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r lambda_src/requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: $(VENV)/.synth-deps requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_VENV)/.deps: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+node_modules/.deps: package.json package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || (echo "Node 20+ is required" && exit 1)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps node_modules/.deps
+
+# ---- the main job -------------------------------------------------------------------
+
+synth: $(VENV)/.synth-deps node_modules/.deps
+	$(CDK) synth --quiet
+	@if [ -f scripts/export_dist.py ]; then $(PY) scripts/export_dist.py; fi
+	@echo
+	@echo "CloudFormation templates:"
+	@ls -1 cdk.out/*.template.json | sed 's/^/  /'
+	@echo "Exported for customers and clients:"
+	@ls -1 dist/* | sed 's/^/  /'
+
+# ---- tests and quality gates ------------------------------------------------------------
+
+lint: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.dev-deps
+	$(VENV)/bin/mypy app.py stacks constructs lambda_src agent_runner scripts
+
+unit: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps node_modules/.deps
+	$(VENV)/bin/pytest -n 2 --dist loadfile
+
+test: synth lint typecheck unit
+
+# ---- owner operations (need AWS credentials) -------------------------------------------
+
+deploy: synth
+	$(CDK) deploy --all --require-approval broadening
+
+destroy: $(VENV)/.synth-deps node_modules/.deps
+	$(CDK) destroy --all $(if $(FORCE),--force,)
+
+# ---- benchmarks -------------------------------------------------------------------------
+
+bench-synth: $(VENV)/.synth-deps
+	$(PY) scripts/bench_synth.py
+
+bench-runtime: $(VENV)/.dev-deps
+	$(PY) scripts/bench_runtime.py
+
+clean:
+	rm -rf cdk.out .bench .pytest_cache .mypy_cache .ruff_cache

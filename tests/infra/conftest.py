@@ -1,0 +1,67 @@
+"""Synthesize once, test many: fixtures that build the app from cdk.json context."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import assertions
+
+from stacks.app_builder import Platform, build_app
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def default_context() -> dict[str, Any]:
+    """cdk.json's context: the defaults a platform owner gets."""
+    return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+
+
+def make_app(outdir: Path, nag: bool = True, **overrides: Any) -> tuple[cdk.App, Platform]:
+    context = default_context() | overrides
+    app = cdk.App(context=context, outdir=str(outdir))
+    return app, build_app(app, nag=nag)
+
+
+class Synthesized:
+    """One synthesized app: its stacks' templates and where they were written."""
+
+    def __init__(self, app: cdk.App, platform: Platform) -> None:
+        self.app = app
+        self.platform = platform
+        self.assembly = app.synth()
+        self.outdir = Path(self.assembly.directory)
+
+    def template(self, stack: cdk.Stack) -> assertions.Template:
+        return assertions.Template.from_json(
+            self.assembly.get_stack_by_name(stack.stack_name).template
+        )
+
+    def template_files(self) -> list[Path]:
+        return sorted(self.outdir.glob("*.template.json"))
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized]:
+    """Synthesize the app with context overrides, caching each distinct config."""
+    cache: dict[str, Synthesized] = {}
+
+    def _synth(**overrides: Any) -> Synthesized:
+        key = json.dumps(overrides, sort_keys=True)
+        if key not in cache:
+            app, platform = make_app(tmp_path_factory.mktemp("cdk.out"), **overrides)
+            cache[key] = Synthesized(app, platform)
+        return cache[key]
+
+    return _synth
+
+
+@pytest.fixture(scope="session")
+def default_app(synth: Callable[..., Synthesized]) -> Iterator[Synthesized]:
+    yield synth()

@@ -1,0 +1,119 @@
+"""Quality gates over every synthesized template: cdk-nag, cfn-lint and checkov."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+from cdk_nag import AwsSolutionsChecks
+
+from tests.infra.conftest import ROOT, Synthesized, make_app
+
+# Regions an owner is likely to deploy to; cfn-lint checks resource types exist there.
+LINT_REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
+
+
+def checkov_binary() -> str:
+    binary = os.environ.get("CHECKOV_BIN") or str(ROOT / ".venv-checkov" / "bin" / "checkov")
+    if not Path(binary).exists():
+        pytest.fail(f"checkov not found at {binary}: run `make setup` (it lives in its own venv)")
+    return binary
+
+
+def run_checkov(directory: Path) -> dict:
+    env = os.environ | {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+    result = subprocess.run(
+        [
+            checkov_binary(),
+            "-d",
+            str(directory),
+            "--framework",
+            "cloudformation",
+            "--output",
+            "json",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
+    if not result.stdout.strip():
+        pytest.fail(f"checkov produced no report: {result.stderr[-2000:]}")
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    return {
+        "failed": [c for r in reports for c in r.get("results", {}).get("failed_checks", [])],
+        "passed": sum(r.get("summary", {}).get("passed", 0) for r in reports),
+        "skipped": [c for r in reports for c in r.get("results", {}).get("skipped_checks", [])],
+    }
+
+
+def test_cdk_nag_reports_no_unacknowledged_finding(default_app: Synthesized) -> None:
+    report = AwsSolutionsChecks().validate_scope(default_app.app)
+    assert report.violations == [], [
+        (v.rule_name, [c.construct_path for c in v.violating_constructs]) for v in report.violations
+    ]
+    assert report.success
+
+
+def test_cdk_nag_would_catch_a_finding(tmp_path: Path) -> None:
+    # The gate above is only worth something if it can fail.
+    app, platform = make_app(tmp_path, nag=False)
+    s3.Bucket(platform.platform, "Careless")  # no TLS policy, no access logs
+    report = AwsSolutionsChecks().validate_scope(app)
+    rules = {v.rule_name for v in report.violations}
+    assert {"AwsSolutions-S1", "AwsSolutions-S10"} <= rules
+
+
+def test_synth_with_nag_attached_fails_on_a_finding(tmp_path: Path) -> None:
+    app, platform = make_app(tmp_path, nag=True)
+    s3.Bucket(platform.platform, "Careless")
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+
+
+def test_every_acknowledgement_has_a_reason(default_app: Synthesized) -> None:
+    acknowledged = 0
+    for construct in default_app.app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                for rule, reason in dict(entry.data).items():
+                    acknowledged += 1
+                    assert len(str(reason)) >= 60, (construct.node.path, rule, reason)
+    assert acknowledged > 0
+
+
+def test_cfn_lint_finds_no_error_in_any_template(default_app: Synthesized) -> None:
+    from cfnlint.api import lint
+
+    templates = default_app.template_files()
+    assert templates
+    for path in templates:
+        matches = lint(path.read_text(), regions=LINT_REGIONS)
+        errors = [m for m in matches if m.rule.id.startswith("E")]
+        assert errors == [], f"{path.name}: {[str(m) for m in errors]}"
+
+
+def test_checkov_has_no_failed_check_and_every_skip_has_a_reason(
+    default_app: Synthesized, tmp_path: Path
+) -> None:
+    for path in default_app.template_files():
+        shutil.copy(path, tmp_path / path.name)
+    result = run_checkov(tmp_path)
+    failed = [(c["check_id"], c["resource"], c.get("file_path")) for c in result["failed"]]
+    assert failed == []
+    assert result["passed"] > 50
+    for skipped in result["skipped"]:
+        assert len(skipped.get("check_result", {}).get("suppress_comment", "")) >= 40, skipped[
+            "check_id"
+        ]
