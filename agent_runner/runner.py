@@ -1,0 +1,340 @@
+"""The agent runner: one Bedrock Converse call per ECS task.
+
+Reads the run's request from the artifacts bucket, asks the agent's model once, prints
+the answer as log lines (the awslogs driver turns each line into the log event users
+watch) and writes result.json beside the request. The contract (env vars, request and
+result JSON, exit codes) is lambda_src/CONTRACT.md, "Agent runner".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
+    from mypy_boto3_s3 import S3Client
+
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
+
+REQUIRED_ENV = ("RUN_ID", "ARTIFACTS_BUCKET", "REQUEST_KEY", "RESULT_KEY", "AWS_REGION")
+# The largest maxOutputTokens the platform config accepts (stacks/config.py). The API
+# enforces the configured cap; MAX_OUTPUT_TOKENS (optional) lets the task definition
+# repeat it here so a request that slipped past the API still cannot exceed it.
+MAX_TOKENS_CEILING = 64_000
+# A request is at most 16 KiB of instructions and 8 KiB of input; anything far larger
+# is not one of ours and is refused before it is parsed.
+MAX_REQUEST_BYTES = 256 * 1024
+STOPPED_MESSAGE = "stopped by the platform (time limit)"
+
+# Standard retry mode backs off on throttling with jitter. A model answer can take
+# minutes, so Bedrock's read timeout is long; the platform's time limit bounds the run.
+S3_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=15
+)
+BEDROCK_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=300
+)
+
+
+class SettingsError(Exception):
+    """The task's environment is incomplete or invalid."""
+
+
+class RunFailed(Exception):
+    """The run cannot succeed; `code` and the message go into result.json."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Settings:
+    run_id: str
+    bucket: str
+    request_key: str
+    result_key: str
+    region: str
+    max_tokens_cap: int
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    agent_name: str
+    model: str
+    instructions: str
+    input: str
+    max_tokens: int
+    temperature: float | None
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    missing = [name for name in REQUIRED_ENV if not environ.get(name, "").strip()]
+    if missing:
+        raise SettingsError(f"missing required environment variable(s): {', '.join(missing)}")
+    cap = MAX_TOKENS_CEILING
+    raw_cap = environ.get("MAX_OUTPUT_TOKENS", "").strip()
+    if raw_cap:
+        try:
+            cap = int(raw_cap)
+        except ValueError:
+            raise SettingsError("MAX_OUTPUT_TOKENS must be an integer") from None
+        if not 1 <= cap <= MAX_TOKENS_CEILING:
+            raise SettingsError(f"MAX_OUTPUT_TOKENS must be between 1 and {MAX_TOKENS_CEILING}")
+    return Settings(
+        run_id=environ["RUN_ID"].strip(),
+        bucket=environ["ARTIFACTS_BUCKET"].strip(),
+        request_key=environ["REQUEST_KEY"].strip(),
+        result_key=environ["RESULT_KEY"].strip(),
+        region=environ["AWS_REGION"].strip(),
+        max_tokens_cap=cap,
+    )
+
+
+def _invalid(message: str) -> RunFailed:
+    return RunFailed("INVALID_REQUEST", message)
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _invalid(f"{name} must be a JSON object")
+    return value
+
+
+def _string(container: dict[str, Any], key: str, name: str, *, allow_empty: bool = False) -> str:
+    value = container.get(key)
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise _invalid(f"{name} must be a {'' if allow_empty else 'non-empty '}string")
+    return value
+
+
+def parse_request(body: bytes, *, run_id: str, max_tokens_cap: int) -> AgentRequest:
+    """Validate request.json. A maxTokens above the cap is refused, never clamped: the
+    API already enforces the cap, so such a request is a bug or tampering, and quietly
+    running it with a different limit would hide that."""
+    if len(body) > MAX_REQUEST_BYTES:
+        raise _invalid(f"request is larger than {MAX_REQUEST_BYTES} bytes")
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise _invalid("request is not valid JSON") from None
+    request = _object(document, "request")
+    if request.get("runId") != run_id:
+        raise _invalid("request runId does not match this run")
+    agent = _object(request.get("agent"), "agent")
+    parameters = _object(agent.get("parameters", {}), "agent.parameters")
+
+    max_tokens = parameters.get("maxTokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+        raise _invalid("agent.parameters.maxTokens must be an integer")
+    if not 1 <= max_tokens <= max_tokens_cap:
+        raise _invalid(f"agent.parameters.maxTokens must be between 1 and {max_tokens_cap}")
+
+    temperature = parameters.get("temperature")
+    if temperature is not None:
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+            raise _invalid("agent.parameters.temperature must be a number")
+        if not 0 <= temperature <= 1:
+            raise _invalid("agent.parameters.temperature must be between 0 and 1")
+        temperature = float(temperature)
+
+    name = agent.get("name", "")
+    return AgentRequest(
+        agent_name=name if isinstance(name, str) else "",
+        model=_string(agent, "model", "agent.model"),
+        instructions=_string(agent, "instructions", "agent.instructions", allow_empty=True),
+        input=_string(request, "input", "input"),
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
+
+
+def result_document(
+    run_id: str,
+    *,
+    status: str,
+    output: str | None = None,
+    stop_reason: str | None = None,
+    usage: Mapping[str, Any] | None = None,
+    error: RunFailed | None = None,
+) -> dict[str, Any]:
+    usage = usage or {}
+    document: dict[str, Any] = {
+        "runId": run_id,
+        "status": status,
+        "output": output,
+        "stopReason": stop_reason,
+        "usage": {
+            "inputTokens": int(usage.get("inputTokens", 0)),
+            "outputTokens": int(usage.get("outputTokens", 0)),
+        },
+    }
+    if error is not None:
+        # Same shape as the API's errors, so the API can pass it on unchanged.
+        document["error"] = {"code": error.code, "message": error.message}
+    return document
+
+
+def log_event(event: str, **fields: Any) -> None:
+    """One JSON line among the answer's lines: metadata only, never the prompt or input."""
+    print(json.dumps({"event": event, **fields}, separators=(",", ":")), flush=True)
+
+
+def print_answer(text: str) -> None:
+    # One print per line: each becomes its own log event, readable as it arrives.
+    for line in text.splitlines():
+        print(line, flush=True)
+
+
+class Runner:
+    def __init__(self, settings: Settings, *, s3: S3Client, bedrock: BedrockRuntimeClient) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._bedrock = bedrock
+        self._result_written = False
+        self._stopping = False
+
+    def run(self) -> int:
+        run_id = self._settings.run_id
+        try:
+            request = self._read_request()
+            log_event(
+                "run.started",
+                runId=run_id,
+                agent=request.agent_name,
+                model=request.model,
+                maxTokens=request.max_tokens,
+                temperature=request.temperature,
+            )
+            response = self._converse(request)
+            content = response["output"]["message"]["content"]
+            output = "\n".join(block["text"] for block in content if "text" in block)
+        except RunFailed as exc:
+            return self._fail(exc)
+        except Exception as exc:
+            # Anything unforeseen still leaves a result behind; the message names only
+            # the exception type, as its text could echo request content.
+            return self._fail(RunFailed("INTERNAL_ERROR", f"runner error: {type(exc).__name__}"))
+
+        usage = response.get("usage", {})
+        stop_reason = response.get("stopReason")
+        print_answer(output)
+        result = result_document(
+            run_id, status="SUCCEEDED", output=output, stop_reason=stop_reason, usage=usage
+        )
+        log_event(
+            "run.finished",
+            runId=run_id,
+            status="SUCCEEDED",
+            model=request.model,
+            stopReason=stop_reason,
+            usage=result["usage"],
+        )
+        return EXIT_SUCCEEDED if self._write_result(result) else EXIT_FAILED
+
+    def handle_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        """ECS StopTask sends SIGTERM and SIGKILLs 30 s later: record why and leave now."""
+        if self._result_written or self._stopping:
+            return  # the outcome is already recorded (or being recorded): let it finish
+        self._stopping = True
+        error = RunFailed("STOPPED", STOPPED_MESSAGE)
+        log_event("run.stopped", runId=self._settings.run_id, reason=STOPPED_MESSAGE)
+        self._write_result(result_document(self._settings.run_id, status="FAILED", error=error))
+        raise SystemExit(EXIT_FAILED)
+
+    def _read_request(self) -> AgentRequest:
+        try:
+            obj = self._s3.get_object(Bucket=self._settings.bucket, Key=self._settings.request_key)
+            body = obj["Body"].read(MAX_REQUEST_BYTES + 1)
+        except (ClientError, BotoCoreError) as exc:
+            raise RunFailed(
+                "REQUEST_UNAVAILABLE", f"could not read the run request: {exc}"
+            ) from exc
+        return parse_request(
+            body, run_id=self._settings.run_id, max_tokens_cap=self._settings.max_tokens_cap
+        )
+
+    def _converse(self, request: AgentRequest) -> Mapping[str, Any]:
+        inference: dict[str, Any] = {"maxTokens": request.max_tokens}
+        if request.temperature is not None:
+            inference["temperature"] = request.temperature
+        call: dict[str, Any] = {
+            "modelId": request.model,
+            "messages": [{"role": "user", "content": [{"text": request.input}]}],
+            "inferenceConfig": inference,
+        }
+        if request.instructions.strip():
+            # Bedrock refuses an empty system block; no instructions means no system prompt.
+            call["system"] = [{"text": request.instructions}]
+        try:
+            return self._bedrock.converse(**call)
+        except (ClientError, BotoCoreError) as exc:
+            raise RunFailed("MODEL_ERROR", f"the model call failed: {exc}") from exc
+
+    def _fail(self, error: RunFailed) -> int:
+        log_event(
+            "run.finished",
+            runId=self._settings.run_id,
+            status="FAILED",
+            errorCode=error.code,
+            error=error.message,
+        )
+        self._write_result(result_document(self._settings.run_id, status="FAILED", error=error))
+        return EXIT_FAILED
+
+    def _write_result(self, document: Mapping[str, Any]) -> bool:
+        try:
+            self._s3.put_object(
+                Bucket=self._settings.bucket,
+                Key=self._settings.result_key,
+                Body=json.dumps(document).encode(),
+                ContentType="application/json",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            log_event("result.write_failed", runId=self._settings.run_id, error=str(exc))
+            return False
+        self._result_written = True
+        return True
+
+
+def make_clients(region: str) -> tuple[S3Client, BedrockRuntimeClient]:
+    return (
+        boto3.client("s3", region_name=region, config=S3_CONFIG),
+        boto3.client("bedrock-runtime", region_name=region, config=BEDROCK_CONFIG),
+    )
+
+
+def main(
+    environ: Mapping[str, str] | None = None,
+    *,
+    clients: tuple[S3Client, BedrockRuntimeClient] | None = None,
+) -> int:
+    try:
+        settings = load_settings(os.environ if environ is None else environ)
+    except SettingsError as exc:
+        print(f"agent runner cannot start: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    s3, bedrock = clients or make_clients(settings.region)
+    runner = Runner(settings, s3=s3, bedrock=bedrock)
+    previous = signal.signal(signal.SIGTERM, runner.handle_sigterm)
+    try:
+        return runner.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
