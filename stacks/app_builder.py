@@ -6,6 +6,8 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import ConfigError, PlatformConfig
+from stacks.control_plane_stack import ControlPlaneStack
+from stacks.identity_stack import IdentityStack
 from stacks.nag import CdkProviderCheckovSkips
 from stacks.platform_stack import PlatformStack
 
@@ -26,6 +28,24 @@ class Platform:
             description=f"{prefix}: network, agent cluster, storage, alarms and budget",
             tags=self.stack_tags,
             config=config,
+        )
+        self.identity = IdentityStack(
+            app,
+            "Identity",
+            stack_name=f"{prefix}-identity",
+            description=f"{prefix}: Cognito user pool, hosted sign-in and the web client",
+            tags=self.stack_tags,
+            config=config,
+        )
+        self.control_plane = ControlPlaneStack(
+            app,
+            "ControlPlane",
+            stack_name=f"{prefix}-control-plane",
+            description=f"{prefix}: HTTP API, tables, functions, test time limit and alarms",
+            tags=self.stack_tags,
+            config=config,
+            platform=self.platform,
+            identity=self.identity,
         )
 
 

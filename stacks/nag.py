@@ -48,6 +48,9 @@ _CDK_PROVIDER_LAMBDA_SKIPS = {
 }
 
 
+_CDK_PROVIDER_PATHS = ("CustomResourceProvider", "/Provider/", "Custom::CDKECRDeployment")
+
+
 @jsii.implements(IAspect)
 class CdkProviderCheckovSkips:
     """Adds the reasons above to every Lambda function CDK created for a custom resource."""
@@ -56,6 +59,36 @@ class CdkProviderCheckovSkips:
         if (
             isinstance(node, CfnResource)
             and node.cfn_resource_type == "AWS::Lambda::Function"
-            and ("CustomResourceProvider" in node.node.path or "/Provider/" in node.node.path)
+            and any(marker in node.node.path for marker in _CDK_PROVIDER_PATHS)
         ):
             checkov_skip(node, **_CDK_PROVIDER_LAMBDA_SKIPS)
+
+
+def nag_text(scope: IConstruct, value: str) -> str:
+    """How cdk-nag spells a (possibly tokenized) string in a finding id.
+
+    Finding ids embed resource ARNs; tokens appear as `<LogicalId.Attr>`, `<LogicalId>`,
+    `<AWS::Region>` or the export name of a cross-stack import. Computing them keeps
+    acknowledgements exact without hard-coding hashed logical ids.
+    """
+    from aws_cdk import Stack
+
+    resolved = Stack.of(scope).resolve(value)
+    return _render(resolved)
+
+
+def _render(node: object) -> str:
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict) and len(node) == 1:
+        ((fn, arg),) = node.items()
+        if fn == "Ref":
+            return f"<{arg}>"
+        if fn == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>"
+        if fn == "Fn::ImportValue":
+            return _render(arg)
+        if fn == "Fn::Join":
+            separator, parts = arg
+            return str(separator).join(_render(p) for p in parts)
+    raise ValueError(f"cannot render {node!r} as cdk-nag does")

@@ -1,0 +1,113 @@
+"""The agent runner's image and the Fargate task definition test runs use."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnResource, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from cdk_ecr_deployment import DockerImageName, ECRDeployment
+
+from constructs import Construct
+from stacks.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip
+
+CONTAINER_NAME = "runner"
+LOG_STREAM_PREFIX = "runs"
+
+
+class AgentRunnerTask(Construct):
+    """Builds agent_runner/ at deploy time, copies it into our repository, defines the task.
+
+    The image is copied (cdk-ecr-deployment) from CDK's asset repository into the
+    platform's own repository, tagged with its content hash, so its scanning,
+    immutability, lifecycle and pull policy are ours. The task definition holds no
+    environment variables: each run passes its ids as container overrides.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        directory: str,
+        repository: ecr.IRepository,
+        execution_role: iam.IRole,
+        task_role: iam.IRole,
+        log_group: logs.ILogGroup,
+        cpu: int,
+        memory_mib: int,
+        arm64: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        platform = ecr_assets.Platform.LINUX_ARM64 if arm64 else ecr_assets.Platform.LINUX_AMD64
+        self.image_asset = ecr_assets.DockerImageAsset(
+            self, "Image", directory=directory, platform=platform
+        )
+        tag = self.image_asset.asset_hash
+        self.copy = ECRDeployment(
+            self,
+            "CopyImage",
+            src=DockerImageName(self.image_asset.image_uri),
+            dest=DockerImageName(f"{repository.repository_uri}:{tag}"),
+        )
+        # The copy function is a singleton at stack level, outside this construct.
+        (copier,) = [
+            c
+            for c in Stack.of(self).node.children
+            if c.node.id.startswith("Custom::CDKECRDeployment")
+        ]
+        acknowledge(
+            copier,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "cdk-ecr-deployment's copy function uses AWSLambdaBasicExecutionRole for its own "
+            "logs; it runs only during deployment, invoked by CloudFormation.",
+        )
+        acknowledge(
+            copier,
+            "AwsSolutions-IAM5[Resource::*]",
+            "cdk-ecr-deployment's copy function needs ecr:GetAuthorizationToken (no resource-level "
+            "permissions exist) and read of CDK's asset repository, whose image tags are hashes.",
+        )
+
+        for child in copier.node.find_all():
+            if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::Logs::LogGroup":
+                checkov_skip(child, CKV_AWS_158=LOG_GROUP_KMS_REASON)
+            if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::IAM::Policy":
+                checkov_skip(
+                    child,
+                    CKV_AWS_108="cdk-ecr-deployment's copier reads images from CDK's asset repository "
+                    "and ECR authorization tokens have no resource scope; it runs only during deploys.",
+                    CKV_AWS_111="cdk-ecr-deployment's copier pushes the runner image into our repository; "
+                    "ECR's token call cannot be scoped. It runs only during deploys.",
+                )
+
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            family=f"{prefix}-agent-runner",
+            cpu=cpu,
+            memory_limit_mib=memory_mib,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.ARM64 if arm64 else ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+            execution_role=execution_role,
+            task_role=task_role,
+        )
+        container = self.task_definition.add_container(
+            CONTAINER_NAME,
+            container_name=CONTAINER_NAME,
+            image=ecs.ContainerImage.from_ecr_repository(repository, tag),
+            # Container-level memory too: ECS accepts it, and the local emulator needs it.
+            memory_limit_mib=memory_mib,
+            essential=True,
+            readonly_root_filesystem=True,
+            user="10001",
+            stop_timeout=None,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=LOG_STREAM_PREFIX, log_group=log_group),
+        )
+        self.task_definition.node.add_dependency(self.copy)
+        self.container = container
