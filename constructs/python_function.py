@@ -37,7 +37,7 @@ class PythonFunction(Construct):
         powertools: lambda_.ILayerVersion,
         environment: Mapping[str, str],
         log_retention: logs.RetentionDays,
-        timeout: Duration = Duration.seconds(15),
+        timeout_seconds: int = 15,
         memory_size: int = 512,
         asynchronous: bool = False,
     ) -> None:
@@ -86,7 +86,7 @@ class PythonFunction(Construct):
             layers=[powertools],
             role=self.role,
             environment=dict(environment),
-            timeout=timeout,
+            timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_size,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,

@@ -185,7 +185,7 @@ class ControlPlaneStack(Stack):
             "handlers.sweeper.handler",
             "Backstop: stops test tasks past the time limit every minute",
             asynchronous=True,
-            timeout=Duration.seconds(50),
+            timeout_seconds=50,
         )
         self._grant(platform)
 
