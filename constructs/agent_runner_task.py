@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, Stack
+from aws_cdk import CfnResource, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -75,6 +75,8 @@ class AgentRunnerTask(Construct):
         for child in copier.node.find_all():
             if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::Logs::LogGroup":
                 checkov_skip(child, CKV_AWS_158=LOG_GROUP_KMS_REASON)
+                # The package retains its log group; `cdk destroy` must leave nothing behind.
+                child.apply_removal_policy(RemovalPolicy.DESTROY)
             if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::IAM::Policy":
                 checkov_skip(
                     child,

@@ -298,7 +298,13 @@ class ControlPlaneStack(Stack):
                 resources=[self._schedules_arn()],
             )
         )
-        self.stopper_role.grant_pass_role(api)
+        api.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.stopper_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+            )
+        )
         agents.log_group.grant_read(api)  # GET /runs/{id}/logs
 
         events_role = self.task_events_function.role

@@ -1,0 +1,340 @@
+"""The control plane and identity stacks: auth on every route, grants, the time limit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks.control_plane_stack import LAUNCH_ROUTES, ROUTES
+from tests.infra.conftest import Synthesized
+
+
+@pytest.fixture(scope="module")
+def template(default_app: Synthesized) -> Template:
+    return default_app.template(default_app.platform.control_plane)
+
+
+@pytest.fixture(scope="module")
+def identity(default_app: Synthesized) -> Template:
+    return default_app.template(default_app.platform.identity)
+
+
+def statements_of(template: Template, function_logical_prefix: str) -> list[dict[str, Any]]:
+    """Every IAM statement attached to the role of one of our functions."""
+    resources = template.to_json()["Resources"]
+    (role_id,) = [
+        k
+        for k, v in resources.items()
+        if v["Type"] == "AWS::IAM::Role" and k.startswith(f"{function_logical_prefix}Role")
+    ]
+    return [
+        s
+        for v in resources.values()
+        if v["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in v["Properties"]["Roles"]
+        for s in v["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def actions_of(statements: list[dict[str, Any]]) -> set[str]:
+    return {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+
+
+def test_every_contract_route_exists_and_requires_the_jwt_authorizer(template: Template) -> None:
+    routes = template.find_resources("AWS::ApiGatewayV2::Route")
+    keys = {r["Properties"]["RouteKey"]: r["Properties"] for r in routes.values()}
+    assert set(keys) == {f"{m} {p}" for m, p in ROUTES}
+    (authorizer_id,) = template.find_resources("AWS::ApiGatewayV2::Authorizer")
+    for key, props in keys.items():
+        assert props["AuthorizationType"] == "JWT", key
+        assert props["AuthorizerId"] == {"Ref": authorizer_id}, key
+
+
+def test_authorizer_checks_the_user_pool_issuer_and_the_web_client_audience(
+    template: Template,
+) -> None:
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Authorizer",
+        {
+            "AuthorizerType": "JWT",
+            "IdentitySource": ["$request.header.Authorization"],
+            "JwtConfiguration": {
+                "Audience": [
+                    Match.object_like({"Fn::ImportValue": Match.string_like_regexp("WebClient")})
+                ],
+                "Issuer": Match.object_like({"Fn::Join": Match.any_value()}),
+            },
+        },
+    )
+
+
+def test_stage_throttles_and_writes_json_access_logs(template: Template) -> None:
+    (stage,) = template.find_resources("AWS::ApiGatewayV2::Stage").values()
+    props = stage["Properties"]
+    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
+    assert set(props["RouteSettings"]) == set(LAUNCH_ROUTES)
+    assert all(v["ThrottlingRateLimit"] == 5 for v in props["RouteSettings"].values())
+    log_format = json.loads(props["AccessLogSettings"]["Format"])
+    assert {"requestId", "routeKey", "status", "userId"} <= set(log_format)
+
+
+def test_tables_are_on_demand_with_pitr_encryption_and_ttl_where_data_expires(
+    template: Template,
+) -> None:
+    tables = template.find_resources("AWS::DynamoDB::Table")
+    assert set(tables) == {
+        k
+        for k in tables
+        if k.startswith(("ProfilesTable", "AgentsTable", "RunsTable", "UsageTable"))
+    }
+    assert len(tables) == 4
+    for logical_id, table in tables.items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", logical_id
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, (
+            logical_id
+        )
+        assert props["SSESpecification"]["SSEEnabled"] is True, logical_id
+        expires = logical_id.startswith(("RunsTable", "UsageTable"))
+        assert ("TimeToLiveSpecification" in props) == expires, logical_id
+
+
+def test_table_keys_match_the_runtime_contract(template: Template) -> None:
+    def keys(prefix: str) -> list[tuple[str, str]]:
+        (table,) = [
+            v
+            for k, v in template.find_resources("AWS::DynamoDB::Table").items()
+            if k.startswith(prefix)
+        ]
+        return [(k["AttributeName"], k["KeyType"]) for k in table["Properties"]["KeySchema"]]
+
+    assert keys("ProfilesTable") == [("userId", "HASH")]
+    assert keys("AgentsTable") == [("userId", "HASH"), ("agentId", "RANGE")]
+    assert keys("RunsTable") == [("runId", "HASH")]
+    assert keys("UsageTable") == [("userId", "HASH"), ("period", "RANGE")]
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "GlobalSecondaryIndexes": [
+                Match.object_like(
+                    {
+                        "IndexName": "byUser",
+                        "KeySchema": [
+                            {"AttributeName": "userId", "KeyType": "HASH"},
+                            {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                        ],
+                    }
+                )
+            ]
+        },
+    )
+
+
+def test_functions_are_arm64_on_the_newest_python_with_tracing_and_the_powertools_layer(
+    template: Template,
+) -> None:
+    functions = {
+        k: v
+        for k, v in template.find_resources("AWS::Lambda::Function").items()
+        if not k.startswith("Custom")
+    }
+    assert len(functions) == 3
+    for logical_id, fn in functions.items():
+        props = fn["Properties"]
+        assert props["Architectures"] == ["arm64"], logical_id
+        assert props["Runtime"] == "python3.14", logical_id
+        assert props["TracingConfig"] == {"Mode": "Active"}, logical_id
+        assert (
+            props["Layers"] == [{"Ref": Match.string_like_regexp("SsmParameterValue.*powertools")}]
+            or len(props["Layers"]) == 1
+        )
+    params = template.to_json()["Parameters"]
+    assert any(
+        p.get("Default", "").startswith("/aws/service/powertools/python/arm64/python3.14/3.")
+        for p in params.values()
+    )
+
+
+def test_api_function_may_launch_only_the_runner_on_the_test_cluster(template: Template) -> None:
+    statements = statements_of(template, "Api")
+    run_task = [s for s in statements if s["Action"] == "ecs:RunTask"]
+    assert len(run_task) == 1
+    assert run_task[0]["Resource"] == {
+        "Ref": Match.string_like_regexp("RunnerTaskDefinition")
+    } or "Runner" in json.dumps(run_task[0]["Resource"])
+    assert "ecs:cluster" in run_task[0]["Condition"]["ArnEquals"]
+    pass_role = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role and all("Condition" in s for s in pass_role)
+    assert "ecs:StopTask" not in actions_of(statements)
+    assert not any(a.endswith("*") and a.split(":")[1] == "*" for a in actions_of(statements))
+
+
+def test_api_function_writes_only_run_requests_to_the_artifacts_bucket(template: Template) -> None:
+    s3_actions = {a for a in actions_of(statements_of(template, "Api")) if a.startswith("s3:")}
+    assert s3_actions == {"s3:PutObject"}
+
+
+def test_task_events_and_sweeper_cannot_launch_tasks(template: Template) -> None:
+    for fn in ("TaskEvents", "Sweeper"):
+        actions = actions_of(statements_of(template, fn))
+        assert "ecs:RunTask" not in actions, fn
+        assert "iam:PassRole" not in actions, fn
+    assert {"ecs:ListTasks", "ecs:DescribeTasks", "ecs:StopTask"} <= actions_of(
+        statements_of(template, "Sweeper")
+    )
+
+
+def test_time_limit_schedules_stop_tasks_through_a_role_only_scheduler_can_assume(
+    template: Template,
+) -> None:
+    template.has_resource_properties(
+        "AWS::Scheduler::ScheduleGroup", {"Name": "agent-builder-test-timeouts"}
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    Match.object_like(
+                        {
+                            "Principal": {"Service": "scheduler.amazonaws.com"},
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+                            },
+                        }
+                    )
+                ]
+            }
+        },
+    )
+    env = next(
+        iter(
+            v
+            for k, v in template.find_resources("AWS::Lambda::Function").items()
+            if k.startswith("ApiFunction")
+        )
+    )
+    variables = env["Properties"]["Environment"]["Variables"]
+    assert variables["MAX_TEST_MINUTES"] == "5"
+    assert (
+        variables["SCHEDULE_GROUP_NAME"] == {"Ref": Match.any_value()}
+        or variables["SCHEDULE_GROUP_NAME"]
+    )
+    assert "SCHEDULER_ROLE_ARN" in variables
+
+
+def test_sweeper_runs_every_minute_and_task_events_follow_the_test_cluster(
+    template: Template,
+) -> None:
+    template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.ecs"],
+                "detail-type": ["ECS Task State Change"],
+                "detail": {"clusterArn": [Match.any_value()]},
+            }
+        },
+    )
+
+
+def test_runner_task_definition_is_fargate_arm64_with_no_environment_and_awslogs(
+    template: Template,
+) -> None:
+    template.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "Family": "agent-builder-agent-runner",
+            "Cpu": "256",
+            "Memory": "512",
+            "RequiresCompatibilities": ["FARGATE"],
+            "RuntimePlatform": {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"},
+            "ContainerDefinitions": [
+                Match.object_like(
+                    {
+                        "Name": "runner",
+                        "Memory": 512,
+                        "ReadonlyRootFilesystem": True,
+                        "Environment": Match.absent(),
+                        "LogConfiguration": Match.object_like({"LogDriver": "awslogs"}),
+                    }
+                )
+            ],
+        },
+    )
+
+
+def test_alarms_cover_function_errors_throttles_api_5xx_and_table_throttles(
+    template: Template,
+) -> None:
+    alarms = template.find_resources("AWS::CloudWatch::Alarm").values()
+    metrics = sorted(
+        (a["Properties"].get("Namespace"), a["Properties"].get("MetricName")) for a in alarms
+    )
+    assert metrics.count(("AWS/Lambda", "Errors")) == 3
+    assert metrics.count(("AWS/Lambda", "Throttles")) == 3
+    assert metrics.count(("AWS/ApiGateway", "5xx")) == 1
+    assert metrics.count(("AWS/DynamoDB", "ThrottledRequests")) == 4
+    assert all(a["Properties"]["AlarmActions"] for a in alarms)
+
+
+def test_user_pool_uses_email_sign_in_strong_passwords_and_the_lite_plan(
+    identity: Template,
+) -> None:
+    identity.has_resource_properties(
+        "AWS::Cognito::UserPool",
+        {
+            "UsernameAttributes": ["email"],
+            "UserPoolTier": "LITE",
+            "Policies": {
+                "PasswordPolicy": Match.object_like(
+                    {
+                        "MinimumLength": 12,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                        "RequireSymbols": True,
+                    }
+                )
+            },
+        },
+    )
+
+
+def test_web_client_uses_code_flow_without_secret_and_production_callbacks(
+    identity: Template,
+) -> None:
+    identity.has_resource_properties(
+        "AWS::Cognito::UserPoolClient",
+        {
+            "AllowedOAuthFlows": ["code"],
+            "GenerateSecret": False,
+            "CallbackURLs": ["https://app.agent-builder.example.com/auth/callback"],
+            "LogoutURLs": ["https://app.agent-builder.example.com/"],
+            "SupportedIdentityProviders": ["COGNITO"],
+        },
+    )
+
+
+def test_retain_data_keeps_tables_and_user_pool(synth: Any) -> None:
+    app: Synthesized = synth(retainData=True)
+    for stack, types in (
+        (app.platform.control_plane, {"AWS::DynamoDB::Table"}),
+        (app.platform.identity, {"AWS::Cognito::UserPool"}),
+    ):
+        resources = app.template(stack).to_json()["Resources"].values()
+        kept = [r for r in resources if r["Type"] in types]
+        assert kept and all(r["DeletionPolicy"] == "Retain" for r in kept)
+
+
+def test_default_config_retains_nothing_in_any_stack(default_app: Synthesized) -> None:
+    for path in default_app.template_files():
+        for logical_id, resource in json.loads(path.read_text())["Resources"].items():
+            assert resource.get("DeletionPolicy", "Delete") == "Delete", (path.name, logical_id)
