@@ -47,11 +47,12 @@ class AgentRunnerTask(Construct):
             self, "Image", directory=directory, platform=platform
         )
         tag = self.image_asset.asset_hash
+        self.image_uri = f"{repository.repository_uri}:{tag}"
         self.copy = ECRDeployment(
             self,
             "CopyImage",
             src=DockerImageName(self.image_asset.image_uri),
-            dest=DockerImageName(f"{repository.repository_uri}:{tag}"),
+            dest=DockerImageName(self.image_uri),
         )
         # The copy function is a singleton at stack level, outside this construct.
         (copier,) = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -16,6 +16,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
@@ -73,7 +75,7 @@ class ControlPlaneStack(Stack):
         retention = log_retention(config)
         agents = platform.agents
 
-        self.add_dependency(platform)
+        self.add_stack_dependency(platform)
         self.tables = self._tables(removal_policy(config))
         self.runner = AgentRunnerTask(
             self,
@@ -143,6 +145,21 @@ class ControlPlaneStack(Stack):
             "SCHEDULE_GROUP_NAME": self.schedule_group.schedule_group_name,
             "SCHEDULER_ROLE_ARN": self.stopper_role.role_arn,
             "RUN_RETENTION_DAYS": str(config.run_retention_days),
+            # Tier 2: connecting and deploying into customers' accounts.
+            "ACCOUNTS_TABLE": self.tables["accounts"].table_name,
+            "AUDIT_TABLE": self.tables["audit"].table_name,
+            "PLATFORM_ACCOUNT_ID": self.account,
+            "LAUNCHER_ROLE_ARN": self.format_arn(
+                service="iam", region="", resource="role", resource_name=f"{prefix}-launcher"
+            ),
+            "CUSTOMER_ROLE_NAME": f"{prefix}-deployer",
+            "REGISTRATION_TOPIC_ARN": self.format_arn(
+                service="sns",
+                resource=f"{prefix}-registrations",
+                arn_format=ArnFormat.NO_RESOURCE_NAME,
+            ),
+            "TEMPLATE_VERSION": config.template_version,
+            "RUNNER_IMAGE_URI": self.runner.image_uri,
         }
         powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
@@ -187,7 +204,15 @@ class ControlPlaneStack(Stack):
             asynchronous=True,
             timeout_seconds=50,
         )
+        self.registration_function = function(
+            "Registration",
+            "handlers.registration.handler",
+            "Connects and disconnects customer accounts from their onboarding stacks",
+            asynchronous=True,
+            timeout_seconds=60,
+        )
         self._grant(platform)
+        self._tier2()
 
         events.Rule(
             self,
@@ -245,11 +270,22 @@ class ControlPlaneStack(Stack):
             partition_key=dynamodb.Attribute(name="userId", type=S),
             sort_key=dynamodb.Attribute(name="createdAt", type=S),
         )
+        # Tier 2: one connected (or pending) AWS account per user; registration messages
+        # from customer stacks find their user through the External ID.
+        accounts = table("AccountsTable", "userId")
+        accounts.add_global_secondary_index(
+            index_name="byExternalId",
+            partition_key=dynamodb.Attribute(name="externalId", type=S),
+        )
         return {
             "profiles": table("ProfilesTable", "userId"),
             "agents": table("AgentsTable", "userId", "agentId"),
             "runs": runs,
             "usage": table("UsageTable", "userId", "period", ttl="expiresAt"),
+            "accounts": accounts,
+            # Audit trail: pk is the scope read together (user#<id>, later org#<id>), sk the
+            # time-ordered event id.
+            "audit": table("AuditTable", "scope", "eventId", ttl="expiresAt"),
         }
 
     def _grant(self, platform: PlatformStack) -> None:
@@ -367,6 +403,105 @@ class ControlPlaneStack(Stack):
                 "limited to the platform's own schedule group.",
             )
 
+    def _tier2(self) -> None:
+        """Tier 2: the registration topic customers' stacks publish to, and the launcher role."""
+        prefix = self.prefix
+        self.registration_topic = sns.Topic(
+            self,
+            "Registrations",
+            topic_name=f"{prefix}-registrations",
+            display_name=f"{prefix} customer account registrations",
+            enforce_ssl=True,
+        )
+        # CloudFormation in a customer's account publishes their stack's custom-resource
+        # events here with the customer's credentials; customers are not known in advance.
+        self.registration_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CustomerStacksRegister",
+                principals=[iam.AnyPrincipal()],
+                actions=["sns:Publish"],
+                resources=[self.registration_topic.topic_arn],
+            )
+        )
+        acknowledge(
+            self.registration_topic,
+            "AwsSolutions-SNS2",
+            "Registration messages carry a role ARN, account id and External ID, none of which "
+            "grants anything alone (the role trusts only our launcher role); SSE with a KMS key "
+            "would also need a key policy open to every customer account.",
+        )
+        checkov_skip(
+            self.registration_topic,
+            CKV_AWS_26="Same reason as AwsSolutions-SNS2: customer accounts publish with their own "
+            "credentials, which an encrypted topic would need a key policy open to all for.",
+        )
+        self.registration_topic.add_subscription(
+            subscriptions.LambdaSubscription(self.registration_function.function)
+        )
+        for role in (self.api_function.role, self.registration_function.role):
+            self.tables["accounts"].grant_read_write_data(role)
+            self.tables["audit"].grant_write_data(role)
+            self.tables["profiles"].grant_read_write_data(role)
+        for role in (self.api_function.role, self.registration_function.role):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{nag_text(self, self.tables['accounts'].table_arn)}/index/*]",
+                "The accounts table's grant covers its own index (byExternalId finds the user a "
+                "registration belongs to); the wildcard is the index name within this one table.",
+            )
+
+        # The one identity customers' deployer roles trust. Its only power is to assume
+        # them; the functions that work in customer accounts assume it first.
+        self.launcher_role = iam.Role(
+            self,
+            "Launcher",
+            role_name=f"{prefix}-launcher",
+            description="Assumes customers' <prefix>-deployer roles, with their External ID",
+            assumed_by=iam.CompositePrincipal(
+                iam.ArnPrincipal(self.api_function.role.role_arn),
+                iam.ArnPrincipal(self.registration_function.role.role_arn),
+            ),
+            max_session_duration=Duration.hours(1),
+        )
+        # Role chaining from the functions carries their source identity onwards.
+        self.launcher_role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+            iam.PolicyStatement(
+                actions=["sts:SetSourceIdentity"],
+                principals=[
+                    iam.ArnPrincipal(self.api_function.role.role_arn),
+                    iam.ArnPrincipal(self.registration_function.role.role_arn),
+                ],
+            )
+        )
+        deployer_roles = self.format_arn(
+            service="iam",
+            region="",
+            account="*",
+            resource="role",
+            resource_name=f"{prefix}-deployer",
+        )
+        self.launcher_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AssumeCustomerDeployerRoles",
+                actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
+                resources=[deployer_roles],
+            )
+        )
+        acknowledge(
+            self.launcher_role,
+            f"AwsSolutions-IAM5[Resource::{nag_text(self, deployer_roles)}]",
+            "Customers' account ids are not known in advance: the launcher may assume only roles "
+            "named <prefix>-deployer, in any account, and each such role admits it only with the "
+            "customer's External ID.",
+        )
+        for role in (self.api_function.role, self.registration_function.role):
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
+                    resources=[self.launcher_role.role_arn],
+                )
+            )
+
     def cluster_tasks_arn(self) -> str:
         return self.format_arn(
             service="ecs", resource="task", resource_name=f"{self.cluster_name}/*"
@@ -439,7 +574,12 @@ class ControlPlaneStack(Stack):
 
     def _alarms(self, platform: PlatformStack) -> None:
         alarms: list[cloudwatch.Alarm] = []
-        for fn in (self.api_function, self.task_events_function, self.sweeper_function):
+        for fn in (
+            self.api_function,
+            self.task_events_function,
+            self.sweeper_function,
+            self.registration_function,
+        ):
             name = fn.function.node.scope.node.id  # type: ignore[union-attr]
             for metric, what in (
                 (fn.function.metric_errors(), "Errors"),

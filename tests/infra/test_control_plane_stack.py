@@ -88,12 +88,15 @@ def test_tables_are_on_demand_with_pitr_encryption_and_ttl_where_data_expires(
     template: Template,
 ) -> None:
     tables = template.find_resources("AWS::DynamoDB::Table")
-    assert set(tables) == {
-        k
-        for k in tables
-        if k.startswith(("ProfilesTable", "AgentsTable", "RunsTable", "UsageTable"))
-    }
-    assert len(tables) == 4
+    names = (
+        "ProfilesTable",
+        "AgentsTable",
+        "RunsTable",
+        "UsageTable",
+        "AccountsTable",
+        "AuditTable",
+    )
+    assert sorted(k[:-8] for k in tables) == sorted(names)
     for logical_id, table in tables.items():
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST", logical_id
@@ -101,7 +104,7 @@ def test_tables_are_on_demand_with_pitr_encryption_and_ttl_where_data_expires(
             logical_id
         )
         assert props["SSESpecification"]["SSEEnabled"] is True, logical_id
-        expires = logical_id.startswith(("RunsTable", "UsageTable"))
+        expires = logical_id.startswith(("RunsTable", "UsageTable", "AuditTable"))
         assert ("TimeToLiveSpecification" in props) == expires, logical_id
 
 
@@ -118,6 +121,8 @@ def test_table_keys_match_the_runtime_contract(template: Template) -> None:
     assert keys("AgentsTable") == [("userId", "HASH"), ("agentId", "RANGE")]
     assert keys("RunsTable") == [("runId", "HASH")]
     assert keys("UsageTable") == [("userId", "HASH"), ("period", "RANGE")]
+    assert keys("AccountsTable") == [("userId", "HASH")]
+    assert keys("AuditTable") == [("scope", "HASH"), ("eventId", "RANGE")]
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
         {
@@ -144,7 +149,7 @@ def test_functions_are_arm64_on_the_newest_python_with_tracing_and_the_powertool
         for k, v in template.find_resources("AWS::Lambda::Function").items()
         if not k.startswith("Custom")
     }
-    assert len(functions) == 3
+    assert len(functions) == 4
     for logical_id, fn in functions.items():
         props = fn["Properties"]
         assert props["Architectures"] == ["arm64"], logical_id
@@ -278,10 +283,10 @@ def test_alarms_cover_function_errors_throttles_api_5xx_and_table_throttles(
     metrics = sorted(
         (a["Properties"].get("Namespace"), a["Properties"].get("MetricName")) for a in alarms
     )
-    assert metrics.count(("AWS/Lambda", "Errors")) == 3
-    assert metrics.count(("AWS/Lambda", "Throttles")) == 3
+    assert metrics.count(("AWS/Lambda", "Errors")) == 4
+    assert metrics.count(("AWS/Lambda", "Throttles")) == 4
     assert metrics.count(("AWS/ApiGateway", "5xx")) == 1
-    assert metrics.count(("AWS/DynamoDB", "ThrottledRequests")) == 4
+    assert metrics.count(("AWS/DynamoDB", "ThrottledRequests")) == 6
     assert all(a["Properties"]["AlarmActions"] for a in alarms)
 
 
@@ -338,3 +343,63 @@ def test_default_config_retains_nothing_in_any_stack(default_app: Synthesized) -
     for path in default_app.template_files():
         for logical_id, resource in json.loads(path.read_text())["Resources"].items():
             assert resource.get("DeletionPolicy", "Delete") == "Delete", (path.name, logical_id)
+
+
+def test_launcher_role_may_only_assume_customer_deployer_roles(template: Template) -> None:
+    resources = template.to_json()["Resources"]
+    (launcher_id,) = [
+        k
+        for k, v in resources.items()
+        if v["Type"] == "AWS::IAM::Role"
+        and v["Properties"].get("RoleName") == "agent-builder-launcher"
+    ]
+    statements = [
+        s
+        for v in resources.values()
+        if v["Type"] == "AWS::IAM::Policy" and {"Ref": launcher_id} in v["Properties"]["Roles"]
+        for s in v["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert len(statements) == 1
+    assert sorted(statements[0]["Action"]) == ["sts:AssumeRole", "sts:SetSourceIdentity"]
+    assert statements[0]["Resource"]["Fn::Join"][1][-1] == ":iam::*:role/agent-builder-deployer"
+    trust = resources[launcher_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    principals = {
+        json.dumps(p, sort_keys=True)
+        for s in trust
+        for p in (
+            [s["Principal"]["AWS"]]
+            if not isinstance(s["Principal"]["AWS"], list)
+            else s["Principal"]["AWS"]
+        )
+    }
+    assert len(principals) == 2  # the API and registration functions' roles, nothing else
+    assert all("Role" in p and ":root" not in p for p in principals)
+
+
+def test_registration_topic_is_named_for_the_template_and_feeds_the_registration_function(
+    template: Template,
+) -> None:
+    template.has_resource_properties(
+        "AWS::SNS::Topic", {"TopicName": "agent-builder-registrations"}
+    )
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "lambda"})
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Action": "sns:Publish", "Principal": {"AWS": "*"}})]
+                )
+            }
+        },
+    )
+
+
+def test_only_the_api_and_registration_functions_may_use_the_launcher(template: Template) -> None:
+    for fn, allowed in (
+        ("Api", True),
+        ("Registration", True),
+        ("TaskEvents", False),
+        ("Sweeper", False),
+    ):
+        assert ("sts:AssumeRole" in actions_of(statements_of(template, fn))) == allowed, fn
