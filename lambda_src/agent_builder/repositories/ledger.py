@@ -1,0 +1,235 @@
+"""The launch ledger: charging and refunding a test, each in ONE DynamoDB transaction.
+
+Charging puts the run (the idempotency record), adds one to the month's test counter
+if it is below the limit, adds one to the per-minute launch window if it is below the
+rate, and creates the profile if missing. Nothing is read first, so concurrent
+launches can never exceed the quota; a cancelled transaction says which condition
+failed. Refunding marks the run finished and takes the test back off the counter,
+again atomically, and only once (the run's status rank guards it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from agent_builder import timeutil
+from agent_builder.errors import LaunchConflict, QuotaExceeded, RateLimited
+from agent_builder.repositories.dynamo import error_code, from_item, to_item
+from agent_builder.repositories.profiles import DEFAULT_TIER
+from agent_builder.repositories.runs import STATUS_RANK, TERMINAL_RANK, update_parts
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# Usage counters are kept a year after their month for history, then expire.
+USAGE_RETENTION = timedelta(days=365)
+# A per-minute window is useless after its minute; keep it a day for troubleshooting.
+WINDOW_RETENTION = timedelta(days=1)
+
+
+def tests_period(moment: datetime) -> str:
+    return f"tests#{timeutil.month(moment)}"
+
+
+def window_period(moment: datetime) -> str:
+    return f"launches#{timeutil.minute_window(moment)}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    tests_per_month: int
+    launches_per_minute: int
+
+
+class LaunchLedger:
+    def __init__(
+        self, client: DynamoDBClient, *, runs_table: str, usage_table: str, profiles_table: str
+    ) -> None:
+        self._client = client
+        self._runs = runs_table
+        self._usage = usage_table
+        self._profiles = profiles_table
+
+    def charge(
+        self, run: dict[str, Any], *, email: str | None, now: datetime, limits: Limits
+    ) -> dict[str, Any] | None:
+        """Store the run and count the test. Returns None when charged, or the existing
+        run when this runId already exists (an idempotent replay, not counted again).
+
+        Raises QuotaExceeded / RateLimited (with Retry-After) when a limit is reached.
+        """
+        from botocore.exceptions import ClientError
+
+        user = {"S": run["userId"]}
+        reset = timeutil.next_month_start(now)
+        window_end = timeutil.next_minute_start(now)
+        profile_names = {"#tier": "tier", "#createdAt": "createdAt"}
+        profile_values: dict[str, Any] = {
+            ":tier": {"S": DEFAULT_TIER},
+            ":now": {"S": timeutil.iso(now)},
+        }
+        profile_update = (
+            "SET #tier = if_not_exists(#tier, :tier), #createdAt = if_not_exists(#createdAt, :now)"
+        )
+        if email:
+            profile_names["#email"] = "email"
+            profile_values[":email"] = {"S": email}
+            profile_update += ", #email = if_not_exists(#email, :email)"
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._runs,
+                    "Item": to_item(run),
+                    "ConditionExpression": "attribute_not_exists(runId)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._usage,
+                    "Key": {"userId": user, "period": {"S": run["period"]}},
+                    "UpdateExpression": "ADD testsUsed :one SET expiresAt = if_not_exists(expiresAt, :expires)",
+                    "ConditionExpression": "attribute_not_exists(testsUsed) OR testsUsed < :limit",
+                    "ExpressionAttributeValues": {
+                        ":one": {"N": "1"},
+                        ":limit": {"N": str(limits.tests_per_month)},
+                        ":expires": {"N": str(timeutil.epoch(reset + USAGE_RETENTION))},
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._usage,
+                    "Key": {"userId": user, "period": {"S": window_period(now)}},
+                    "UpdateExpression": "ADD launches :one SET expiresAt = if_not_exists(expiresAt, :expires)",
+                    "ConditionExpression": "attribute_not_exists(launches) OR launches < :rate",
+                    "ExpressionAttributeValues": {
+                        ":one": {"N": "1"},
+                        ":rate": {"N": str(limits.launches_per_minute)},
+                        ":expires": {"N": str(timeutil.epoch(window_end + WINDOW_RETENTION))},
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._profiles,
+                    "Key": {"userId": user},
+                    "UpdateExpression": profile_update,
+                    "ExpressionAttributeNames": profile_names,
+                    "ExpressionAttributeValues": profile_values,
+                }
+            },
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            if len(reasons) == len(items):
+                run_reason, quota_reason, window_reason, _ = reasons
+                if run_reason == "ConditionalCheckFailed":
+                    existing = exc.response["CancellationReasons"][0].get("Item")  # type: ignore[typeddict-item]
+                    return from_item(existing) if existing else {"runId": run["runId"]}
+                if quota_reason == "ConditionalCheckFailed":
+                    raise QuotaExceeded(
+                        f"all {limits.tests_per_month} tests of {timeutil.month(now)} are used; "
+                        f"the quota resets at {timeutil.iso(reset)}",
+                        headers={"Retry-After": str(max(1, int((reset - now).total_seconds())))},
+                    ) from None
+                if window_reason == "ConditionalCheckFailed":
+                    raise RateLimited(
+                        f"at most {limits.launches_per_minute} launches per minute; "
+                        f"try again at {timeutil.iso(window_end)}",
+                        headers={
+                            "Retry-After": str(max(1, int((window_end - now).total_seconds())))
+                        },
+                    ) from None
+            if "TransactionConflict" in reasons:
+                raise LaunchConflict(
+                    "another launch of yours is being recorded at this moment; retry",
+                    headers={"Retry-After": "1"},
+                ) from None
+            raise
+        return None
+
+    def finish_and_refund(
+        self,
+        run: dict[str, Any],
+        *,
+        status: str,
+        fields: dict[str, Any],
+        task_arn: str | None = None,
+        require_no_task: bool = False,
+    ) -> bool:
+        """Finish the run with `status` and give its test back, atomically and once.
+
+        False when the run was already finished (nothing changed). If only the counter
+        refused (already at zero), the run is still finished, without a refund.
+        """
+        from botocore.exceptions import ClientError
+
+        rank = STATUS_RANK[status]
+        run_fields = {**fields, "status": status, "statusRank": rank, "refunded": True}
+        if task_arn:
+            run_fields["taskArn"] = task_arn
+        update, names, values = update_parts(run_fields)
+        names["#rank"] = "statusRank"
+        values[":terminal"] = {"N": str(TERMINAL_RANK)}
+        condition = "attribute_exists(runId) AND #rank < :terminal"
+        if require_no_task:
+            names["#task"] = "taskArn"
+            condition += " AND attribute_not_exists(#task)"
+        elif task_arn:
+            names["#task"] = "taskArn"
+            values[":task"] = {"S": task_arn}
+            condition += " AND (attribute_not_exists(#task) OR #task = :task)"
+        run_update: dict[str, Any] = {
+            "TableName": self._runs,
+            "Key": {"runId": {"S": run["runId"]}},
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        refund = {
+            "TableName": self._usage,
+            "Key": {"userId": {"S": run["userId"]}, "period": {"S": run["period"]}},
+            "UpdateExpression": "ADD testsUsed :minus",
+            "ConditionExpression": "testsUsed > :zero",
+            "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+        }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[{"Update": run_update}, {"Update": refund}]
+            )
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return False
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                return self._finish_without_refund(run_update)
+            raise
+        return True
+
+    def _finish_without_refund(self, run_update: dict[str, Any]) -> bool:
+        from botocore.exceptions import ClientError
+
+        # Same update, but it records that nothing was given back.
+        names = run_update["ExpressionAttributeNames"]
+        values = dict(run_update["ExpressionAttributeValues"])
+        for alias, name in names.items():
+            if name == "refunded":
+                values[":" + alias[1:]] = {"BOOL": False}
+        run_update = {**run_update, "ExpressionAttributeValues": values}
+        try:
+            self._client.update_item(**run_update)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

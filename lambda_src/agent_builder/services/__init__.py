@@ -1,0 +1,1 @@
+"""Domain services: what the handlers call. Each takes its repositories and gateways."""

@@ -1,0 +1,108 @@
+"""Reading runs: GET /runs, GET /runs/{runId}, GET /runs/{runId}/logs.
+
+Repair on read: a run still PENDING with no task several minutes after its launch
+never got a task (the launching function died between the charge and RunTask, since
+every failure it sees is refunded at once). The runs table has no index by status, so
+the sweeper cannot find such runs without scanning the whole table every minute;
+instead, whoever reads the run finishes it as FAILED and gives the test back, in the
+same guarded transaction a failed launch uses (it happens once, whoever is first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from agent_builder import pagination, timeutil
+from agent_builder.errors import RunNotFound
+from agent_builder.gateways.ecs import task_id
+from agent_builder.gateways.logs import RunLogsGateway
+from agent_builder.repositories.ledger import LaunchLedger
+from agent_builder.repositories.runs import FAILED, PENDING, RunsRepository
+from agent_builder.services.agents import valid_id
+from agent_builder.services.caller import Caller
+from agent_builder.services.launches import run_view
+
+logger = Logger(child=True)
+
+# ECS reports a started task within seconds; three minutes without one means none.
+STALE_LAUNCH = timedelta(minutes=3)
+NEVER_STARTED_REASON = "agent-builder: the task was never started; the test was given back"
+
+
+class RunService:
+    def __init__(
+        self,
+        runs: RunsRepository,
+        ledger: LaunchLedger,
+        logs: RunLogsGateway,
+        *,
+        log_stream_prefix: str,
+        container_name: str,
+        retention_days: int,
+        clock: Callable[[], datetime] = timeutil.utcnow,
+    ) -> None:
+        self._runs = runs
+        self._ledger = ledger
+        self._logs = logs
+        self._stream_prefix = log_stream_prefix
+        self._container = container_name
+        self._retention = timedelta(days=retention_days)
+        self._clock = clock
+
+    def require(self, caller: Caller, run_id: str) -> dict[str, Any]:
+        """The caller's run; another user's run is not found (404, not 403)."""
+        item = self._runs.get(run_id) if valid_id(run_id) else None
+        if item is None or item.get("userId") != caller.user_id:
+            raise RunNotFound("no run with this id")
+        return self._repair(item)
+
+    def get(self, caller: Caller, run_id: str) -> dict[str, Any]:
+        return run_view(self.require(caller, run_id))
+
+    def list(self, caller: Caller, limit: int, next_token: str | None) -> dict[str, Any]:
+        after = pagination.decode(next_token, ("createdAt", "runId")) if next_token else None
+        items, cursor = self._runs.list_by_user(caller.user_id, limit, after)
+        return {
+            "runs": [run_view(self._repair(item)) for item in items],
+            "nextToken": pagination.encode(cursor) if cursor else None,
+        }
+
+    def logs(
+        self, caller: Caller, run_id: str, next_token: str | None, limit: int
+    ) -> dict[str, Any]:
+        run = self.require(caller, run_id)
+        task_arn = run.get("taskArn")
+        if not task_arn:
+            return {"lines": [], "nextToken": None}
+        stream = f"{self._stream_prefix}/{self._container}/{task_id(task_arn)}"
+        page = self._logs.page(stream, next_token, limit)
+        return {
+            "lines": [
+                {
+                    "timestamp": timeutil.iso(datetime.fromtimestamp(ms / 1000, tz=UTC)),
+                    "message": text,
+                }
+                for ms, text in page.events
+            ],
+            "nextToken": page.next_token,
+        }
+
+    def _repair(self, item: dict[str, Any]) -> dict[str, Any]:
+        if item.get("status") != PENDING or item.get("taskArn") or item.get("target") != "platform":
+            return item
+        now = self._clock()
+        if now - timeutil.parse_iso(item["createdAt"]) < STALE_LAUNCH:
+            return item
+        fields = {
+            "stopReason": NEVER_STARTED_REASON,
+            "stoppedAt": timeutil.iso(now),
+            "expiresAt": timeutil.epoch(now + self._retention),
+        }
+        if self._ledger.finish_and_refund(item, status=FAILED, fields=fields, require_no_task=True):
+            logger.warning("run never got a task; refunded", run_id=item["runId"])
+            return {**item, **fields, "status": FAILED, "refunded": True}
+        return self._runs.get(item["runId"]) or item

@@ -1,0 +1,185 @@
+"""The HTTP API (API Gateway HTTP API, payload v2): routes -> agent_builder services.
+
+Errors become HTTP here and only here: domain exceptions carry their status and code,
+request validation is 400, anything else is a 500 that is logged as a bug. The body of
+every error is {"error": {"code", "message"}}.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from agent_builder.errors import DomainError
+from agent_builder.services.caller import Caller
+from agent_builder.wiring import api_services
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handlers.schemas import (
+    Agent,
+    AgentPage,
+    CreateAgent,
+    DeploymentRequest,
+    LogPage,
+    Me,
+    Run,
+    RunPage,
+    TestRequest,
+)
+
+logger = Logger()
+app = APIGatewayHttpResolver(enable_validation=True)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        max_length=128,
+        description="Retrying with the same key and body returns the same run, counted once",
+    ),
+]
+NextToken = Annotated[str | None, Query(alias="nextToken", max_length=2048)]
+PageSize = Annotated[int, Query(ge=1, le=100)]
+AgentId = Annotated[str, Path(max_length=64)]
+RunId = Annotated[str, Path(max_length=64)]
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "UNAUTHENTICATED"
+
+
+def caller() -> Caller:
+    """The JWT subject the API Gateway authorizer verified (email if the token has it)."""
+    context = app.current_event.request_context
+    claims = context.authorizer.jwt_claim if context.get("authorizer") else {}
+    subject = (claims or {}).get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise Unauthenticated("no authenticated user on this request")
+    email = claims.get("email")
+    return Caller(user_id=subject, email=email if isinstance(email, str) and email else None)
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": {"code": code, "message": message}},
+        headers=headers,
+    )
+
+
+@app.exception_handler(DomainError)
+def domain_error(exc: DomainError) -> Response:
+    logger.info("request refused", code=exc.code, status=exc.status)
+    return error(exc.status, exc.code, exc.message, exc.headers or None)
+
+
+@app.exception_handler(RequestValidationError)
+def invalid_request(exc: RequestValidationError) -> Response:
+    problems = []
+    for problem in exc.errors()[:10]:
+        where = ".".join(str(part) for part in problem.get("loc", ()) if not isinstance(part, int))
+        if problem.get("type") == "json_invalid":
+            problems.append("the request body is not valid JSON")
+        elif problem.get("type") == "extra_forbidden":
+            problems.append(f"{where}: unknown field")
+        else:
+            # pydantic's message says what was expected; the input itself is not echoed.
+            problems.append(f"{where}: {problem.get('msg', 'invalid')}")
+    logger.info("request invalid", problems=problems)
+    return error(
+        HTTPStatus.BAD_REQUEST, "VALIDATION_ERROR", "; ".join(problems) or "invalid request"
+    )
+
+
+@app.not_found
+def route_not_found(exc: NotFoundError) -> Response:
+    return error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "no such route")
+
+
+@app.exception_handler(Exception)
+def unexpected(exc: Exception) -> Response:
+    # Not a domain refusal: a bug or an AWS failure. Logged with its traceback, once.
+    logger.exception("unhandled error")
+    return error(
+        HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error; it has been logged"
+    )
+
+
+# ---- routes -----------------------------------------------------------------------------
+
+
+@app.get("/me", summary="The caller's profile and this month's usage")
+def get_me() -> Me:
+    return api_services().profiles.me(caller())
+
+
+@app.post("/agents", summary="Register an agent")
+def create_agent(body: CreateAgent) -> Response[Agent]:
+    agent = api_services().agents.create(caller(), body.model_dump(exclude_none=True))
+    return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, agent)
+
+
+@app.get("/agents", summary="The caller's agents, a page at a time")
+def list_agents(next_token: NextToken = None, limit: PageSize = 20) -> AgentPage:
+    return api_services().agents.list(caller(), limit, next_token)
+
+
+@app.get("/agents/<agentId>", summary="One agent")
+def get_agent(agentId: AgentId) -> Agent:
+    return api_services().agents.get(caller(), agentId)
+
+
+@app.delete("/agents/<agentId>", summary="Delete an agent (its runs stay)")
+def delete_agent(agentId: AgentId) -> Response[None]:
+    api_services().agents.delete(caller(), agentId)
+    return Response(HTTPStatus.NO_CONTENT, None, "")
+
+
+@app.post("/agents/<agentId>/tests", summary="Test an agent on the platform (counts one test)")
+def start_test(
+    agentId: AgentId, body: TestRequest, idempotency_key: IdempotencyKey = None
+) -> Response[Run]:
+    run = api_services().launches.test(caller(), agentId, body.input, idempotency_key)
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, run)
+
+
+@app.post("/agents/<agentId>/deployments", summary="Deploy an agent to the caller's tier's target")
+def start_deployment(
+    agentId: AgentId,
+    body: DeploymentRequest,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[Run]:
+    run = api_services().launches.deploy(caller(), agentId, body.input, idempotency_key)
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, run)
+
+
+@app.get("/runs", summary="The caller's runs, newest first, a page at a time")
+def list_runs(next_token: NextToken = None, limit: PageSize = 20) -> RunPage:
+    return api_services().runs.list(caller(), limit, next_token)
+
+
+@app.get("/runs/<runId>", summary="One run")
+def get_run(runId: RunId) -> Run:
+    return api_services().runs.get(caller(), runId)
+
+
+@app.get("/runs/<runId>/logs", summary="A page of the run's log lines, from the start")
+def get_run_logs(
+    runId: RunId,
+    next_token: NextToken = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> LogPage:
+    return api_services().runs.logs(caller(), runId, next_token, limit)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,139 @@
+"""Request bodies of the HTTP API, as pydantic models: validation and OpenAPI schema.
+
+They check shape, types and static ranges and refuse unknown fields; rules that depend
+on configuration (allowed models, the output-token cap) or on byte sizes are checked
+again in the domain (agent_builder.services), which is the authority.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_INPUT_BYTES = 8 * 1024
+MAX_INSTRUCTIONS_BYTES = 16 * 1024
+
+# strict: "1" is not a number and 1 is not a string; JSON null is not a missing field.
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+class AgentParameters(BaseModel):
+    model_config = _STRICT
+
+    temperature: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    maxTokens: int | None = Field(default=None, ge=1, description="at most MAX_OUTPUT_TOKENS")
+
+
+class CreateAgent(BaseModel):
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _-]+$")
+    model: str = Field(
+        min_length=1, max_length=256, description="one of the allowed Bedrock model ids"
+    )
+    instructions: str = Field(
+        min_length=1,
+        max_length=MAX_INSTRUCTIONS_BYTES,
+        description="system prompt, at most 16 KiB UTF-8",
+    )
+    parameters: AgentParameters | None = None
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="custom container image (Tier 2/3 only)",
+    )
+
+
+class TestRequest(BaseModel):
+    model_config = _STRICT
+
+    input: str = Field(min_length=1, max_length=MAX_INPUT_BYTES, description="at most 8 KiB UTF-8")
+
+
+class DeploymentRequest(BaseModel):
+    model_config = _STRICT
+
+    input: str | None = Field(
+        default=None, min_length=1, max_length=MAX_INPUT_BYTES, description="at most 8 KiB UTF-8"
+    )
+
+
+# ---- answers (documented in the OpenAPI document; the route's dict is checked against them)
+
+
+class Usage(BaseModel):
+    month: str
+    testsUsed: int
+    testsLimit: int
+    resetsAt: str
+
+
+class Me(BaseModel):
+    userId: str
+    email: str | None
+    tier: str
+    organizationId: str | None
+    role: str | None
+    usage: Usage
+
+
+class AgentParametersOut(BaseModel):
+    temperature: float | None = None
+    maxTokens: int | None = None
+
+
+class Agent(BaseModel):
+    agentId: str
+    name: str
+    model: str
+    instructions: str
+    parameters: AgentParametersOut
+    image: str | None
+    createdAt: str
+
+
+class AgentPage(BaseModel):
+    agents: list[Agent]
+    nextToken: str | None
+
+
+class Run(BaseModel):
+    runId: str
+    agentId: str | None
+    kind: str | None
+    target: str | None = Field(description="platform | customer | enterprise")
+    status: str | None = Field(description="PENDING | RUNNING | STOPPED | FAILED")
+    accountId: str | None
+    region: str | None
+    createdAt: str | None
+    startedAt: str | None
+    stoppedAt: str | None
+    exitCode: int | None
+    stopReason: str | None
+
+
+class RunPage(BaseModel):
+    runs: list[Run]
+    nextToken: str | None
+
+
+class LogLine(BaseModel):
+    timestamp: str
+    message: str
+
+
+class LogPage(BaseModel):
+    lines: list[LogLine]
+    nextToken: str | None = Field(
+        description="null when there is nothing more for now; to follow a running run, "
+        "poll again with the last non-null token"
+    )
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,20 @@
+"""Every minute: stop test tasks that are past the time limit (the backstop)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_builder.wiring import sweeper
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(correlation_id_path="id")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = sweeper().sweep()
+    logger.info(
+        "sweep done", checked=report.checked, stopped=len(report.stopped), failed=len(report.failed)
+    )
+    return {"checked": report.checked, "stopped": report.stopped, "failed": report.failed}

@@ -1,0 +1,178 @@
+"""Runtime fixtures: moto for every AWS service the functions use (Stubber, in the
+tests, where moto cannot produce a case: RunTask `failures`, a Scheduler outage).
+
+Tables come from ONE function, create_tables(), which mirrors lambda_src/CONTRACT.md
+exactly (it is meant to be switched to the synthesized template's definitions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from agent_builder import wiring
+from moto import mock_aws
+
+from tests.runtime.support import (
+    AGENT,
+    BUCKET,
+    LAUNCHES_PER_MINUTE,
+    LOG_GROUP,
+    MODELS,
+    PREFIX,
+    REGION,
+    SCHEDULE_GROUP,
+    TABLES,
+    TESTS_PER_MONTH,
+    Answer,
+    ApiCall,
+    FakeLambdaContext,
+    Platform,
+    http_event,
+)
+
+
+def create_tables(dynamodb: Any) -> None:
+    """The four tables of CONTRACT.md: keys, GSI byUser and on-demand billing."""
+    s = "S"
+    definitions: list[dict[str, Any]] = [
+        {"TableName": TABLES["PROFILES_TABLE"], "keys": [("userId", s)]},
+        {"TableName": TABLES["AGENTS_TABLE"], "keys": [("userId", s), ("agentId", s)]},
+        {
+            "TableName": TABLES["RUNS_TABLE"],
+            "keys": [("runId", s)],
+            "extra": [("userId", s), ("createdAt", s)],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "byUser",
+                    "KeySchema": [
+                        {"AttributeName": "userId", "KeyType": "HASH"},
+                        {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+        {"TableName": TABLES["USAGE_TABLE"], "keys": [("userId", s), ("period", s)]},
+    ]
+    for definition in definitions:
+        keys = definition.pop("keys")
+        extra = definition.pop("extra", [])
+        dynamodb.create_table(
+            KeySchema=[
+                {"AttributeName": name, "KeyType": "HASH" if i == 0 else "RANGE"}
+                for i, (name, _) in enumerate(keys)
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": kind} for name, kind in keys + extra
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            **definition,
+        )
+    for table, ttl in ((TABLES["RUNS_TABLE"], "expiresAt"), (TABLES["USAGE_TABLE"], "expiresAt")):
+        dynamodb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl}
+        )
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never reach a real account, whatever the developer's shell has."""
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        # As the platform's VPC has it (and moto's awsvpc tasks need it for their ENI).
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName="tasks", Description="egress only", VpcId=vpc)[
+            "GroupId"
+        ]
+        ecs = boto3.client("ecs", region_name=REGION)
+        cluster = ecs.create_cluster(
+            clusterName=f"{PREFIX}-cluster", capacityProviders=["FARGATE", "FARGATE_SPOT"]
+        )["cluster"]["clusterArn"]
+        task_definition = ecs.register_task_definition(
+            family=f"{PREFIX}-agent-runner",
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            # moto needs container-level memory to place a task.
+            containerDefinitions=[{"name": "runner", "image": "runner:latest", "memory": 512}],
+        )["taskDefinition"]["taskDefinitionArn"]
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        boto3.client("logs", region_name=REGION).create_log_group(logGroupName=LOG_GROUP)
+        boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=SCHEDULE_GROUP)
+        create_tables(boto3.client("dynamodb", region_name=REGION))
+        env = {
+            "PROJECT_NAME": PREFIX,
+            **TABLES,
+            "CLUSTER_ARN": cluster,
+            "TASK_DEFINITION_ARN": task_definition,
+            "RUNNER_CONTAINER_NAME": "runner",
+            "SUBNET_IDS": subnet,
+            "SECURITY_GROUP_ID": group,
+            "USE_SPOT": "true",
+            "ARTIFACTS_BUCKET": BUCKET,
+            "LOG_GROUP_NAME": LOG_GROUP,
+            "LOG_STREAM_PREFIX": "runs",
+            "FREE_TESTS_PER_MONTH": str(TESTS_PER_MONTH),
+            "MAX_TEST_MINUTES": "5",
+            "LAUNCHES_PER_MINUTE": str(LAUNCHES_PER_MINUTE),
+            "ALLOWED_MODELS": ",".join(MODELS),
+            "MAX_OUTPUT_TOKENS": "1024",
+            "SCHEDULE_GROUP_NAME": SCHEDULE_GROUP,
+            "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/agent-builder-stopper",
+            "RUN_RETENTION_DAYS": "30",
+            "POWERTOOLS_SERVICE_NAME": "agent-builder-test",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        wiring.reset()
+        yield Platform(cluster, task_definition, subnet, group, env)
+        wiring.reset()
+
+
+@pytest.fixture
+def api(platform: Platform) -> ApiCall:
+    from handlers import api as api_module
+
+    def call(method: str, path: str, **kwargs: Any) -> Answer:
+        result = api_module.handler(http_event(method, path, **kwargs), FakeLambdaContext())
+        raw = result.get("body") or ""
+        return Answer(
+            status=result["statusCode"],
+            headers={k.lower(): v for k, v in (result.get("headers") or {}).items()},
+            body=json.loads(raw) if raw else None,
+        )
+
+    return call
+
+
+@pytest.fixture
+def agent_id(api: ApiCall) -> str:
+    answer = api("POST", "/agents", body=AGENT)
+    assert answer.status == 201, answer.body
+    return str(answer.body["agentId"])
