@@ -135,8 +135,13 @@ def sweeper() -> Sweeper:
     return Sweeper(_cluster(settings), max_test_minutes=settings.max_test_minutes)
 
 
-def reset() -> None:
-    """Forget everything built (tests change the environment between cases)."""
+def reset(*, keep_clients: bool = False) -> None:
+    """Forget everything built (tests change the environment between cases).
+
+    Clients hold no state of their own, only a loaded service model; keeping them
+    between cases that share credentials and region saves reloading those models.
+    """
     for built in (api_services, task_event_service, sweeper, get_settings):
         built.cache_clear()
-    clients.reset()
+    if not keep_clients:
+        clients.reset()

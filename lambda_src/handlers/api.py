@@ -10,7 +10,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from agent_builder.errors import DomainError
+from agent_builder.errors import DomainError, InvalidInput
 from agent_builder.services.caller import Caller
 from agent_builder.wiring import api_services
 from aws_lambda_powertools import Logger
@@ -121,8 +121,15 @@ def get_me() -> Me:
     return api_services().profiles.me(caller())
 
 
+def require_json_object() -> None:
+    """Validation would read a one-element JSON list as its element: refuse non-objects."""
+    if not isinstance(app.current_event.json_body, dict):
+        raise InvalidInput("the request body must be a JSON object")
+
+
 @app.post("/agents", summary="Register an agent")
 def create_agent(body: CreateAgent) -> Response[Agent]:
+    require_json_object()
     agent = api_services().agents.create(caller(), body.model_dump(exclude_none=True))
     return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, agent)
 
@@ -147,6 +154,7 @@ def delete_agent(agentId: AgentId) -> Response[None]:
 def start_test(
     agentId: AgentId, body: TestRequest, idempotency_key: IdempotencyKey = None
 ) -> Response[Run]:
+    require_json_object()
     run = api_services().launches.test(caller(), agentId, body.input, idempotency_key)
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, run)
 
@@ -157,6 +165,7 @@ def start_deployment(
     body: DeploymentRequest,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Run]:
+    require_json_object()
     run = api_services().launches.deploy(caller(), agentId, body.input, idempotency_key)
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, run)
 

@@ -15,6 +15,7 @@ import boto3
 import pytest
 from agent_builder import wiring
 from moto import mock_aws
+from moto.backends import get_backend
 
 from tests.runtime.support import (
     AGENT,
@@ -33,6 +34,8 @@ from tests.runtime.support import (
     Platform,
     http_event,
 )
+
+RESET_PER_TEST = ("dynamodb", "ecs", "s3", "logs", "scheduler")
 
 
 def create_tables(dynamodb: Any) -> None:
@@ -78,81 +81,110 @@ def create_tables(dynamodb: Any) -> None:
         )
 
 
-@pytest.fixture(autouse=True)
-def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never reach a real account, whatever the developer's shell has."""
-    for name in (
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_CONFIG_FILE",
-        "AWS_SHARED_CREDENTIALS_FILE",
-    ):
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+NOT_INHERITED = (
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+
+
+def _fake_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in NOT_INHERITED:
         monkeypatch.delenv(name, raising=False)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
+    for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
 
 
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never reach a real account, whatever the developer's shell has."""
+    _fake_environment(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def _moto_network() -> Iterator[tuple[str, str]]:
+    """moto, and the VPC the tasks need, once per module.
+
+    EC2 is by far moto's slowest backend to set up (~0.35 s); everything else is reset
+    and recreated for every test by `platform`. Module scope keeps the mock from
+    outliving this suite's modules in a shared pytest process.
+    """
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _fake_environment(monkeypatch)
+        with mock_aws():
+            wiring.reset()
+            ec2 = boto3.client("ec2", region_name=REGION)
+            vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+            # As the platform's VPC has it (and moto's awsvpc tasks need it for their ENI).
+            ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+            group = ec2.create_security_group(
+                GroupName="tasks", Description="egress only", VpcId=vpc
+            )["GroupId"]
+            yield subnet, group
+            wiring.reset()
+
+
 @pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        # As the platform's VPC has it (and moto's awsvpc tasks need it for their ENI).
-        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
-        group = ec2.create_security_group(GroupName="tasks", Description="egress only", VpcId=vpc)[
-            "GroupId"
-        ]
-        ecs = boto3.client("ecs", region_name=REGION)
-        cluster = ecs.create_cluster(
-            clusterName=f"{PREFIX}-cluster", capacityProviders=["FARGATE", "FARGATE_SPOT"]
-        )["cluster"]["clusterArn"]
-        task_definition = ecs.register_task_definition(
-            family=f"{PREFIX}-agent-runner",
-            requiresCompatibilities=["FARGATE"],
-            networkMode="awsvpc",
-            cpu="256",
-            memory="512",
-            # moto needs container-level memory to place a task.
-            containerDefinitions=[{"name": "runner", "image": "runner:latest", "memory": 512}],
-        )["taskDefinition"]["taskDefinitionArn"]
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-        boto3.client("logs", region_name=REGION).create_log_group(logGroupName=LOG_GROUP)
-        boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=SCHEDULE_GROUP)
-        create_tables(boto3.client("dynamodb", region_name=REGION))
-        env = {
-            "PROJECT_NAME": PREFIX,
-            **TABLES,
-            "CLUSTER_ARN": cluster,
-            "TASK_DEFINITION_ARN": task_definition,
-            "RUNNER_CONTAINER_NAME": "runner",
-            "SUBNET_IDS": subnet,
-            "SECURITY_GROUP_ID": group,
-            "USE_SPOT": "true",
-            "ARTIFACTS_BUCKET": BUCKET,
-            "LOG_GROUP_NAME": LOG_GROUP,
-            "LOG_STREAM_PREFIX": "runs",
-            "FREE_TESTS_PER_MONTH": str(TESTS_PER_MONTH),
-            "MAX_TEST_MINUTES": "5",
-            "LAUNCHES_PER_MINUTE": str(LAUNCHES_PER_MINUTE),
-            "ALLOWED_MODELS": ",".join(MODELS),
-            "MAX_OUTPUT_TOKENS": "1024",
-            "SCHEDULE_GROUP_NAME": SCHEDULE_GROUP,
-            "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/agent-builder-stopper",
-            "RUN_RETENTION_DAYS": "30",
-            "POWERTOOLS_SERVICE_NAME": "agent-builder-test",
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        wiring.reset()
-        yield Platform(cluster, task_definition, subnet, group, env)
-        wiring.reset()
+def platform(monkeypatch: pytest.MonkeyPatch, _moto_network: tuple[str, str]) -> Iterator[Platform]:
+    subnet, group = _moto_network
+    for service in RESET_PER_TEST:
+        # Per service: BackendDict.reset() is a classmethod that would reset EC2 too.
+        for account in get_backend(service).values():  # type: ignore[call-overload]
+            account.reset()
+    ecs = boto3.client("ecs", region_name=REGION)
+    cluster = ecs.create_cluster(
+        clusterName=f"{PREFIX}-cluster", capacityProviders=["FARGATE", "FARGATE_SPOT"]
+    )["cluster"]["clusterArn"]
+    task_definition = ecs.register_task_definition(
+        family=f"{PREFIX}-agent-runner",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        # moto needs container-level memory to place a task.
+        containerDefinitions=[{"name": "runner", "image": "runner:latest", "memory": 512}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    boto3.client("logs", region_name=REGION).create_log_group(logGroupName=LOG_GROUP)
+    boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=SCHEDULE_GROUP)
+    create_tables(boto3.client("dynamodb", region_name=REGION))
+    env = {
+        "PROJECT_NAME": PREFIX,
+        **TABLES,
+        "CLUSTER_ARN": cluster,
+        "TASK_DEFINITION_ARN": task_definition,
+        "RUNNER_CONTAINER_NAME": "runner",
+        "SUBNET_IDS": subnet,
+        "SECURITY_GROUP_ID": group,
+        "USE_SPOT": "true",
+        "ARTIFACTS_BUCKET": BUCKET,
+        "LOG_GROUP_NAME": LOG_GROUP,
+        "LOG_STREAM_PREFIX": "runs",
+        "FREE_TESTS_PER_MONTH": str(TESTS_PER_MONTH),
+        "MAX_TEST_MINUTES": "5",
+        "LAUNCHES_PER_MINUTE": str(LAUNCHES_PER_MINUTE),
+        "ALLOWED_MODELS": ",".join(MODELS),
+        "MAX_OUTPUT_TOKENS": "1024",
+        "SCHEDULE_GROUP_NAME": SCHEDULE_GROUP,
+        "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/agent-builder-stopper",
+        "RUN_RETENTION_DAYS": "30",
+        "POWERTOOLS_SERVICE_NAME": "agent-builder-test",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # Same fake credentials and region in every case: the clients can stay.
+    wiring.reset(keep_clients=True)
+    yield Platform(cluster, task_definition, subnet, group, env)
+    wiring.reset(keep_clients=True)
 
 
 @pytest.fixture
