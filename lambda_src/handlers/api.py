@@ -26,6 +26,7 @@ from handlers.schemas import (
     AgentPage,
     CreateAgent,
     DeploymentRequest,
+    ErrorBody,
     LogPage,
     Me,
     Run,
@@ -48,6 +49,35 @@ NextToken = Annotated[str | None, Query(alias="nextToken", max_length=2048)]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 AgentId = Annotated[str, Path(max_length=64)]
 RunId = Annotated[str, Path(max_length=64)]
+
+
+ERRORS = {
+    400: "Invalid input: malformed JSON, wrong type, unknown field, out of range",
+    401: "No authenticated user",
+    403: "Not allowed for the caller's tier or role",
+    404: "Not found, or not the caller's",
+    409: "Conflict (Idempotency-Key reused, account not connected, unknown tier)",
+    429: "QUOTA_EXCEEDED or RATE_LIMITED, with a Retry-After header",
+    503: "LAUNCH_FAILED: the run could not be started and the test was given back",
+}
+
+
+def answers(status: int, model: type | None, *errors: int) -> dict[int, Any]:
+    """The route's documented answers: its success and the errors it can give."""
+    documented: dict[int, Any] = {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {"application/json": {"model": model}},
+        }
+        if model
+        else {"description": HTTPStatus(status).phrase}
+    }
+    for code in sorted({400, 401, *errors}):
+        documented[code] = {
+            "description": ERRORS[code],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return documented
 
 
 class Unauthenticated(DomainError):
@@ -116,9 +146,9 @@ def unexpected(exc: Exception) -> Response:
 # ---- routes -----------------------------------------------------------------------------
 
 
-@app.get("/me", summary="The caller's profile and this month's usage")
+@app.get("/me", summary="The caller's profile and this month's usage", responses=answers(200, Me))
 def get_me() -> Me:
-    return api_services().profiles.me(caller())
+    return Me.model_validate(api_services().profiles.me(caller()))
 
 
 def require_json_object() -> None:
@@ -127,39 +157,53 @@ def require_json_object() -> None:
         raise InvalidInput("the request body must be a JSON object")
 
 
-@app.post("/agents", summary="Register an agent")
+@app.post("/agents", summary="Register an agent", responses=answers(201, Agent, 403))
 def create_agent(body: CreateAgent) -> Response[Agent]:
     require_json_object()
     agent = api_services().agents.create(caller(), body.model_dump(exclude_none=True))
-    return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, agent)
+    return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, Agent.model_validate(agent))
 
 
-@app.get("/agents", summary="The caller's agents, a page at a time")
+@app.get(
+    "/agents", summary="The caller's agents, a page at a time", responses=answers(200, AgentPage)
+)
 def list_agents(next_token: NextToken = None, limit: PageSize = 20) -> AgentPage:
-    return api_services().agents.list(caller(), limit, next_token)
+    return AgentPage.model_validate(api_services().agents.list(caller(), limit, next_token))
 
 
-@app.get("/agents/<agentId>", summary="One agent")
+@app.get("/agents/<agentId>", summary="One agent", responses=answers(200, Agent, 404))
 def get_agent(agentId: AgentId) -> Agent:
-    return api_services().agents.get(caller(), agentId)
+    return Agent.model_validate(api_services().agents.get(caller(), agentId))
 
 
-@app.delete("/agents/<agentId>", summary="Delete an agent (its runs stay)")
+@app.delete(
+    "/agents/<agentId>",
+    summary="Delete an agent (its runs stay)",
+    responses=answers(204, None, 404),
+)
 def delete_agent(agentId: AgentId) -> Response[None]:
     api_services().agents.delete(caller(), agentId)
-    return Response(HTTPStatus.NO_CONTENT, None, "")
+    return Response(HTTPStatus.NO_CONTENT, None, None)
 
 
-@app.post("/agents/<agentId>/tests", summary="Test an agent on the platform (counts one test)")
+@app.post(
+    "/agents/<agentId>/tests",
+    summary="Test an agent on the platform (counts one test)",
+    responses=answers(202, Run, 404, 409, 429, 503),
+)
 def start_test(
     agentId: AgentId, body: TestRequest, idempotency_key: IdempotencyKey = None
 ) -> Response[Run]:
     require_json_object()
     run = api_services().launches.test(caller(), agentId, body.input, idempotency_key)
-    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, run)
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, Run.model_validate(run))
 
 
-@app.post("/agents/<agentId>/deployments", summary="Deploy an agent to the caller's tier's target")
+@app.post(
+    "/agents/<agentId>/deployments",
+    summary="Deploy an agent to the caller's tier's target (freemium: a test on the platform)",
+    responses=answers(202, Run, 404, 409, 429, 503),
+)
 def start_deployment(
     agentId: AgentId,
     body: DeploymentRequest,
@@ -167,26 +211,34 @@ def start_deployment(
 ) -> Response[Run]:
     require_json_object()
     run = api_services().launches.deploy(caller(), agentId, body.input, idempotency_key)
-    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, run)
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, Run.model_validate(run))
 
 
-@app.get("/runs", summary="The caller's runs, newest first, a page at a time")
+@app.get(
+    "/runs",
+    summary="The caller's runs, newest first, a page at a time",
+    responses=answers(200, RunPage),
+)
 def list_runs(next_token: NextToken = None, limit: PageSize = 20) -> RunPage:
-    return api_services().runs.list(caller(), limit, next_token)
+    return RunPage.model_validate(api_services().runs.list(caller(), limit, next_token))
 
 
-@app.get("/runs/<runId>", summary="One run")
+@app.get("/runs/<runId>", summary="One run", responses=answers(200, Run, 404))
 def get_run(runId: RunId) -> Run:
-    return api_services().runs.get(caller(), runId)
+    return Run.model_validate(api_services().runs.get(caller(), runId))
 
 
-@app.get("/runs/<runId>/logs", summary="A page of the run's log lines, from the start")
+@app.get(
+    "/runs/<runId>/logs",
+    summary="A page of the run's log lines, from the start",
+    responses=answers(200, LogPage, 404),
+)
 def get_run_logs(
     runId: RunId,
     next_token: NextToken = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> LogPage:
-    return api_services().runs.logs(caller(), runId, next_token, limit)
+    return LogPage.model_validate(api_services().runs.logs(caller(), runId, next_token, limit))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
