@@ -30,9 +30,9 @@ from tests.runtime.support import (
     TESTS_PER_MONTH,
     Answer,
     ApiCall,
-    FakeLambdaContext,
     Platform,
     http_event,
+    lambda_context,
 )
 
 RESET_PER_TEST = ("dynamodb", "ecs", "s3", "logs", "scheduler")
@@ -192,7 +192,7 @@ def api(platform: Platform) -> ApiCall:
     from handlers import api as api_module
 
     def call(method: str, path: str, **kwargs: Any) -> Answer:
-        result = api_module.handler(http_event(method, path, **kwargs), FakeLambdaContext())
+        result = api_module.handler(http_event(method, path, **kwargs), lambda_context())
         raw = result.get("body") or ""
         return Answer(
             status=result["statusCode"],

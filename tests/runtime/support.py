@@ -132,3 +132,8 @@ def task_event(platform: Platform, run_id: str, task_arn: str, **detail: Any) ->
     )
     event["detail"].update(detail)
     return event
+
+
+def lambda_context(function_name: str = "agent-builder-api") -> Any:
+    """A context the handlers accept (Powertools reads only these four fields)."""
+    return FakeLambdaContext(function_name=function_name)

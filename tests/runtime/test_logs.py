@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from agent_builder import timeutil
 
-from tests.runtime.support import LOG_GROUP, ApiCall, FakeLambdaContext, Platform, task_event
+from tests.runtime.support import LOG_GROUP, ApiCall, Platform, lambda_context, task_event
 
 # CloudWatch (and moto) drop events older than 14 days: stamp them now.
 NOW_MS = int(time.time() * 1000) // 1000 * 1000
@@ -22,7 +22,7 @@ def started_run(api: ApiCall, agent_id: str, platform: Platform) -> tuple[str, s
     event = task_event(
         platform, run_id, task_arn, lastStatus="RUNNING", startedAt="2025-01-15T12:00:30Z"
     )
-    task_events.handler(event, FakeLambdaContext())
+    task_events.handler(event, lambda_context())
     return run_id, task_arn
 
 

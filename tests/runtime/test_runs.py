@@ -14,8 +14,8 @@ from tests.runtime.support import (
     SCHEDULE_GROUP,
     USER,
     ApiCall,
-    FakeLambdaContext,
     Platform,
+    lambda_context,
     task_event,
 )
 
@@ -28,7 +28,7 @@ def launched(api: ApiCall, agent_id: str, platform: Platform) -> tuple[str, str]
 
 def deliver(platform: Platform, run_id: str, task_arn: str, **detail: Any) -> str:
     event = task_event(platform, run_id, task_arn, **detail)
-    return task_events.handler(event, FakeLambdaContext(function_name="agent-builder-taskevents"))[
+    return task_events.handler(event, lambda_context(function_name="agent-builder-taskevents"))[
         "result"
     ]
 
@@ -309,6 +309,6 @@ def test_fresh_pending_run_is_left_alone(api: ApiCall, agent_id: str, platform: 
 
 
 def test_task_events_handler_ignores_other_event_types(platform: Platform) -> None:
-    result = task_events.handler({"detail-type": "Scheduled Event", "id": "1"}, FakeLambdaContext())
+    result = task_events.handler({"detail-type": "Scheduled Event", "id": "1"}, lambda_context())
 
     assert result == {"result": "ignored"}

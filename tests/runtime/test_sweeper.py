@@ -11,7 +11,7 @@ from agent_builder.settings import get_settings
 from botocore.stub import Stubber
 from handlers import sweeper as sweeper_handler
 
-from tests.runtime.support import ApiCall, FakeLambdaContext, Platform
+from tests.runtime.support import ApiCall, Platform, lambda_context
 
 
 def sweeper_at(minutes_from_now: float) -> Sweeper:
@@ -108,7 +108,7 @@ def test_sweeper_handler_leaves_fresh_tasks_running(
     assert api("POST", f"/agents/{agent_id}/tests", body={"input": "hi"}).status == 202
 
     result = sweeper_handler.handler(
-        {"id": "evt-1", "detail-type": "Scheduled Event"}, FakeLambdaContext()
+        {"id": "evt-1", "detail-type": "Scheduled Event"}, lambda_context()
     )
 
     assert result == {"checked": 1, "stopped": [], "failed": []}

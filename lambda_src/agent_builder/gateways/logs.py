@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent_builder.errors import InvalidNextToken
 from agent_builder.repositories.dynamo import error_code
@@ -27,7 +27,7 @@ class RunLogsGateway:
         """One page from the head of the stream; an absent stream is an empty page."""
         from botocore.exceptions import ClientError
 
-        params = {
+        params: dict[str, Any] = {
             "logGroupName": self._group,
             "logStreamName": stream,
             "startFromHead": True,
@@ -36,7 +36,7 @@ class RunLogsGateway:
         if next_token:
             params["nextToken"] = next_token
         try:
-            response = self._client.get_log_events(**params)  # type: ignore[arg-type]
+            response = self._client.get_log_events(**params)
         except ClientError as exc:
             code = error_code(exc)
             if code == "ResourceNotFoundException":

@@ -127,12 +127,12 @@ class LaunchLedger:
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
-            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
             if len(reasons) == len(items):
                 run_reason, quota_reason, window_reason, _ = reasons
                 if run_reason == "ConditionalCheckFailed":
-                    existing = exc.response["CancellationReasons"][0].get("Item")  # type: ignore[typeddict-item]
-                    return from_item(existing) if existing else {"runId": run["runId"]}
+                    existing = exc.response["CancellationReasons"][0].get("Item")
+                    return from_item(dict(existing)) if existing else {"runId": run["runId"]}
                 if quota_reason == "ConditionalCheckFailed":
                     raise QuotaExceeded(
                         f"all {limits.tests_per_month} tests of {timeutil.month(now)} are used; "
@@ -208,7 +208,7 @@ class LaunchLedger:
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
-            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 return False
             if reasons[1:2] == ["ConditionalCheckFailed"]:

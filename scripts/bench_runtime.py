@@ -1,0 +1,190 @@
+"""Runtime benchmark (make bench-runtime): python scripts/bench_runtime.py
+
+(a) Cold import of the API handler module against a bare `import boto3`: the median of
+    5 fresh interpreters each, alternating, timed inside the interpreter around the
+    import alone (interpreter start-up is the same for both and left out). Target: the
+    ratio is at most 2.0.
+(b) AWS calls one test launch makes, counted with a botocore `before-call` hook on the
+    session the functions' client factory uses, against moto. Target: at most 6.
+
+Prints the figures; exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LAMBDA_SRC = ROOT / "lambda_src"
+RUNS = 5
+MAX_IMPORT_RATIO = 2.0
+MAX_LAUNCH_CALLS = 6
+
+TIMED_IMPORT = (
+    "import time, sys\n"
+    "start = time.perf_counter()\n"
+    "import {module}\n"
+    "sys.stdout.write(repr(time.perf_counter() - start))\n"
+)
+
+
+def time_import(module: str) -> float:
+    env = {**os.environ, "PYTHONPATH": str(LAMBDA_SRC), "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", TIMED_IMPORT.format(module=module)],
+        env=env,
+        cwd=str(LAMBDA_SRC),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(result.stdout)
+
+
+def import_ratio() -> tuple[float, float, float, float]:
+    # One warm-up of each so both read the same (file-system cached) files.
+    time_import("boto3")
+    time_import("handlers.api")
+    boto3_times: list[float] = []
+    api_times: list[float] = []
+    both_times: list[float] = []
+    for _ in range(RUNS):
+        boto3_times.append(time_import("boto3"))
+        api_times.append(time_import("handlers.api"))
+        both_times.append(time_import("handlers.api, boto3"))
+    boto3_median = statistics.median(boto3_times)
+    api_median = statistics.median(api_times)
+    return boto3_median, api_median, api_median / boto3_median, statistics.median(both_times)
+
+
+def launch_calls() -> Counter[str]:
+    """Set up the platform in moto with its own clients, then count the launch's calls."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        os.environ[name] = value
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    sys.path[:0] = [str(ROOT), str(LAMBDA_SRC)]
+
+    from agent_builder import clients, wiring
+    from moto import mock_aws
+
+    from tests.runtime.support import AGENT, USER, http_event, lambda_context
+
+    with mock_aws():
+        import boto3
+
+        from tests.runtime.conftest import create_tables
+
+        region = "us-east-1"
+        ec2 = boto3.client("ec2", region_name=region)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName="t", Description="t", VpcId=vpc)["GroupId"]
+        ecs = boto3.client("ecs", region_name=region)
+        cluster = ecs.create_cluster(clusterName="agent-builder-cluster")["cluster"]["clusterArn"]
+        task_definition = ecs.register_task_definition(
+            family="agent-builder-agent-runner",
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            containerDefinitions=[{"name": "runner", "image": "runner", "memory": 512}],
+        )["taskDefinition"]["taskDefinitionArn"]
+        boto3.client("s3", region_name=region).create_bucket(Bucket="agent-builder-artifacts")
+        boto3.client("scheduler", region_name=region).create_schedule_group(Name="timeouts")
+        dynamodb = boto3.client("dynamodb", region_name=region)
+        create_tables(dynamodb)
+        os.environ.update(
+            {
+                "PROJECT_NAME": "agent-builder",
+                "PROFILES_TABLE": "agent-builder-profiles",
+                "AGENTS_TABLE": "agent-builder-agents",
+                "RUNS_TABLE": "agent-builder-runs",
+                "USAGE_TABLE": "agent-builder-usage",
+                "CLUSTER_ARN": cluster,
+                "TASK_DEFINITION_ARN": task_definition,
+                "RUNNER_CONTAINER_NAME": "runner",
+                "SUBNET_IDS": subnet,
+                "SECURITY_GROUP_ID": group,
+                "USE_SPOT": "true",
+                "ARTIFACTS_BUCKET": "agent-builder-artifacts",
+                "LOG_GROUP_NAME": "/agent-builder/agent-runs",
+                "LOG_STREAM_PREFIX": "runs",
+                "FREE_TESTS_PER_MONTH": "10",
+                "MAX_TEST_MINUTES": "5",
+                "LAUNCHES_PER_MINUTE": "5",
+                "ALLOWED_MODELS": str(AGENT["model"]),
+                "MAX_OUTPUT_TOKENS": "1024",
+                "SCHEDULE_GROUP_NAME": "timeouts",
+                "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/stopper",
+                "RUN_RETENTION_DAYS": "30",
+                "POWERTOOLS_LOG_LEVEL": "ERROR",
+            }
+        )
+        wiring.reset()
+        import json
+
+        from handlers.api import handler
+
+        calls: Counter[str] = Counter()
+
+        def count(model: Any, **_: Any) -> None:
+            calls[f"{model.service_model.service_name}:{model.name}"] += 1
+
+        # Clients copy the session's hooks when they are created: register first.
+        clients._session().events.register("before-call.*.*", count)
+        created = handler(http_event("POST", "/agents", body=AGENT), lambda_context())
+        agent_id = json.loads(created["body"])["agentId"]
+        calls.clear()
+        answer = handler(
+            http_event("POST", f"/agents/{agent_id}/tests", user=USER, body={"input": "Hello"}),
+            lambda_context(),
+        )
+        if answer["statusCode"] != 202:
+            raise SystemExit(f"the test launch failed: {answer}")
+        if not calls:
+            raise SystemExit("no AWS call was counted: the hook is not on the functions' clients")
+        return calls
+
+
+def main() -> int:
+    boto3_median, api_median, ratio, both_median = import_ratio()
+    print(f"(a) cold import, median of {RUNS} fresh interpreters each:")
+    print(f"    import boto3          {boto3_median * 1000:7.1f} ms")
+    print(f"    import handlers.api   {api_median * 1000:7.1f} ms")
+    print(f"    ratio                 {ratio:7.2f}  (target <= {MAX_IMPORT_RATIO})")
+    # handlers.api defers boto3 to the first client; the first request pays for it.
+    print(
+        f"    handlers.api + boto3  {both_median * 1000:7.1f} ms  ({both_median / boto3_median:.2f}x, for information)"
+    )
+    calls = launch_calls()
+    total = sum(calls.values())
+    print(f"(b) AWS calls for one test launch: {total}  (target <= {MAX_LAUNCH_CALLS})")
+    for name, number in calls.items():
+        print(f"    {number} x {name}")
+    missed = []
+    if ratio > MAX_IMPORT_RATIO:
+        missed.append(f"import ratio {ratio:.2f} > {MAX_IMPORT_RATIO}")
+    if total > MAX_LAUNCH_CALLS:
+        missed.append(f"{total} AWS calls > {MAX_LAUNCH_CALLS}")
+    if missed:
+        print("MISSED: " + "; ".join(missed))
+        return 1
+    print("all targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
