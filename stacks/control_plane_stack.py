@@ -46,6 +46,15 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/runs/{runId}"),
     ("GET", "/runs/{runId}/logs"),
 )
+API_ITEM_ACTIONS = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+]
+EVENT_ITEM_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
 LAUNCH_ROUTES = ("POST /agents/{agentId}/tests", "POST /agents/{agentId}/deployments")
 
 
@@ -293,10 +302,14 @@ class ControlPlaneStack(Stack):
         agents = platform.agents
         api = self.api_function.role
         t = self.tables
-        t["profiles"].grant_read_write_data(api)
-        t["agents"].grant_read_write_data(api)
-        t["runs"].grant_read_write_data(api)
-        t["usage"].grant_read_write_data(api)
+        # Item-level actions only (grant_read_write_data would add Scan, batch writes and
+        # every index); TransactWriteItems is authorised per item by these same actions.
+        self.allow_items(api, [t["profiles"], t["agents"], t["runs"], t["usage"]], API_ITEM_ACTIONS)
+        api.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:Query"], resources=[f"{t['runs'].table_arn}/index/byUser"]
+            )
+        )
         # A named export (rather than CDK's hashed one) so the acknowledgement below can
         # name the exact resource.
         export_name = f"{self.prefix}-artifacts-bucket-arn"
@@ -341,20 +354,40 @@ class ControlPlaneStack(Stack):
                 conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
             )
         )
-        agents.log_group.grant_read(api)  # GET /runs/{id}/logs
+        # Stop a task whose time-limit schedule could not be created (never leave one unlimited).
+        api.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecs:StopTask"],
+                resources=[self.cluster_tasks_arn()],
+                conditions={"ArnEquals": {"ecs:cluster": agents.cluster.cluster_arn}},
+            )
+        )
+        # GET /runs/{id}/logs reads the runner's streams, nothing else in the group.
+        run_streams = self.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"/{self.prefix}/agent-runs:log-stream:{LOG_STREAM_PREFIX}/{CONTAINER_NAME}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        api.add_to_principal_policy(
+            iam.PolicyStatement(actions=["logs:GetLogEvents"], resources=[run_streams])
+        )
+        acknowledge(
+            api,
+            f"AwsSolutions-IAM5[Resource::{nag_text(self, run_streams)}]",
+            "Log streams are named after random ECS task ids; the wildcard covers only the "
+            "runner's streams in the platform's agent-runs log group, for GetLogEvents only.",
+        )
 
         events_role = self.task_events_function.role
-        t["runs"].grant_read_write_data(events_role)
-        t["usage"].grant_read_write_data(events_role)
+        self.allow_items(events_role, [t["runs"], t["usage"]], EVENT_ITEM_ACTIONS)
         events_role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["scheduler:DeleteSchedule"], resources=[self._schedules_arn()]
             )
         )
 
-        sweeper = self.sweeper_function.role
-        t["runs"].grant_read_write_data(sweeper)
-        t["usage"].grant_read_write_data(sweeper)
+        sweeper = self.sweeper_function.role  # ECS only: it needs no table
         sweeper_list_arn = self.format_arn(
             service="ecs", resource="container-instance", resource_name=f"{self.cluster_name}/*"
         )
@@ -388,13 +421,6 @@ class ControlPlaneStack(Stack):
             "The API writes each run's request.json under runs/<runId>/ before launching it; "
             "run ids are random, so the key has one wildcard, for request.json objects only.",
         )
-        for role in (api, events_role, sweeper):
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::{nag_text(self, t['runs'].table_arn)}/index/*]",
-                "The runs table's grant covers its own indexes (byUser lists a user's runs); the "
-                "wildcard is the index name within this one table.",
-            )
         for role in (api, events_role):
             acknowledge(
                 role,
@@ -438,17 +464,16 @@ class ControlPlaneStack(Stack):
         self.registration_topic.add_subscription(
             subscriptions.LambdaSubscription(self.registration_function.function)
         )
+        accounts, audit = self.tables["accounts"], self.tables["audit"]
         for role in (self.api_function.role, self.registration_function.role):
-            self.tables["accounts"].grant_read_write_data(role)
-            self.tables["audit"].grant_write_data(role)
-            self.tables["profiles"].grant_read_write_data(role)
-        for role in (self.api_function.role, self.registration_function.role):
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::{nag_text(self, self.tables['accounts'].table_arn)}/index/*]",
-                "The accounts table's grant covers its own index (byExternalId finds the user a "
-                "registration belongs to); the wildcard is the index name within this one table.",
+            self.allow_items(role, [accounts, self.tables["profiles"]], API_ITEM_ACTIONS)
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:Query"],
+                    resources=[f"{accounts.table_arn}/index/byExternalId"],
+                )
             )
+            self.allow_items(role, [audit], ["dynamodb:PutItem"])
 
         # The one identity customers' deployer roles trust. Its only power is to assume
         # them; the functions that work in customer accounts assume it first.
@@ -501,6 +526,12 @@ class ControlPlaneStack(Stack):
                     resources=[self.launcher_role.role_arn],
                 )
             )
+
+    @staticmethod
+    def allow_items(role: iam.IRole, tables: list[dynamodb.Table], actions: list[str]) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=[table.table_arn for table in tables])
+        )
 
     def cluster_tasks_arn(self) -> str:
         return self.format_arn(

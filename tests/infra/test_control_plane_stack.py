@@ -176,8 +176,31 @@ def test_api_function_may_launch_only_the_runner_on_the_test_cluster(template: T
     assert "ecs:cluster" in run_task[0]["Condition"]["ArnEquals"]
     pass_role = [s for s in statements if s["Action"] == "iam:PassRole"]
     assert pass_role and all("Condition" in s for s in pass_role)
-    assert "ecs:StopTask" not in actions_of(statements)
+    # StopTask only to stop a task whose time limit could not be scheduled, on this cluster.
+    (stop,) = [s for s in statements if s["Action"] == "ecs:StopTask"]
+    assert "ecs:cluster" in stop["Condition"]["ArnEquals"]
     assert not any(a.endswith("*") and a.split(":")[1] == "*" for a in actions_of(statements))
+
+
+def test_functions_get_item_level_table_actions_only(template: Template) -> None:
+    for fn in ("Api", "TaskEvents", "Registration"):
+        dynamo = {a for a in actions_of(statements_of(template, fn)) if a.startswith("dynamodb:")}
+        assert dynamo, fn
+        assert not dynamo & {
+            "dynamodb:Scan",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:DeleteTable",
+            "dynamodb:*",
+        }, fn
+    assert not {
+        a for a in actions_of(statements_of(template, "Sweeper")) if a.startswith("dynamodb:")
+    }
+
+
+def test_api_function_reads_only_runner_log_streams(template: Template) -> None:
+    logs = [s for s in statements_of(template, "Api") if str(s["Action"]).startswith("logs:Get")]
+    assert [s["Action"] for s in logs] == ["logs:GetLogEvents"]
+    assert ":log-stream:runs/runner/*" in json.dumps(logs[0]["Resource"])
 
 
 def test_api_function_writes_only_run_requests_to_the_artifacts_bucket(template: Template) -> None:
