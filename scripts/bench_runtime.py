@@ -76,9 +76,9 @@ def launch_calls() -> Counter[str]:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     sys.path[:0] = [str(ROOT), str(LAMBDA_SRC)]
 
-    from agent_builder import clients, wiring
     from moto import mock_aws
 
+    from agent_builder import clients, wiring
     from tests.runtime.support import AGENT, USER, http_event, lambda_context
 
     with mock_aws():

@@ -10,9 +10,6 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from agent_builder.errors import DomainError, InvalidInput
-from agent_builder.services.caller import Caller
-from agent_builder.wiring import api_services
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -21,6 +18,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Que
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from agent_builder.errors import DomainError, InvalidInput
+from agent_builder.services.caller import Caller
+from agent_builder.wiring import api_services
 from handlers.schemas import (
     Agent,
     AgentPage,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_builder.wiring import task_event_service
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from agent_builder.wiring import task_event_service
 
 logger = Logger()
 

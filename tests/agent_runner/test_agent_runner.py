@@ -9,9 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
-import runner
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+
+import runner
 
 REGION = "us-east-1"
 

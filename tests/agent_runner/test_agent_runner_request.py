@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 import runner
 
 RUN_ID = "run-1"

@@ -13,10 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
-from agent_builder import wiring
 from moto import mock_aws
 from moto.backends import get_backend
 
+from agent_builder import wiring
 from tests.runtime.support import (
     AGENT,
     BUCKET,

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from agent_builder import timeutil
-from agent_builder.services.launches import MAX_INPUT_BYTES
 from botocore.stub import ANY, Stubber
 
+from agent_builder import timeutil
+from agent_builder.services.launches import MAX_INPUT_BYTES
 from tests.runtime.support import (
     AGENT,
     BUCKET,

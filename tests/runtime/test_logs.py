@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime
 
 from agent_builder import timeutil
-
 from tests.runtime.support import LOG_GROUP, ApiCall, Platform, lambda_context, task_event
 
 # CloudWatch (and moto) drop events older than 14 days: stamp them now.

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from handlers.openapi import document, render
 
 ROOT = Path(__file__).resolve().parents[2]

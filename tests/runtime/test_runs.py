@@ -6,9 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from agent_builder import timeutil
 from handlers import task_events
-
 from tests.runtime.support import (
     OTHER_USER,
     SCHEDULE_GROUP,

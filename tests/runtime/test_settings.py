@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from agent_builder import clients, wiring
 from agent_builder.settings import SettingsError, get_settings, parse_settings
-
 from tests.runtime.support import Platform
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from botocore.stub import Stubber
+
 from agent_builder import timeutil, wiring
 from agent_builder.services.sweeper import Sweeper
 from agent_builder.settings import get_settings
-from botocore.stub import Stubber
 from handlers import sweeper as sweeper_handler
-
 from tests.runtime.support import ApiCall, Platform, lambda_context
 
 
