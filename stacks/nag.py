@@ -48,7 +48,12 @@ _CDK_PROVIDER_LAMBDA_SKIPS = {
 }
 
 
-_CDK_PROVIDER_PATHS = ("CustomResourceProvider", "/Provider/", "Custom::CDKECRDeployment")
+_CDK_PROVIDER_PATHS = (
+    "CustomResourceProvider",
+    "/Provider/",
+    "Custom::CDKECRDeployment",
+    "Custom::CDKBucketDeployment",
+)
 
 
 @jsii.implements(IAspect)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -16,7 +16,9 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 from constructs.agent_cluster import AgentCluster
 from constructs.agent_network import AgentNetwork
+from constructs.template_publisher import TemplatePublisher
 from stacks.config import LOG_RETENTION_DAYS, PlatformConfig
+from stacks.customer_onboarding_stack import render_customer_template
 from stacks.nag import acknowledge, checkov_skip
 
 
@@ -275,3 +277,21 @@ class PlatformStack(Stack):
             ],
         )
         budget.node.add_dependency(self.alarm_topic)
+
+        # Tier 2: the customer onboarding template, where Launch Stack (quick-create) links
+        # point. It is rendered in its own app: this account never deploys it.
+        self.customer_template = TemplatePublisher(
+            self,
+            "CustomerTemplate",
+            template_body=render_customer_template(config),
+            version=config.template_version,
+            access_logs_bucket=self.access_logs,
+            removal_policy=stateful_removal,
+            log_retention_days=config.log_retention_days,
+        )
+        CfnOutput(
+            self,
+            "CustomerTemplateUrl",
+            value=self.customer_template.template_url,
+            description="The customer onboarding template (TemplateURL of Launch Stack links)",
+        )

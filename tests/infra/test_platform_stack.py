@@ -255,6 +255,8 @@ def test_every_taggable_resource_is_tagged_with_the_project(template: Template) 
         "Custom::S3AutoDeleteObjects",
         "Custom::VpcRestrictDefaultSG",
         "AWS::SNS::Subscription",
+        "AWS::Lambda::LayerVersion",  # no Tags property (BucketDeployment's AWS CLI layer)
+        "Custom::CDKBucketDeployment",
     }
     for logical_id, resource in template.to_json()["Resources"].items():
         if resource["Type"] in untagged_types or "CustomResourceProvider" in logical_id:
@@ -267,7 +269,8 @@ def test_default_config_retains_nothing_on_destroy(template: Template) -> None:
     for logical_id, resource in template.to_json()["Resources"].items():
         assert resource.get("DeletionPolicy", "Delete") == "Delete", logical_id
         assert resource.get("UpdateReplacePolicy", "Delete") == "Delete", logical_id
-    template.resource_count_is("Custom::S3AutoDeleteObjects", 2)
+    # access logs, artifacts, published customer templates
+    template.resource_count_is("Custom::S3AutoDeleteObjects", 3)
 
 
 def test_retain_data_keeps_buckets_and_repository(retained: Template) -> None:
@@ -277,7 +280,7 @@ def test_retain_data_keeps_buckets_and_repository(retained: Template) -> None:
         if resource["Type"] in stateful:
             found += 1
             assert resource["DeletionPolicy"] == "Retain", logical_id
-    assert found == 3
+    assert found == 4  # access logs, artifacts, customer templates, image repository
     retained.resource_count_is("Custom::S3AutoDeleteObjects", 0)
     retained.has_resource_properties("AWS::ECR::Repository", {"EmptyOnDelete": False})
 

@@ -1,0 +1,174 @@
+"""Publishes the customer onboarding template where CloudFormation quick-create can read it."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
+
+from constructs import Construct
+from stacks.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip, nag_text
+
+TEMPLATE_KEY_PREFIX = "customer-onboarding/"
+
+PUBLIC_READ_REASON = (
+    "Public read is the point of this bucket: CloudFormation's Launch Stack (quick-create) "
+    "link fetches TemplateURL from the customer's account, where our bucket cannot name a "
+    "principal in advance. The policy allows anonymous s3:GetObject only on "
+    "customer-onboarding/*, which holds nothing but the published onboarding templates (no "
+    "secrets, the same text we hand out); listing, writing and every other key stay private."
+)
+
+
+class TemplatePublisher(Construct):
+    """A dedicated bucket serving `customer-onboarding/<version>.yaml`, and nothing else.
+
+    Older versions stay (no pruning): a Launch Stack link handed out earlier keeps working.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        template_body: str,
+        version: str,
+        access_logs_bucket: s3.IBucket,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        log_retention_days: int = 30,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        destroy = removal_policy == RemovalPolicy.DESTROY
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            # Anonymous GETs cannot use SSE-KMS (they have no kms:Decrypt): SSE-S3.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            # ACLs stay blocked and ignored; only the bucket policy below may be public.
+            block_public_access=s3.BlockPublicAccess(
+                block_public_acls=True,
+                ignore_public_acls=True,
+                block_public_policy=False,
+                restrict_public_buckets=False,
+            ),
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=access_logs_bucket,
+            server_access_logs_prefix="customer-templates/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="tidy-versions-and-uploads",
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=removal_policy,
+            auto_delete_objects=destroy,
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="QuickCreateReadsPublishedTemplates",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject"],
+                resources=[self.bucket.arn_for_objects(f"{TEMPLATE_KEY_PREFIX}*")],
+            )
+        )
+        acknowledge(self.bucket, "AwsSolutions-S2", PUBLIC_READ_REASON)
+        checkov_skip(
+            self.bucket,
+            CKV_AWS_54="block_public_policy is off so that the policy granting anonymous "
+            "s3:GetObject on customer-onboarding/* can exist; ACLs stay blocked. "
+            + PUBLIC_READ_REASON,
+            CKV_AWS_56="restrict_public_buckets is off so that anonymous reads of "
+            "customer-onboarding/* work; the policy grants nothing else. " + PUBLIC_READ_REASON,
+            CKV_AWS_145="Anonymous readers cannot decrypt SSE-KMS objects; the public templates "
+            "are encrypted at rest with SSE-S3.",
+            CKV_AWS_144="The templates are rebuilt from source by every deploy; cross-region "
+            "replication would add cost for nothing to recover.",
+        )
+        key = f"{TEMPLATE_KEY_PREFIX}{version}.yaml"
+        self.deployment = s3deploy.BucketDeployment(
+            self,
+            "Upload",
+            destination_bucket=self.bucket,
+            sources=[s3deploy.Source.data(key, template_body)],
+            content_type="application/x-yaml",
+            # Keep earlier versions: links to them may still be in customers' hands.
+            prune=False,
+            retain_on_delete=not destroy,
+        )
+        self._tidy_upload_function(removal_policy, log_retention_days)
+        self.template_key = key
+        self.template_url = self.bucket.virtual_hosted_url_for_object(key, regional=True)
+
+    def _tidy_upload_function(self, removal_policy: RemovalPolicy, log_retention_days: int) -> None:
+        # BucketDeployment's upload function is a singleton at stack level, outside this construct.
+        stack = Stack.of(self)
+        (uploader,) = [
+            c for c in stack.node.children if c.node.id.startswith("Custom::CDKBucketDeployment")
+        ]
+        acknowledge(
+            uploader,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's BucketDeployment upload function uses AWSLambdaBasicExecutionRole for its own "
+            "logs only; CloudFormation invokes it during deployments, nothing else can.",
+        )
+        acknowledge(
+            uploader,
+            "AwsSolutions-L1",
+            "The runtime of CDK's BucketDeployment upload function is chosen and bundled by "
+            "aws-cdk-lib (with the AWS CLI layer it needs); upgrading aws-cdk-lib moves it.",
+        )
+        for finding, reason in (
+            (
+                "Action::s3:GetBucket*",
+                "BucketDeployment's grant to read its source asset and write the template "
+                "bucket (CDK's grant_read / grant_read_write); the bucket is this construct's own.",
+            ),
+            (
+                "Action::s3:GetObject*",
+                "BucketDeployment reads the template asset from CDK's asset bucket (grant_read).",
+            ),
+            (
+                "Action::s3:List*",
+                "BucketDeployment lists the destination prefix to compare and upload.",
+            ),
+            (
+                "Action::s3:Abort*",
+                "BucketDeployment's grant_read_write on the template bucket includes aborting "
+                "its own multipart uploads.",
+            ),
+            (
+                "Action::s3:DeleteObject*",
+                "BucketDeployment's grant_read_write on the template bucket; with prune off it "
+                "deletes only on stack deletion of a destroyable bucket.",
+            ),
+            (
+                "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+                "CDK's bootstrap asset bucket, whose object keys are content hashes: the upload "
+                "function reads the template asset from it.",
+            ),
+            (
+                f"Resource::{nag_text(self, self.bucket.bucket_arn)}/*",
+                "The upload function writes objects of this construct's own template bucket.",
+            ),
+        ):
+            acknowledge(uploader, f"AwsSolutions-IAM5[{finding}]", reason)
+        for child in uploader.node.find_all():
+            if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::Logs::LogGroup":
+                checkov_skip(child, CKV_AWS_158=LOG_GROUP_KMS_REASON)
+                # CDK keeps this log group for two years and past `cdk destroy`; ours follows
+                # the platform's retention and removal policy like every other log group.
+                child.apply_removal_policy(removal_policy)
+                child.add_property_override("RetentionInDays", log_retention_days)
+            if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::IAM::Policy":
+                checkov_skip(
+                    child,
+                    CKV_AWS_111="CDK's BucketDeployment writes the template into this construct's "
+                    "own bucket; its grants are CDK's. It runs only during deploys.",
+                )
+
+
+__all__ = ["TEMPLATE_KEY_PREFIX", "TemplatePublisher"]

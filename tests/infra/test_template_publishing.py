@@ -1,0 +1,147 @@
+"""Publishing the customer template: readable by quick-create, and nothing else public."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.customer_onboarding_stack import render_customer_template
+from tests.infra.conftest import Synthesized
+
+# Pinned: the template bucket is stateful (its objects are what Launch Stack links point at).
+BUCKET = "CustomerTemplateBucketA3C2A870"
+
+
+@pytest.fixture(scope="module")
+def template(default_app: Synthesized) -> Template:
+    return default_app.template(default_app.platform.platform)
+
+
+@pytest.fixture(scope="module")
+def resources(template: Template) -> dict[str, Any]:
+    return dict(template.to_json()["Resources"])
+
+
+def bucket_policy_statements(resources: dict[str, Any], bucket: str) -> list[dict[str, Any]]:
+    (policy,) = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
+    return list(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def is_public(statement: dict[str, Any]) -> bool:
+    return statement.get("Principal") in ("*", {"AWS": "*"})
+
+
+def test_only_published_templates_are_publicly_readable(resources: dict[str, Any]) -> None:
+    assert resources[BUCKET]["Type"] == "AWS::S3::Bucket"
+    public_allows = [
+        s
+        for s in bucket_policy_statements(resources, BUCKET)
+        if is_public(s) and s["Effect"] == "Allow"
+    ]
+    assert public_allows == [
+        {
+            "Sid": "QuickCreateReadsPublishedTemplates",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:GetObject",
+            "Resource": {
+                "Fn::Join": ["", [{"Fn::GetAtt": [BUCKET, "Arn"]}, "/customer-onboarding/*"]]
+            },
+        }
+    ]
+
+
+def test_no_other_bucket_in_the_platform_allows_anyone(resources: dict[str, Any]) -> None:
+    for key, resource in resources.items():
+        if resource["Type"] != "AWS::S3::BucketPolicy":
+            continue
+        bucket = resource["Properties"]["Bucket"]["Ref"]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if is_public(statement) and statement["Effect"] == "Allow":
+                assert bucket == BUCKET, key
+
+
+def test_template_bucket_is_tls_only_and_blocks_acls(resources: dict[str, Any]) -> None:
+    denies = [
+        s
+        for s in bucket_policy_statements(resources, BUCKET)
+        if s["Effect"] == "Deny" and s["Action"] == "s3:*"
+    ]
+    assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
+    properties = resources[BUCKET]["Properties"]
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": False,
+    }
+    assert properties["OwnershipControls"] == {
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    }
+    assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+
+
+def test_template_bucket_logs_access_to_the_access_log_bucket(resources: dict[str, Any]) -> None:
+    logging = resources[BUCKET]["Properties"]["LoggingConfiguration"]
+    target = logging["DestinationBucketName"]["Ref"]
+    assert resources[target]["Type"] == "AWS::S3::Bucket"
+    assert target.startswith("AccessLogs")
+    assert logging["LogFilePrefix"] == "customer-templates/"
+
+
+def test_the_rendered_template_is_uploaded_at_its_versioned_key(
+    default_app: Synthesized, resources: dict[str, Any]
+) -> None:
+    (upload,) = [r for r in resources.values() if r["Type"] == "Custom::CDKBucketDeployment"]
+    properties = upload["Properties"]
+    assert properties["DestinationBucketName"] == {"Ref": BUCKET}
+    assert "DestinationBucketKeyPrefix" not in properties
+    # Earlier versions stay, so Launch Stack links already handed out keep working.
+    assert properties["Prune"] is False
+    (asset_key,) = properties["SourceObjectKeys"]
+    # CDK stages the asset as a folder and zips it when publishing.
+    staged = default_app.outdir / f"asset.{asset_key.removesuffix('.zip')}"
+    files = [p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()]
+    assert files == ["customer-onboarding/1.0.0.yaml"]
+    published = (staged / "customer-onboarding" / "1.0.0.yaml").read_text()
+    assert published == render_customer_template(default_app.platform.config)
+
+
+def test_template_url_is_a_stack_output(template: Template) -> None:
+    output = template.to_json()["Outputs"]["CustomerTemplateUrl"]
+    assert output["Value"] == {
+        "Fn::Join": [
+            "",
+            [
+                "https://",
+                {"Fn::GetAtt": [BUCKET, "RegionalDomainName"]},
+                "/customer-onboarding/1.0.0.yaml",
+            ],
+        ]
+    }
+
+
+def test_publishing_leaves_nothing_behind_by_default(resources: dict[str, Any]) -> None:
+    for key, resource in resources.items():
+        if key.startswith(("CustomerTemplate", "CustomCDKBucketDeployment")):
+            assert resource.get("DeletionPolicy", "Delete") == "Delete", key
+    assert resources[BUCKET]["Properties"]["Tags"][0] == {
+        "Key": "aws-cdk:auto-delete-objects",
+        "Value": "true",
+    }
+
+
+def test_retain_data_keeps_the_template_bucket(synth: Any) -> None:
+    app: Synthesized = synth(retainData=True)
+    resources = app.template(app.platform.platform).to_json()["Resources"]
+    assert resources[BUCKET]["DeletionPolicy"] == "Retain"
+    (upload,) = [r for r in resources.values() if r["Type"] == "Custom::CDKBucketDeployment"]
+    assert upload["Properties"]["RetainOnDelete"] is True
