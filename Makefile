@@ -55,7 +55,8 @@ setup: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps node_modules/.deps
 
 synth: $(VENV)/.synth-deps node_modules/.deps
 	$(CDK) synth --quiet
-	@if [ -f scripts/export_dist.py ]; then $(PY) scripts/export_dist.py; fi
+	$(PY) scripts/export_templates.py
+	$(PY) scripts/export_openapi.py
 	@echo
 	@echo "CloudFormation templates:"
 	@ls -1 cdk.out/*.template.json | sed 's/^/  /'
