@@ -75,6 +75,17 @@ class AgentCluster(Construct):
             removal_policy=removal_policy,
         )
         checkov_skip(self.log_group, CKV_AWS_158=LOG_GROUP_KMS_REASON)
+        # Container Insights writes here; ECS would create the group on first use, outside
+        # the stack, and deleting the stack would leave it behind with no retention.
+        insights = logs.LogGroup(
+            self,
+            "InsightsLogs",
+            log_group_name=f"/aws/ecs/containerinsights/{prefix}-cluster/performance",
+            retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        checkov_skip(insights, CKV_AWS_158=LOG_GROUP_KMS_REASON)
+        self.cluster.node.add_dependency(insights)
         self.execution_role = iam.Role(
             self,
             "ExecutionRole",

@@ -88,6 +88,37 @@ class PlatformStack(Stack):
             empty_on_delete=not config.retain_data,
         )
         self.repository.grant_pull(self.agents.execution_role)
+        # Tier 2/3 tasks in customers' accounts run the same runner image. It holds no
+        # secrets; pulls are limited to task execution roles with our prefixed name, which
+        # the onboarding template creates (and grants itself the matching pull).
+        self.repository.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CustomerTaskExecutionRolesPull",
+                principals=[iam.AnyPrincipal()],
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                conditions={
+                    "ArnLike": {
+                        "aws:PrincipalArn": f"arn:{self.partition}:iam::*:role/{prefix}-task-execution"
+                    }
+                },
+            )
+        )
+        acknowledge(
+            self.repository,
+            "AwsSolutions-ECR1",
+            "Customer accounts are not known in advance, so the pull grant names no account: "
+            "only roles called <prefix>-task-execution may pull, read-only, and the runner "
+            "image holds no secrets (its code is this repository's agent_runner/).",
+        )
+        checkov_skip(
+            self.repository,
+            CKV_AWS_32="Same reason as AwsSolutions-ECR1: read-only pulls of a secret-free image, "
+            "limited to roles named <prefix>-task-execution in customers' accounts.",
+        )
 
         self.access_logs = s3.Bucket(
             self,

@@ -288,3 +288,36 @@ def test_retain_data_keeps_buckets_and_repository(retained: Template) -> None:
 def test_stateful_logical_ids_are_pinned(template: Template) -> None:
     ids = set(template.to_json()["Resources"])
     assert {"Artifacts82DD59A1", "AccessLogs8B620ECA", "AgentImages3CA69542"} <= ids
+
+
+def test_customer_task_execution_roles_may_only_pull_the_runner_image(template: Template) -> None:
+    (repo,) = template.find_resources("AWS::ECR::Repository").values()
+    (statement,) = repo["Properties"]["RepositoryPolicyText"]["Statement"]
+    assert statement["Principal"] == {"AWS": "*"}
+    assert sorted(statement["Action"]) == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    ]
+    arn = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
+    assert arn == {
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, ":iam::*:role/agent-builder-task-execution"],
+        ]
+    }
+
+
+def test_container_insights_log_group_is_owned_by_the_stack_so_destroy_removes_it(
+    template: Template,
+) -> None:
+    template.has_resource(
+        "AWS::Logs::LogGroup",
+        {
+            "Properties": {
+                "LogGroupName": "/aws/ecs/containerinsights/agent-builder-cluster/performance",
+                "RetentionInDays": 30,
+            },
+            "DeletionPolicy": "Delete",
+        },
+    )
