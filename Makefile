@@ -84,6 +84,7 @@ deploy: synth
 
 destroy: $(VENV)/.synth-deps node_modules/.deps
 	$(CDK) destroy --all $(if $(FORCE),--force,)
+	$(PY) scripts/cleanup_leftovers.py
 
 # ---- benchmarks -------------------------------------------------------------------------
 
