@@ -82,7 +82,7 @@ test: synth lint typecheck unit
 deploy: synth
 	$(CDK) deploy --all --require-approval broadening
 
-destroy: $(VENV)/.synth-deps node_modules/.deps
+destroy: $(VENV)/.dev-deps node_modules/.deps
 	$(CDK) destroy --all $(if $(FORCE),--force,)
 	$(PY) scripts/cleanup_leftovers.py
 
