@@ -168,6 +168,7 @@ class ControlPlaneStack(Stack):
                 arn_format=ArnFormat.NO_RESOURCE_NAME,
             ),
             "TEMPLATE_VERSION": config.template_version,
+            "TEMPLATE_URL": platform.customer_template.template_url,
             "RUNNER_IMAGE_URI": self.runner.image_uri,
         }
         powertools = lambda_.LayerVersion.from_layer_version_arn(
