@@ -27,15 +27,15 @@ help:
 
 # ---- set-up: stamps make each step run once per change of its pins ----------------
 
-$(VENV)/.synth-deps: requirements.txt lambda_src/requirements.txt
+$(VENV)/.synth-deps: requirements.txt lambda_src/requirements.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -r lambda_src/requirements.txt
+	$(PY) -m pip install --quiet -c constraints.txt -r requirements.txt -r lambda_src/requirements.txt
 	touch $@
 
 $(VENV)/.dev-deps: $(VENV)/.synth-deps requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -c constraints.txt -r requirements-dev.txt
 	touch $@
 
 $(CHECKOV_VENV)/.deps: requirements-checkov.txt
@@ -96,3 +96,14 @@ bench-runtime: $(VENV)/.dev-deps
 
 clean:
 	rm -rf cdk.out .bench .pytest_cache .mypy_cache .ruff_cache
+
+# ---- local mode (scripts/local_mode, docs/local-mode.md) --------------------------------
+
+.PHONY: local local-customer
+
+local: synth $(VENV)/.dev-deps
+	$(PY) -m scripts.local_mode
+
+local-customer: $(VENV)/.dev-deps
+	@test -n "$(ACCOUNT)" -a -n "$(EXTERNAL_ID)" || (echo "usage: make local-customer ACCOUNT=111111111111 EXTERNAL_ID=<from POST /aws-account/onboarding>" && exit 2)
+	$(PY) -m scripts.local_mode.customer --account $(ACCOUNT) --external-id $(EXTERNAL_ID)
