@@ -1,0 +1,395 @@
+"""The embedded AWS: a moto server, and the platform's resources created in it from
+the synthesized templates.
+
+A handful of CloudFormation types matter locally (tables, cluster, task definition,
+bucket, topics, log groups, schedule group, user pool and client, the VPC pieces the
+tasks' awsvpc networking needs, IAM roles). Each maps to one create call; its
+properties are converted to the API's request shape by walking botocore's own model
+(CloudFormation spells `ClusterName`, ECS wants `clusterName`), so there is no second,
+hand-kept copy of any key schema, index or name here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from scripts.local_mode.templates import Physical, Stack, generated_name
+
+DEFAULT_ACCOUNT_ID = "123456789012"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
+
+log = logging.getLogger("local_mode.emulator")
+
+
+class MotoEmulator:
+    """moto's server in this process, bound to 127.0.0.1 only."""
+
+    def __init__(self, port: int, region: str) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.port = port
+        self.region = region
+        self.endpoint = f"http://127.0.0.1:{port}"
+        # moto logs every request through werkzeug: far too chatty for a dev console.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+    def start(self) -> None:
+        self._server.start()
+        # moto walks ECS tasks RUNNING -> ... -> STOPPED one step per DescribeTasks, so
+        # a task would stop by itself after a few looks. Here a task stops when its
+        # process exits or someone calls StopTask, as in ECS.
+        from moto.moto_api import state_manager
+
+        state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**12})
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def client(self, service: str, *, credentials: dict[str, str] | None = None) -> Any:
+        creds: dict[str, Any] = credentials or {
+            "aws_access_key_id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            "aws_session_token": FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        }
+        session: Any = boto3.session.Session(region_name=self.region)
+        return session.client(service, endpoint_url=self.endpoint, config=_CLIENT_CONFIG, **creds)
+
+    def environment(self) -> dict[str, str]:
+        """What a process needs to talk to this emulator as if it were AWS."""
+        return {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    # ---- where moto falls short of ECS ---------------------------------------------
+
+    def stamp_task(
+        self, task_arn: str, account_id: str = DEFAULT_ACCOUNT_ID, **fields: Any
+    ) -> None:
+        """Set timestamps moto does not keep (createdAt, startedAt, stoppedAt, stopCode)
+        on its task, so DescribeTasks answers them (the sweeper relies on createdAt)."""
+        from moto.backends import get_backend
+
+        backend: Any = get_backend("ecs")[account_id][self.region]
+        for tasks in backend.tasks.values():
+            for arn, task in tasks.items():
+                if arn == task_arn or task.task_arn == task_arn:
+                    for name, value in fields.items():
+                        setattr(task, name, value)
+                    return
+
+
+# ---- CloudFormation properties -> API request, through botocore's model ----------------
+
+
+def to_shape(shape: Any, value: Any, renames: dict[str, str] | None = None) -> Any:
+    """Convert a resolved CloudFormation value to the request shape: member names
+    matched case-insensitively (or renamed), unknown members dropped, scalars coerced."""
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return None
+        members = {name.lower(): name for name in shape.members}
+        converted: dict[str, Any] = {}
+        for key, item in value.items():
+            target = (renames or {}).get(key) or members.get(key.lower())
+            if target is None:
+                continue
+            result = to_shape(shape.members[target], item)
+            if result is not None:
+                converted[target] = result
+        return converted
+    if kind == "list":
+        if not isinstance(value, list):
+            value = [value]
+        items = [to_shape(shape.member, item) for item in value]
+        return [item for item in items if item is not None]
+    if kind == "map":
+        if isinstance(value, list):  # CloudFormation tag lists for tag maps
+            value = {tag.get("Key"): tag.get("Value") for tag in value if isinstance(tag, dict)}
+        if not isinstance(value, dict):
+            return None
+        return {str(k): to_shape(shape.value, v) for k, v in value.items()}
+    if kind in ("integer", "long"):
+        return int(value)
+    if kind in ("float", "double"):
+        return float(value)
+    if kind == "boolean":
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    if kind == "string" and isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value) if kind == "string" else value
+
+
+def request(client: Any, operation: str, properties: dict[str, Any], **overrides: Any) -> Any:
+    """Call `operation` with `properties` converted to its input shape, plus overrides."""
+    model = client.meta.service_model.operation_model(operation)
+    renames = {key: value for key, value in overrides.pop("_renames", {}).items()}
+    params = to_shape(model.input_shape, properties, renames) or {}
+    params.update({key: value for key, value in overrides.items() if value is not None})
+    method = getattr(client, _snake(operation))
+    return method(**params)
+
+
+def _snake(name: str) -> str:
+    out = []
+    for index, char in enumerate(name):
+        if char.isupper() and index:
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Created:
+    physical: Physical
+    kind: str
+
+
+class Provisioner:
+    """Creates CloudFormation resources of the supported types in the emulator."""
+
+    def __init__(self, emulator: MotoEmulator, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+        self._emulator = emulator
+        self._account = account_id
+        self._region = emulator.region
+        self._clients: dict[str, Any] = {}
+        self._creators: dict[str, Callable[[Stack, str, dict[str, Any]], Physical]] = {
+            "AWS::DynamoDB::Table": self._table,
+            "AWS::S3::Bucket": self._bucket,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::Logs::LogGroup": self._log_group,
+            "AWS::ECS::Cluster": self._cluster,
+            "AWS::ECS::ClusterCapacityProviderAssociations": self._capacity_providers,
+            "AWS::ECS::TaskDefinition": self._task_definition,
+            "AWS::Scheduler::ScheduleGroup": self._schedule_group,
+            "AWS::Cognito::UserPool": self._user_pool,
+            "AWS::Cognito::UserPoolClient": self._user_pool_client,
+            "AWS::EC2::VPC": self._vpc,
+            "AWS::EC2::Subnet": self._subnet,
+            "AWS::EC2::SecurityGroup": self._security_group,
+            "AWS::IAM::Role": self._role,
+        }
+        self.by_type: dict[str, list[Physical]] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._emulator.client(service)
+        return self._clients[service]
+
+    def supports(self, resource_type: str) -> bool:
+        return resource_type in self._creators
+
+    def create(
+        self, stack: Stack, logical_id: str, resource_type: str, properties: dict[str, Any]
+    ) -> Physical:
+        physical = self._creators[resource_type](stack, logical_id, properties)
+        self.by_type.setdefault(resource_type, []).append(physical)
+        log.debug("created %s %s -> %s", resource_type, logical_id, physical.ref)
+        return physical
+
+    def _arn(self, service: str, resource: str, *, region: bool = True) -> str:
+        return f"arn:aws:{service}:{self._region if region else ''}:{self._account}:{resource}"
+
+    # ---- one creator per type ------------------------------------------------------
+
+    def _table(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("TableName") or generated_name(stack, logical_id, max_length=255)
+        dynamodb = self.client("dynamodb")
+        description = request(
+            dynamodb, "CreateTable", props, TableName=name, BillingMode="PAY_PER_REQUEST"
+        )["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification") or {}
+        if ttl.get("Enabled") in (True, "true"):
+            dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+        return Physical(
+            ref=name,
+            attributes={
+                "Arn": description["TableArn"],
+                "StreamArn": f"{description['TableArn']}/stream/local",
+            },
+        )
+
+    def _bucket(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("BucketName") or generated_name(stack, logical_id, max_length=63).lower()
+        s3 = self.client("s3")
+        kwargs: dict[str, Any] = {"Bucket": name}
+        if self._region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self._region}
+        s3.create_bucket(**kwargs)
+        versioning = (props.get("VersioningConfiguration") or {}).get("Status")
+        if versioning:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
+        return Physical(
+            ref=name,
+            attributes={
+                "Arn": f"arn:aws:s3:::{name}",
+                "DomainName": f"{name}.s3.amazonaws.com",
+                "RegionalDomainName": f"{name}.s3.{self._region}.amazonaws.com",
+            },
+        )
+
+    def _topic(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("TopicName") or generated_name(stack, logical_id, max_length=256)
+        arn = self.client("sns").create_topic(Name=name)["TopicArn"]
+        return Physical(ref=arn, attributes={"TopicArn": arn, "TopicName": name})
+
+    def _log_group(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("LogGroupName") or generated_name(stack, logical_id, max_length=512)
+        logs = self.client("logs")
+        logs.create_log_group(logGroupName=name)
+        if props.get("RetentionInDays"):
+            logs.put_retention_policy(
+                logGroupName=name, retentionInDays=int(props["RetentionInDays"])
+            )
+        return Physical(ref=name, attributes={"Arn": self._arn("logs", f"log-group:{name}:*")})
+
+    def _cluster(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("ClusterName") or generated_name(stack, logical_id, max_length=255)
+        arn = request(self.client("ecs"), "CreateCluster", props, clusterName=name)["cluster"][
+            "clusterArn"
+        ]
+        return Physical(ref=name, attributes={"Arn": arn})
+
+    def _capacity_providers(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        self.client("ecs").put_cluster_capacity_providers(
+            cluster=props["Cluster"],
+            capacityProviders=props.get("CapacityProviders", []),
+            defaultCapacityProviderStrategy=to_shape(
+                self.client("ecs")
+                .meta.service_model.operation_model("PutClusterCapacityProviders")
+                .input_shape.members["defaultCapacityProviderStrategy"],
+                props.get("DefaultCapacityProviderStrategy", []),
+            ),
+        )
+        return Physical(ref=props["Cluster"])
+
+    def _task_definition(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        containers = props.get("ContainerDefinitions", [])
+        for container in containers:
+            # moto places a task only with container-level memory; the product sets it
+            # (ECS accepts it too), this only covers a template that does not.
+            if not container.get("Memory") and not container.get("MemoryReservation"):
+                container["Memory"] = int(props.get("Memory", 512))
+        arn = request(self.client("ecs"), "RegisterTaskDefinition", props)["taskDefinition"][
+            "taskDefinitionArn"
+        ]
+        return Physical(ref=arn, attributes={"TaskDefinitionArn": arn})
+
+    def _schedule_group(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("Name") or generated_name(stack, logical_id, max_length=64)
+        arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+        return Physical(ref=name, attributes={"Arn": arn})
+
+    def _user_pool(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("UserPoolName") or generated_name(stack, logical_id)
+        pool = request(
+            self.client("cognito-idp"),
+            "CreateUserPool",
+            props,
+            PoolName=name,
+            _renames={"UserPoolTags": "UserPoolTags"},
+        )["UserPool"]
+        return Physical(
+            ref=pool["Id"],
+            attributes={
+                "Arn": pool["Arn"],
+                "ProviderName": f"cognito-idp.{self._region}.amazonaws.com/{pool['Id']}",
+                "ProviderURL": f"https://cognito-idp.{self._region}.amazonaws.com/{pool['Id']}",
+                "UserPoolId": pool["Id"],
+            },
+        )
+
+    def _user_pool_client(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        client = request(
+            self.client("cognito-idp"),
+            "CreateUserPoolClient",
+            props,
+            ClientName=props.get("ClientName") or logical_id,
+        )["UserPoolClient"]
+        return Physical(ref=client["ClientId"], attributes={"ClientId": client["ClientId"]})
+
+    def _vpc(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        ec2 = self.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock=props.get("CidrBlock", "10.0.0.0/16"))["Vpc"]
+        for attribute in ("EnableDnsHostnames", "EnableDnsSupport"):
+            if attribute in props:
+                ec2.modify_vpc_attribute(
+                    VpcId=vpc["VpcId"], **{attribute: {"Value": props[attribute] in (True, "true")}}
+                )
+        return Physical(
+            ref=vpc["VpcId"],
+            attributes={"VpcId": vpc["VpcId"], "CidrBlock": vpc["CidrBlock"]},
+        )
+
+    def _subnet(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        subnet = self.client("ec2").create_subnet(
+            VpcId=props["VpcId"],
+            CidrBlock=props["CidrBlock"],
+            AvailabilityZone=props.get("AvailabilityZone") or f"{self._region}a",
+        )["Subnet"]
+        return Physical(
+            ref=subnet["SubnetId"],
+            attributes={
+                "SubnetId": subnet["SubnetId"],
+                "AvailabilityZone": subnet["AvailabilityZone"],
+            },
+        )
+
+    def _security_group(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("GroupName") or generated_name(stack, logical_id, max_length=255)
+        group_id = self.client("ec2").create_security_group(
+            GroupName=name,
+            Description=props.get("GroupDescription", logical_id),
+            VpcId=props.get("VpcId"),
+        )["GroupId"]
+        return Physical(ref=group_id, attributes={"GroupId": group_id, "VpcId": props.get("VpcId")})
+
+    def _role(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("RoleName") or generated_name(stack, logical_id, max_length=64)
+        role = self.client("iam").create_role(
+            RoleName=name,
+            Path=props.get("Path", "/"),
+            AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {})),
+            Description=str(props.get("Description", ""))[:1000],
+        )["Role"]
+        return Physical(ref=name, attributes={"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+
+def utc_now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default

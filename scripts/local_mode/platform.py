@@ -1,0 +1,315 @@
+"""Local mode assembled: emulator, resources, functions, gateway and plumbing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scripts.local_mode.emulator import DEFAULT_ACCOUNT_ID, MotoEmulator, Provisioner
+from scripts.local_mode.functions import Functions, function_specs, shared_environment
+from scripts.local_mode.gateway import (
+    REGISTRATION_HANDLER,
+    Gateway,
+    LocalServices,
+    api_definition,
+    serve,
+)
+from scripts.local_mode.jwt_check import Authorizer, JwtVerifier
+from scripts.local_mode.plumbing import (
+    SWEEPER_HANDLER,
+    TASK_EVENTS_HANDLER,
+    EcsWatcher,
+    EventBus,
+    SchedulerEmulator,
+    Ticker,
+    sns_lambda_event,
+    sweeper_event,
+)
+from scripts.local_mode.task_executor import TaskExecutor
+from scripts.local_mode.templates import (
+    Resolver,
+    TemplateError,
+    dependency_closure,
+    load_stacks,
+    stack_with_handler,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+OPENAPI = ROOT / "dist" / "openapi.json"
+
+log = logging.getLogger("local_mode")
+
+
+@dataclass(frozen=True)
+class Options:
+    cdk_out: Path
+    aws_port: int = 4566
+    api_port: int = 8080
+    region: str = "us-east-1"
+    task_poll_seconds: float = 1.0
+    scheduler_poll_seconds: float = 1.0
+    sweeper_seconds: float = 60.0
+    stop_grace_seconds: float = 10.0
+
+    @classmethod
+    def from_environment(cls, cdk_out: Path) -> Options:
+        def number(name: str, default: float) -> float:
+            raw = os.environ.get(name, "").strip()
+            return float(raw) if raw else default
+
+        task_poll = number("LOCAL_TASK_POLL_SECONDS", 1.0)
+        return cls(
+            cdk_out=cdk_out,
+            aws_port=int(number("LOCAL_AWS_PORT", 4566)),
+            api_port=int(number("LOCAL_API_PORT", 8080)),
+            region=os.environ.get("LOCAL_AWS_REGION", "").strip() or "us-east-1",
+            task_poll_seconds=task_poll,
+            scheduler_poll_seconds=number("LOCAL_SCHEDULER_POLL_SECONDS", task_poll),
+            sweeper_seconds=number("LOCAL_SWEEPER_SECONDS", 60.0),
+            stop_grace_seconds=number("LOCAL_STOP_GRACE_SECONDS", 10.0),
+        )
+
+
+def ensure_port_free(port: int, what: str) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit(
+                f"127.0.0.1:{port} ({what}) is already in use: stop what listens there or "
+                f"choose another port (LOCAL_AWS_PORT / LOCAL_API_PORT)"
+            ) from None
+
+
+class LocalPlatform:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.account_id = DEFAULT_ACCOUNT_ID
+        self.emulator = MotoEmulator(options.aws_port, options.region)
+        self.api_url = f"http://127.0.0.1:{options.api_port}"
+        self._tickers: list[Ticker] = []
+        self._server: Any = None
+        self._server_thread: threading.Thread | None = None
+        self.started_in: float | None = None
+
+    # ---- start ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        began = time.perf_counter()
+        options = self.options
+        ensure_port_free(options.aws_port, "the AWS emulator")
+        ensure_port_free(options.api_port, "the HTTP API")
+        stacks = load_stacks(options.cdk_out)
+        api_stack, _ = stack_with_handler(stacks, "handlers.api.handler")
+        platform_stacks = dependency_closure(stacks, api_stack)
+
+        self.emulator.start()
+        provisioner = Provisioner(self.emulator, self.account_id)
+        self.resolver = resolver = Resolver(
+            platform_stacks, provisioner, region=options.region, account_id=self.account_id
+        )
+        for stack in platform_stacks:
+            resolver.provision_all(stack)
+
+        specs = function_specs(resolver, api_stack)
+        self.environment = shared_environment(specs)
+        # The functions run in this process: their settings are this process's
+        # environment, pointed at the emulator (boto3 honours AWS_ENDPOINT_URL).
+        os.environ.update(self.environment)
+        os.environ.update(self.emulator.environment())
+        level = os.environ.get("LOCAL_FUNCTION_LOG_LEVEL", "").strip()
+        if level:
+            os.environ["POWERTOOLS_LOG_LEVEL"] = level
+        self.functions = Functions(specs, region=options.region, account_id=self.account_id)
+
+        api, jwt = api_definition(resolver, api_stack)
+        api.account_id = self.account_id
+        configuration = jwt.get("JwtConfiguration", {})
+        issuer = str(configuration.get("Issuer", ""))
+        audience = tuple(str(a) for a in configuration.get("Audience", []))
+        if not issuer or not audience:
+            raise TemplateError("the HTTP API has no JWT authorizer with issuer and audience")
+        self.user_pool_id = issuer.rsplit("/", 1)[-1]
+        self.client_id = audience[0]
+        source = str((jwt.get("IdentitySource") or ["$request.header.Authorization"])[0])
+        header = source.removeprefix("$request.header.").lower()
+        verifier = JwtVerifier(
+            Authorizer(issuer=issuer, audience=audience, identity_header=header),
+            f"{self.emulator.endpoint}/{self.user_pool_id}/.well-known/jwks.json",
+        )
+        self.sns_routes = self._subscribe_sns(api_stack)
+        self.gateway = Gateway(
+            api,
+            verifier,
+            self.functions.invoke,
+            LocalServices(
+                sign_in=self.sign_in,
+                openapi_path=OPENAPI,
+                deliver_sns=self.deliver_sns,
+                info=self.info,
+            ),
+        )
+        self._server = serve(self.gateway, options.api_port)
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, name="http-api", daemon=True
+        )
+        self._server_thread.start()
+        self._start_plumbing()
+        self.gateway.ready.set()
+        self.started_in = time.perf_counter() - began
+
+    def _start_plumbing(self) -> None:
+        options = self.options
+        ecs = self.emulator.client("ecs")
+        cluster_arn = self.environment["CLUSTER_ARN"]
+        self.bus = EventBus(self.functions.invoke, TASK_EVENTS_HANDLER)
+        self.bus.start()
+        runner_env = {
+            **self.emulator.environment(),
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": f"{self.api_url}/_local/bedrock",
+        }
+        self.executor = TaskExecutor(
+            ecs=ecs,
+            logs=self.emulator.client("logs"),
+            deliver=self.bus.put,
+            stamp=lambda arn, **fields: self.emulator.stamp_task(arn, self.account_id, **fields),
+            process_environment=runner_env,
+            account_id=self.account_id,
+            region=options.region,
+            stop_grace_seconds=options.stop_grace_seconds,
+        )
+        watcher = EcsWatcher(ecs, cluster_arn, self.executor)
+        self.scheduler = SchedulerEmulator(self.emulator.client("scheduler"), self.emulator.client)
+        rule = f"arn:aws:events:{options.region}:{self.account_id}:rule/local-sweep-every-minute"
+        self._tickers = [
+            Ticker("ecs-watcher", options.task_poll_seconds, watcher.tick),
+            Ticker("scheduler", options.scheduler_poll_seconds, self.scheduler.tick),
+        ]
+        if self.functions.has(SWEEPER_HANDLER):
+            self._tickers.append(
+                Ticker(
+                    "sweeper",
+                    options.sweeper_seconds,
+                    lambda: self.functions.invoke(
+                        SWEEPER_HANDLER, sweeper_event(self.account_id, options.region, rule)
+                    ),
+                )
+            )
+        for ticker in self._tickers:
+            ticker.start()
+
+    def _subscribe_sns(self, stack: Any) -> dict[str, str]:
+        """SNS -> Lambda subscriptions of the template, as HTTP subscriptions to us."""
+        sns = self.emulator.client("sns")
+        handlers = {
+            logical_id: resource["Properties"].get("Handler")
+            for logical_id, resource in stack.functions()
+        }
+        routes: dict[str, str] = {}
+        for logical_id, resource in stack.resources.items():
+            properties = resource.get("Properties", {})
+            if (
+                resource["Type"] != "AWS::SNS::Subscription"
+                or properties.get("Protocol") != "lambda"
+            ):
+                continue
+            endpoint = properties.get("Endpoint", {})
+            function = endpoint.get("Fn::GetAtt", [None])[0] if isinstance(endpoint, dict) else None
+            handler = handlers.get(function)
+            if not handler:
+                continue
+            topic = self.resolver.resolve(stack, properties["TopicArn"])
+            sns.subscribe(
+                TopicArn=topic,
+                Protocol="http",
+                Endpoint=f"{self.api_url}/_local/sns/{function}",
+            )
+            routes[str(function)] = str(handler)
+            log.debug("SNS %s -> %s (%s)", topic, handler, logical_id)
+        return routes
+
+    # ---- what /_local/ does ---------------------------------------------------------
+
+    def sign_in(self, email: str) -> dict[str, Any]:
+        """A real, emulator-signed token for `email`, creating the user if needed."""
+        cognito = self.emulator.client("cognito-idp")
+        try:
+            cognito.admin_get_user(UserPoolId=self.user_pool_id, Username=email)
+        except cognito.exceptions.UserNotFoundException:
+            cognito.admin_create_user(
+                UserPoolId=self.user_pool_id,
+                Username=email,
+                UserAttributes=[
+                    {"Name": "email", "Value": email},
+                    {"Name": "email_verified", "Value": "true"},
+                ],
+                MessageAction="SUPPRESS",
+            )
+        # A fresh password each time: nobody needs to know it, the token is the point.
+        password = f"{secrets.token_urlsafe(16)}Aa1!"
+        cognito.admin_set_user_password(
+            UserPoolId=self.user_pool_id, Username=email, Password=password, Permanent=True
+        )
+        result = cognito.admin_initiate_auth(
+            UserPoolId=self.user_pool_id,
+            ClientId=self.client_id,
+            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": email, "PASSWORD": password},
+        )["AuthenticationResult"]
+        return {
+            "idToken": result["IdToken"],
+            "accessToken": result["AccessToken"],
+            "expiresIn": result["ExpiresIn"],
+            "tokenType": "Bearer",
+        }
+
+    def deliver_sns(self, function: str, message: dict[str, Any]) -> None:
+        handler = self.sns_routes.get(function)
+        if message.get("Type") == "SubscriptionConfirmation":
+            return
+        if handler is None or not self.functions.has(handler):
+            log.warning(
+                "an SNS message for %s arrived, but %s is not in lambda_src yet: dropped",
+                function,
+                handler or REGISTRATION_HANDLER,
+            )
+            return
+        subscription = f"{message.get('TopicArn')}:local-{function}"
+        result = self.functions.invoke(handler, sns_lambda_event(message, subscription))
+        log.info("SNS message %s -> %s: %s", message.get("MessageId"), handler, result)
+
+    def info(self) -> dict[str, Any]:
+        running = self.executor.running() if hasattr(self, "executor") else []
+        return {
+            "api": self.api_url,
+            "aws": self.emulator.endpoint,
+            "region": self.options.region,
+            "accountId": self.account_id,
+            "userPoolId": self.user_pool_id,
+            "clientId": self.client_id,
+            "runningTasks": len(running),
+            "startedInSeconds": round(self.started_in or 0, 3),
+        }
+
+    # ---- stop -----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for ticker in self._tickers:
+            ticker.stop()
+        for ticker in self._tickers:
+            ticker.join(timeout=10)
+        if hasattr(self, "executor"):
+            self.executor.shutdown()
+        if hasattr(self, "bus"):
+            self.bus.stop()
+        self.emulator.stop()

@@ -1,0 +1,255 @@
+"""The event plumbing AWS provides around the functions, on local timers.
+
+- ECS -> EventBridge -> task-events function: a watcher polls the emulated cluster,
+  starts new tasks (task_executor) and notices tasks stopped from outside.
+- EventBridge rule rate(1 minute) -> sweeper function: a timer.
+- EventBridge Scheduler one-time `at(...)` schedules: moto stores them and never
+  fires them; here they fire when due (universal `aws-sdk` targets are called with
+  their JSON Input) and are deleted when ActionAfterCompletion is DELETE.
+- SNS -> registration function: the topic has an HTTP subscription to the local
+  server, whose messages become SNS Lambda events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scripts.local_mode.task_executor import TaskExecutor, iso
+
+log = logging.getLogger("local_mode.plumbing")
+
+TASK_EVENTS_HANDLER = "handlers.task_events.handler"
+SWEEPER_HANDLER = "handlers.sweeper.handler"
+UNIVERSAL_TARGET = re.compile(r"^arn:aws[\w-]*:scheduler:::aws-sdk:([a-z0-9-]+):(\w+)$")
+AT_EXPRESSION = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
+
+
+class Ticker(threading.Thread):
+    """Calls `tick` every `interval` seconds until stopped; a failing tick is logged."""
+
+    def __init__(self, name: str, interval: float, tick: Callable[[], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._interval = interval
+        self._tick = tick
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._tick()
+            except Exception:
+                log.exception("%s failed; retrying in %.1f s", self.name, self._interval)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+class EventBus:
+    """EventBridge's delivery to one target, in order, from one queue and thread."""
+
+    def __init__(self, invoke: Callable[[str, dict[str, Any]], Any], handler: str) -> None:
+        self._invoke = invoke
+        self._handler = handler
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="event-bus", daemon=True)
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, event: dict[str, Any]) -> None:
+        self._idle.clear()
+        self._queue.put(event)
+
+    def _run(self) -> None:
+        while True:
+            event = self._queue.get()
+            if event is None:
+                return
+            try:
+                result = self._invoke(self._handler, event)
+                detail = event.get("detail", {})
+                log.info(
+                    "task %s %s -> %s",
+                    str(detail.get("taskArn", "")).rsplit("/", 1)[-1],
+                    detail.get("lastStatus"),
+                    result,
+                )
+            except Exception:
+                # EventBridge retries (the rule sets 4 attempts); once more is enough here.
+                log.exception("task-events function failed; retrying once")
+                try:
+                    self._invoke(self._handler, event)
+                except Exception:
+                    log.exception("task-events function failed again; event dropped")
+            if self._queue.empty():
+                self._idle.set()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+
+class EcsWatcher:
+    """Polls the cluster for tasks to run and for tasks stopped by someone else."""
+
+    def __init__(self, ecs: Any, cluster_arn: str, executor: TaskExecutor) -> None:
+        self._ecs = ecs
+        self._cluster = cluster_arn
+        self._executor = executor
+
+    def tick(self) -> None:
+        arns: list[str] = []
+        for page in self._ecs.get_paginator("list_tasks").paginate(
+            cluster=self._cluster, desiredStatus="RUNNING"
+        ):
+            arns.extend(page.get("taskArns", []))
+        new = [arn for arn in arns if arn not in self._executor.tasks]
+        for start in range(0, len(new), 100):
+            for task in self._ecs.describe_tasks(
+                cluster=self._cluster, tasks=new[start : start + 100]
+            )["tasks"]:
+                self._executor.start(task)
+        running = set(arns)
+        gone = [t.task_arn for t in self._executor.running() if t.task_arn not in running]
+        for start in range(0, len(gone), 100):
+            for task in self._ecs.describe_tasks(
+                cluster=self._cluster, tasks=gone[start : start + 100]
+            )["tasks"]:
+                if task.get("lastStatus") == "STOPPED" or task.get("desiredStatus") == "STOPPED":
+                    self._executor.stop_requested(task["taskArn"], task.get("stoppedReason") or "")
+
+
+class SchedulerEmulator:
+    """Fires one-time schedules when due (moto only stores them)."""
+
+    def __init__(self, scheduler: Any, client_for: Callable[[str], Any]) -> None:
+        self._scheduler = scheduler
+        self._client_for = client_for
+        self._known: dict[str, dict[str, Any]] = {}
+        self.fired = 0
+
+    def tick(self) -> None:
+        now = datetime.now(UTC)
+        seen: set[str] = set()
+        for group in self._groups():
+            paginator = self._scheduler.get_paginator("list_schedules")
+            for page in paginator.paginate(GroupName=group):
+                for summary in page.get("Schedules", []):
+                    arn = summary["Arn"]
+                    seen.add(arn)
+                    if arn not in self._known:
+                        self._known[arn] = self._scheduler.get_schedule(
+                            Name=summary["Name"], GroupName=group
+                        )
+        for arn in list(self._known):
+            if arn not in seen:
+                del self._known[arn]  # deleted by the product (the run stopped first)
+                continue
+            schedule = self._known[arn]
+            due = due_time(schedule)
+            if schedule.get("State", "ENABLED") == "ENABLED" and due is not None and due <= now:
+                self._fire(schedule)
+                del self._known[arn]
+
+    def _groups(self) -> list[str]:
+        groups: list[str] = []
+        for page in self._scheduler.get_paginator("list_schedule_groups").paginate():
+            groups.extend(group["Name"] for group in page.get("ScheduleGroups", []))
+        return groups
+
+    def _fire(self, schedule: dict[str, Any]) -> None:
+        target = schedule.get("Target", {})
+        name, group = schedule["Name"], schedule.get("GroupName", "default")
+        match = UNIVERSAL_TARGET.match(str(target.get("Arn", "")))
+        if match is None:
+            log.warning("schedule %s: target %s is not emulated", name, target.get("Arn"))
+        else:
+            service, action = match.groups()
+            try:
+                call_universal_target(
+                    self._client_for(service), action, target.get("Input") or "{}"
+                )
+                log.info("schedule %s fired: %s:%s", name, service, action)
+            except Exception as exc:
+                log.warning("schedule %s: %s:%s failed: %s", name, service, action, exc)
+        self.fired += 1
+        if schedule.get("ActionAfterCompletion") == "DELETE":
+            with contextlib.suppress(self._scheduler.exceptions.ResourceNotFoundException):
+                self._scheduler.delete_schedule(Name=name, GroupName=group)
+
+
+def due_time(schedule: dict[str, Any]) -> datetime | None:
+    match = AT_EXPRESSION.match(str(schedule.get("ScheduleExpression", "")))
+    if match is None:
+        return None  # rate()/cron() schedules are not emulated: the platform makes none
+    zone = ZoneInfo(schedule.get("ScheduleExpressionTimezone") or "UTC")
+    return datetime.fromisoformat(match.group(1)).replace(tzinfo=zone).astimezone(UTC)
+
+
+def call_universal_target(client: Any, action: str, raw_input: str) -> Any:
+    """Call `action` (camelCase, as in the target ARN) with the JSON Input, its keys
+    matched to the API's parameter names without regard to case."""
+    model = client.meta.service_model
+    operation = next(
+        (name for name in model.operation_names if name.lower() == action.lower()), None
+    )
+    if operation is None:
+        raise ValueError(f"{model.service_name} has no operation {action}")
+    members = {name.lower(): name for name in model.operation_model(operation).input_shape.members}
+    document = json.loads(raw_input)
+    params = {members.get(key.lower(), key): value for key, value in document.items()}
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+    return getattr(client, snake)(**params)
+
+
+def sweeper_event(account_id: str, region: str, rule_arn: str) -> dict[str, Any]:
+    """What an EventBridge rate(1 minute) rule sends its target."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account_id,
+        "time": iso(datetime.now(UTC)),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def sns_lambda_event(message: dict[str, Any], subscription_arn: str) -> dict[str, Any]:
+    """An SNS HTTP notification, re-shaped as the event SNS gives a Lambda subscriber."""
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription_arn,
+                "Sns": {
+                    "Type": message.get("Type", "Notification"),
+                    "MessageId": message.get("MessageId"),
+                    "TopicArn": message.get("TopicArn"),
+                    "Subject": message.get("Subject"),
+                    "Message": message.get("Message"),
+                    "Timestamp": message.get("Timestamp"),
+                    "SignatureVersion": message.get("SignatureVersion", "1"),
+                    "Signature": message.get("Signature", ""),
+                    "SigningCertUrl": message.get("SigningCertURL", ""),
+                    "UnsubscribeUrl": message.get("UnsubscribeURL", ""),
+                    "MessageAttributes": message.get("MessageAttributes", {}),
+                },
+            }
+        ]
+    }

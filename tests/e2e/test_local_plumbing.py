@@ -1,0 +1,300 @@
+"""Local mode's stand-ins for what AWS does around the functions, one behaviour each.
+
+Against an in-process moto server in a region of their own (other suites use moto in
+us-east-1): schedules fire, tasks run and stop, templates resolve.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from scripts.local_mode.emulator import MotoEmulator, free_port
+from scripts.local_mode.gateway import Route, converse
+from scripts.local_mode.plumbing import EcsWatcher, SchedulerEmulator, due_time
+from scripts.local_mode.task_executor import TaskExecutor
+from scripts.local_mode.templates import Physical, Resolver, Stack
+
+pytestmark = pytest.mark.e2e
+REGION = "eu-west-3"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[MotoEmulator]:
+    from moto.moto_api import state_manager
+
+    emulator = MotoEmulator(free_port(), REGION)
+    emulator.start()
+    yield emulator
+    emulator.stop()
+    state_manager.unset_transition("ecs::task")
+
+
+@pytest.fixture
+def cluster(emulator: MotoEmulator) -> dict[str, str]:
+    ec2 = emulator.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"g{time.time_ns()}", Description="t", VpcId=vpc)[
+        "GroupId"
+    ]
+    ecs = emulator.client("ecs")
+    name = f"c{time.time_ns()}"
+    arn = ecs.create_cluster(clusterName=name)["cluster"]["clusterArn"]
+    emulator.client("logs").create_log_group(logGroupName=f"/{name}")
+    definition = ecs.register_task_definition(
+        family=name,
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": "runner",
+                "image": "runner",
+                "memory": 512,
+                "environment": [{"name": "FROM_DEFINITION", "value": "yes"}],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {"awslogs-group": f"/{name}", "awslogs-stream-prefix": "runs"},
+                },
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    return {"arn": arn, "name": name, "definition": definition, "subnet": subnet, "group": group}
+
+
+def run_task(emulator: MotoEmulator, cluster: dict[str, str], run_id: str) -> str:
+    return str(
+        emulator.client("ecs").run_task(
+            cluster=cluster["arn"],
+            taskDefinition=cluster["definition"],
+            startedBy=run_id,
+            launchType="FARGATE",
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": [cluster["subnet"]],
+                    "securityGroups": [cluster["group"]],
+                }
+            },
+            overrides={
+                "containerOverrides": [
+                    {"name": "runner", "environment": [{"name": "RUN_ID", "value": run_id}]}
+                ]
+            },
+        )["tasks"][0]["taskArn"]
+    )
+
+
+def executor(emulator: MotoEmulator, events: list[dict[str, Any]], script: str) -> TaskExecutor:
+    return TaskExecutor(
+        ecs=emulator.client("ecs"),
+        logs=emulator.client("logs"),
+        deliver=events.append,
+        stamp=lambda arn, **fields: emulator.stamp_task(arn, **fields),
+        process_environment={},
+        account_id="123456789012",
+        region=REGION,
+        stop_grace_seconds=2,
+        command=[sys.executable, "-c", script],
+    )
+
+
+def wait(predicate: Any, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_task_that_exits_stops_with_its_exit_code_and_logs_its_output(
+    emulator: MotoEmulator, cluster: dict[str, str]
+) -> None:
+    events: list[dict[str, Any]] = []
+    script = "import os; print('run', os.environ['RUN_ID'], os.environ['FROM_DEFINITION']); raise SystemExit(3)"
+    tasks = executor(emulator, events, script)
+    arn = run_task(emulator, cluster, "run-exits")
+    EcsWatcher(emulator.client("ecs"), cluster["arn"], tasks).tick()
+    wait(lambda: len(events) == 3)
+
+    assert [e["detail"]["lastStatus"] for e in events] == ["PENDING", "RUNNING", "STOPPED"]
+    stopped = events[-1]["detail"]
+    assert stopped["startedBy"] == "run-exits"
+    assert stopped["containers"][0]["exitCode"] == 3
+    assert stopped["stopCode"] == "EssentialContainerExited"
+    assert stopped["startedAt"] and stopped["stoppedAt"] and stopped["createdAt"]
+    described = emulator.client("ecs").describe_tasks(cluster=cluster["arn"], tasks=[arn])["tasks"][
+        0
+    ]
+    assert described["lastStatus"] == "STOPPED"
+    assert isinstance(described["createdAt"], datetime)  # what the sweeper reads
+    stream = f"runs/runner/{arn.rsplit('/', 1)[-1]}"
+    logged = emulator.client("logs").get_log_events(
+        logGroupName=f"/{cluster['name']}", logStreamName=stream
+    )["events"]
+    assert [e["message"] for e in logged] == ["run run-exits yes"]
+
+
+def test_a_task_stopped_from_outside_gets_sigterm_and_its_reason(
+    emulator: MotoEmulator, cluster: dict[str, str]
+) -> None:
+    events: list[dict[str, Any]] = []
+    script = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *a: (print('got SIGTERM', flush=True), sys.exit(1)))\n"
+        "print('working', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    tasks = executor(emulator, events, script)
+    watcher = EcsWatcher(emulator.client("ecs"), cluster["arn"], tasks)
+    arn = run_task(emulator, cluster, "run-stopped")
+    watcher.tick()
+    wait(lambda: len(events) == 2)
+    emulator.client("ecs").stop_task(cluster=cluster["arn"], task=arn, reason="time limit reached")
+    watcher.tick()
+    wait(lambda: len(events) == 3)
+
+    stopped = events[-1]["detail"]
+    assert stopped["stoppedReason"] == "time limit reached"
+    assert stopped["stopCode"] == "UserInitiated"
+    assert stopped["containers"][0]["exitCode"] == 1
+    assert not tasks.running()
+
+
+def test_a_due_one_time_schedule_stops_its_task_and_deletes_itself(
+    emulator: MotoEmulator, cluster: dict[str, str]
+) -> None:
+    scheduler = emulator.client("scheduler")
+    group = f"g{time.time_ns()}"
+    scheduler.create_schedule_group(Name=group)
+    arn = run_task(emulator, cluster, "run-scheduled")
+    past = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    future = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    for name, when in (("due", past), ("later", future)):
+        scheduler.create_schedule(
+            Name=name,
+            GroupName=group,
+            ScheduleExpression=f"at({when})",
+            ScheduleExpressionTimezone="UTC",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            ActionAfterCompletion="DELETE",
+            Target={
+                "Arn": "arn:aws:scheduler:::aws-sdk:ecs:stopTask",
+                "RoleArn": "arn:aws:iam::123456789012:role/stopper",
+                "Input": json.dumps({"Cluster": cluster["arn"], "Task": arn, "Reason": "limit"}),
+            },
+        )
+    SchedulerEmulator(scheduler, emulator.client).tick()
+
+    task = emulator.client("ecs").describe_tasks(cluster=cluster["arn"], tasks=[arn])["tasks"][0]
+    assert (task["lastStatus"], task["stoppedReason"]) == ("STOPPED", "limit")
+    left = [s["Name"] for s in scheduler.list_schedules(GroupName=group)["Schedules"]]
+    assert left == ["later"]
+
+
+def test_at_expressions_honour_their_time_zone() -> None:
+    due = due_time(
+        {
+            "ScheduleExpression": "at(2030-01-01T12:00:00)",
+            "ScheduleExpressionTimezone": "Europe/Paris",
+        }
+    )
+    assert due == datetime(2030, 1, 1, 11, 0, tzinfo=UTC)
+    assert due_time({"ScheduleExpression": "rate(1 minute)"}) is None
+
+
+class FakeProvisioner:
+    def __init__(self) -> None:
+        self.created: list[tuple[str, dict[str, Any]]] = []
+
+    def supports(self, resource_type: str) -> bool:
+        return resource_type == "AWS::DynamoDB::Table"
+
+    def create(
+        self, stack: Stack, logical_id: str, resource_type: str, properties: dict[str, Any]
+    ) -> Physical:
+        self.created.append((logical_id, properties))
+        return Physical(ref=f"table-{logical_id}", attributes={"Arn": f"arn:table/{logical_id}"})
+
+
+def test_the_resolver_follows_refs_imports_and_conditions_across_stacks() -> None:
+    producer = Stack(
+        "Producer",
+        "producer",
+        {
+            "Resources": {
+                "Things": {"Type": "AWS::DynamoDB::Table", "Properties": {"KeySchema": []}}
+            },
+            "Outputs": {
+                "Out": {
+                    "Value": {"Fn::GetAtt": ["Things", "Arn"]},
+                    "Export": {"Name": "things-arn"},
+                }
+            },
+        },
+        [],
+    )
+    consumer = Stack(
+        "Consumer",
+        "consumer",
+        {
+            "Conditions": {"Yes": {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-west-3"]}},
+            "Resources": {
+                "Fn": {
+                    "Type": "AWS::Lambda::Function",
+                    "Properties": {"FunctionName": "my-fn"},
+                }
+            },
+        },
+        ["Producer"],
+    )
+    provisioner = FakeProvisioner()
+    resolver = Resolver(
+        [producer, consumer], provisioner, region="eu-west-3", account_id="111122223333"
+    )
+    value = resolver.resolve(
+        consumer,
+        {
+            "A": {"Fn::ImportValue": "things-arn"},
+            "B": {"Fn::Sub": "${AWS::Region}/${Fn}/${!Literal}"},
+            "C": {"Fn::If": ["Yes", {"Fn::Join": ["-", ["x", {"Ref": "AWS::AccountId"}]]}, "no"]},
+            "D": {"Fn::Select": [1, {"Fn::Split": [",", "a,b,c"]}]},
+            "E": {"Ref": "AWS::NoValue"},
+        },
+    )
+    assert value == {
+        "A": "arn:table/Things",
+        "B": "eu-west-3/my-fn/${Literal}",
+        "C": "x-111122223333",
+        "D": "b",
+    }
+    assert [name for name, _ in provisioner.created] == ["Things"]  # created once, lazily
+
+
+def test_routes_match_path_parameters_and_prefer_literal_segments() -> None:
+    route = Route("GET", "/runs/{runId}/logs", authorized=True)
+    assert route.match("GET", "/runs/r%2F1/logs") == {"runId": "r/1"}
+    assert route.match("POST", "/runs/r1/logs") is None
+    assert route.match("GET", "/runs//logs") is None
+
+
+def test_the_converse_stand_in_is_deterministic_and_respects_max_tokens() -> None:
+    body = json.dumps(
+        {
+            "messages": [{"role": "user", "content": [{"text": "hi there"}]}],
+            "inferenceConfig": {"maxTokens": 5},
+        }
+    ).encode()
+    first, second = converse("m", body), converse("m", body)
+    assert first.body == second.body
+    answer = json.loads(first.body)
+    assert answer["stopReason"] == "max_tokens"
+    assert answer["usage"]["outputTokens"] == 5
+    assert answer["usage"]["inputTokens"] == 2
