@@ -3,11 +3,16 @@
 Clients are built on first use, never at import time, and cached per execution
 environment. boto3 itself honours AWS_ENDPOINT_URL (moto, the local emulator), so there
 is no endpoint switch here; the region comes from the settings (AWS_REGION).
+
+Clients that act in a customer's account (temporary credentials from the launcher
+role chain) come from the same session, so they share its loaded models and hooks, but
+are not cached: their credentials belong to one user's request.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from agent_builder.settings import get_settings
@@ -21,17 +26,34 @@ def _session() -> Any:
 
 
 @functools.cache
-def client(service: str) -> Any:
-    """A cached client for `service` ("dynamodb", "ecs", "s3", "scheduler", "logs")."""
+def _config() -> Any:
     from botocore.config import Config
 
-    config = Config(
+    return Config(
         retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10
     )
-    return _session().client(service, config=config)
+
+
+@functools.cache
+def client(service: str) -> Any:
+    """A cached client for `service` ("dynamodb", "ecs", "s3", "scheduler", "logs")."""
+    return _session().client(service, config=_config())
+
+
+def client_with(service: str, *, region: str | None, credentials: Mapping[str, Any]) -> Any:
+    """A client acting with temporary credentials (an STS `Credentials` structure)."""
+    return _session().client(
+        service,
+        region_name=region or get_settings().region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        config=_config(),
+    )
 
 
 def reset() -> None:
     """Forget cached clients and the session (tests switch environments between cases)."""
     client.cache_clear()
     _session.cache_clear()
+    _config.cache_clear()

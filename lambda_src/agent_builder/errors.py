@@ -75,3 +75,62 @@ class LaunchFailed(DomainError):
 
     status = 503
     code = "LAUNCH_FAILED"
+
+
+# ---- Tier 2: connected AWS accounts -------------------------------------------------------
+
+
+class InvalidRoleArn(DomainError):
+    status = 400
+    code = "INVALID_ROLE_ARN"
+
+
+class RoleInPlatformAccount(DomainError):
+    status = 400
+    code = "ROLE_IN_PLATFORM_ACCOUNT"
+
+
+class InvalidRegion(DomainError):
+    status = 400
+    code = "INVALID_REGION"
+
+
+class ExternalIdMismatch(DomainError):
+    """Not the caller's External ID: a bad value in the request, like any other (400)."""
+
+    status = 400
+    code = "EXTERNAL_ID_MISMATCH"
+
+
+class AwsAccountNotFound(DomainError):
+    status = 404
+    code = "AWS_ACCOUNT_NOT_FOUND"
+
+
+class AccountAlreadyConnected(DomainError):
+    status = 409
+    code = "ACCOUNT_ALREADY_CONNECTED"
+
+
+class RoleValidationFailed(DomainError):
+    """The role could not be assumed, or lacks a permission a deployment needs.
+
+    `check` names the probe that failed; `retryable` marks the failures IAM's eventual
+    consistency explains (a role or policy created seconds ago).
+    """
+
+    status = 422
+    code = "ROLE_VALIDATION_FAILED"
+
+    def __init__(self, check: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(f"{check}: {message}")
+        self.check = check
+        self.reason = message
+        self.retryable = retryable
+
+
+class DeployFailed(DomainError):
+    """The customer's account refused to start the run (its role, cluster or network)."""
+
+    status = 422
+    code = "DEPLOY_FAILED"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -103,3 +104,77 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
 def get_settings() -> Settings:
     """Parsed once per execution environment; tests call get_settings.cache_clear()."""
     return parse_settings(os.environ)
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """Tier 2: connecting customers' AWS accounts and deploying into them.
+
+    A group of its own, parsed on first use: the API needs it for /aws-account and
+    customer deployments, the registration function for everything; the task-events and
+    sweeper functions never touch a customer account and do not depend on it.
+    """
+
+    accounts_table: str
+    audit_table: str
+    platform_account_id: str
+    launcher_role_arn: str
+    customer_role_name: str
+    registration_topic_arn: str
+    template_version: str
+    template_url: str
+    runner_image_uri: str
+    runner_architecture: str
+    customer_task_cpu: int
+    customer_task_memory_mib: int
+
+
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+ARCHITECTURES = ("ARM64", "X86_64")
+# Optional, with the platform runner's defaults (cdk.json testTask*): the stack may set
+# them from its config so customer tasks match the runner image's architecture.
+RUNNER_DEFAULTS = {
+    "RUNNER_ARCHITECTURE": "ARM64",
+    "CUSTOMER_TASK_CPU": "256",
+    "CUSTOMER_TASK_MEMORY_MIB": "512",
+}
+
+
+def parse_account_settings(env: Mapping[str, str]) -> AccountSettings:
+    def required(name: str) -> str:
+        value = env.get(name, "").strip()
+        if not value:
+            raise SettingsError(f"environment variable {name} is required")
+        return value
+
+    defaults = {name: env.get(name, "").strip() or value for name, value in RUNNER_DEFAULTS.items()}
+    platform_account = required("PLATFORM_ACCOUNT_ID")
+    if not ACCOUNT_ID.match(platform_account):
+        raise SettingsError(
+            f"PLATFORM_ACCOUNT_ID must be a 12-digit account id, got {platform_account!r}"
+        )
+    template_url = required("TEMPLATE_URL")
+    if not template_url.startswith("https://"):
+        raise SettingsError("TEMPLATE_URL must be an https:// URL")
+    architecture = defaults["RUNNER_ARCHITECTURE"].upper()
+    if architecture not in ARCHITECTURES:
+        raise SettingsError(f"RUNNER_ARCHITECTURE must be ARM64 or X86_64, got {architecture!r}")
+    return AccountSettings(
+        accounts_table=required("ACCOUNTS_TABLE"),
+        audit_table=required("AUDIT_TABLE"),
+        platform_account_id=platform_account,
+        launcher_role_arn=required("LAUNCHER_ROLE_ARN"),
+        customer_role_name=required("CUSTOMER_ROLE_NAME"),
+        registration_topic_arn=required("REGISTRATION_TOPIC_ARN"),
+        template_version=required("TEMPLATE_VERSION"),
+        template_url=template_url,
+        runner_image_uri=required("RUNNER_IMAGE_URI"),
+        runner_architecture=architecture,
+        customer_task_cpu=_positive_int(defaults, "CUSTOMER_TASK_CPU"),
+        customer_task_memory_mib=_positive_int(defaults, "CUSTOMER_TASK_MEMORY_MIB"),
+    )
+
+
+@functools.cache
+def get_account_settings() -> AccountSettings:
+    return parse_account_settings(os.environ)

@@ -155,6 +155,62 @@ class LaunchLedger:
             raise
         return None
 
+    def open_uncharged(
+        self, run: dict[str, Any], *, now: datetime, limits: Limits
+    ) -> dict[str, Any] | None:
+        """Store a run that costs no test (it runs in the customer's account): the run
+        and the per-minute launch window, in one transaction. Returns None when stored,
+        or the existing run for a replayed runId; RateLimited when the window is full."""
+        from botocore.exceptions import ClientError
+
+        window_end = timeutil.next_minute_start(now)
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._runs,
+                    "Item": to_item(run),
+                    "ConditionExpression": "attribute_not_exists(runId)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._usage,
+                    "Key": {"userId": {"S": run["userId"]}, "period": {"S": window_period(now)}},
+                    "UpdateExpression": "ADD launches :one SET expiresAt = if_not_exists(expiresAt, :expires)",
+                    "ConditionExpression": "attribute_not_exists(launches) OR launches < :rate",
+                    "ExpressionAttributeValues": {
+                        ":one": {"N": "1"},
+                        ":rate": {"N": str(limits.launches_per_minute)},
+                        ":expires": {"N": str(timeutil.epoch(window_end + WINDOW_RETENTION))},
+                    },
+                }
+            },
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            cancelled = exc.response.get("CancellationReasons", [])
+            reasons = [r.get("Code", "None") for r in cancelled]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                existing = cancelled[0].get("Item")
+                return from_item(dict(existing)) if existing else {"runId": run["runId"]}
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                raise RateLimited(
+                    f"at most {limits.launches_per_minute} launches per minute; "
+                    f"try again at {timeutil.iso(window_end)}",
+                    headers={"Retry-After": str(max(1, int((window_end - now).total_seconds())))},
+                ) from None
+            if "TransactionConflict" in reasons:
+                raise LaunchConflict(
+                    "another launch of yours is being recorded at this moment; retry",
+                    headers={"Retry-After": "1"},
+                ) from None
+            raise
+        return None
+
     def finish_and_refund(
         self,
         run: dict[str, Any],

@@ -104,3 +104,26 @@ class RunsRepository:
                 return False
             raise
         return True
+
+    def fail(self, run_id: str, fields: dict[str, Any]) -> bool:
+        """Finish a run that never got a task as FAILED (no test to give back)."""
+        from botocore.exceptions import ClientError
+
+        rank = STATUS_RANK[FAILED]
+        update, names, values = update_parts({**fields, "status": FAILED, "statusRank": rank})
+        names["#rank"] = "statusRank"
+        values[":terminal"] = {"N": str(TERMINAL_RANK)}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"runId": {"S": run_id}},
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(runId) AND #rank < :terminal",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

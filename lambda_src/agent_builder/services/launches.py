@@ -187,23 +187,10 @@ class PlatformLauncher:
     def _request_document(
         self, run_id: str, agent: dict[str, Any], input_text: str
     ) -> dict[str, Any]:
-        parameters = dict(agent.get("parameters") or {})
-        parameters["maxTokens"] = min(
-            int(parameters.get("maxTokens") or self._max_tokens), self._max_tokens
-        )
-        return {
-            "runId": run_id,
-            "agent": {
-                "name": agent["name"],
-                "model": agent["model"],
-                "instructions": agent["instructions"],
-                "parameters": parameters,
-            },
-            "input": input_text,
-        }
+        return request_document(run_id, agent, input_text, self._max_tokens)
 
     def _give_back(self, run: dict[str, Any], task_arn: str | None, exc: Exception) -> None:
-        reason = _launch_failure_reason(exc)
+        reason = launch_failure_reason(exc)
         logger.error("launch failed", run_id=run["runId"], reason=reason, exc_info=exc)
         if task_arn:
             # The task started but has no time limit: stop it now rather than let it run
@@ -238,7 +225,25 @@ class PlatformLauncher:
         return run_view(existing)
 
 
-def _launch_failure_reason(exc: Exception) -> str:
+def request_document(
+    run_id: str, agent: dict[str, Any], input_text: str, max_tokens: int
+) -> dict[str, Any]:
+    """What the agent runner reads (CONTRACT.md "Agent runner": request.json)."""
+    parameters = dict(agent.get("parameters") or {})
+    parameters["maxTokens"] = min(int(parameters.get("maxTokens") or max_tokens), max_tokens)
+    return {
+        "runId": run_id,
+        "agent": {
+            "name": agent["name"],
+            "model": agent["model"],
+            "instructions": agent["instructions"],
+            "parameters": parameters,
+        },
+        "input": input_text,
+    }
+
+
+def launch_failure_reason(exc: Exception) -> str:
     if isinstance(exc, TaskStartFailed):
         return f"ECS started no task: {exc}"[:200]
     response = getattr(exc, "response", None)

@@ -29,7 +29,7 @@ AFTER_START = {"RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING"}
 REFUNDED_STOP_CODES = {"TaskFailedToStart", "SpotInterruption"}
 
 
-def _status(detail: dict[str, Any]) -> str:
+def task_status(detail: dict[str, Any]) -> str:
     last = detail.get("lastStatus")
     if last == "STOPPED":
         return STOPPED
@@ -38,13 +38,20 @@ def _status(detail: dict[str, Any]) -> str:
     return PENDING
 
 
-def _iso(value: Any) -> str | None:
+def iso_or_none(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     try:
         return timeutil.iso(timeutil.parse_iso(value))
     except ValueError:
         return None
+
+
+def exit_code(detail: dict[str, Any], container_name: str) -> int | None:
+    for container in detail.get("containers") or []:
+        if container.get("name") == container_name and isinstance(container.get("exitCode"), int):
+            return int(container["exitCode"])
+    return None
 
 
 class TaskEventService:
@@ -75,9 +82,9 @@ class TaskEventService:
         if not isinstance(run_id, str) or not valid_id(run_id):
             logger.warning("task was not started by a run", task_arn=task_arn)
             return "ignored"
-        status = _status(detail)
+        status = task_status(detail)
         fields: dict[str, Any] = {"lastStatus": detail.get("lastStatus")}
-        started = _iso(detail.get("startedAt"))
+        started = iso_or_none(detail.get("startedAt"))
         if status in (RUNNING, STOPPED) and started:
             fields["startedAt"] = started
         if status == STOPPED:
@@ -94,7 +101,7 @@ class TaskEventService:
         fields: dict[str, Any],
         started: str | None,
     ) -> str:
-        stopped_at = _iso(detail.get("stoppedAt")) or timeutil.iso(timeutil.utcnow())
+        stopped_at = iso_or_none(detail.get("stoppedAt")) or timeutil.iso(timeutil.utcnow())
         stop_code = detail.get("stopCode")
         fields.update(
             stoppedAt=stopped_at,
@@ -127,9 +134,4 @@ class TaskEventService:
         return ("refunded" if refund else "applied") if applied else "stale"
 
     def _exit_code(self, detail: dict[str, Any]) -> int | None:
-        for container in detail.get("containers") or []:
-            if container.get("name") == self._container and isinstance(
-                container.get("exitCode"), int
-            ):
-                return int(container["exitCode"])
-        return None
+        return exit_code(detail, self._container)

@@ -1,0 +1,216 @@
+"""The accounts table: one item per user, the External ID and, once connected, the account.
+
+Item: userId, externalId, status (pending | connected), createdAt, and while connected
+roleArn, accountId, region, resourcePrefix, clusterArn, subnetIds, securityGroupId,
+templateVersion, connectedAt, connectedVia (api | registration). GSI byExternalId finds
+the user a customer stack's registration message belongs to.
+
+Connecting and disconnecting are one transaction each: the account item (conditional
+on the External ID it was validated with), the tier change on the profile (conditional
+on the tier it was read with) and the audit record (`audit` is its Put, from
+AuditLog.put_request).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+from agent_builder.repositories.dynamo import error_code, from_item, to_attr
+from agent_builder.repositories.runs import update_parts
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+logger = Logger(child=True)
+
+PENDING, CONNECTED = "pending", "connected"
+BY_EXTERNAL_ID_INDEX = "byExternalId"
+CONNECTION_FIELDS = (
+    "roleArn",
+    "accountId",
+    "region",
+    "resourcePrefix",
+    "clusterArn",
+    "subnetIds",
+    "securityGroupId",
+    "templateVersion",
+    "connectedAt",
+    "connectedVia",
+)
+
+
+class AccountChanged(Exception):
+    """The account item is no longer in the state it was read or validated in."""
+
+
+class TierChanged(Exception):
+    """The profile's tier changed between reading it and writing the new one."""
+
+
+class AccountsRepository:
+    def __init__(self, client: DynamoDBClient, table: str, *, profiles_table: str) -> None:
+        self._client = client
+        self._table = table
+        self._profiles = profiles_table
+
+    def get(self, user_id: str) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table, Key={"userId": {"S": user_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def find_by_external_id(self, external_id: str) -> dict[str, Any] | None:
+        """The one item holding this External ID, or None (also if, impossibly, two do)."""
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=BY_EXTERNAL_ID_INDEX,
+            KeyConditionExpression="externalId = :id",
+            ExpressionAttributeValues={":id": {"S": external_id}},
+            Limit=2,
+        )
+        items = response.get("Items", [])
+        if len(items) > 1:
+            logger.error("an External ID is held by more than one user; refusing it")
+            return None
+        # The index is eventually consistent: read the item itself before acting on it.
+        return self.get(from_item(items[0])["userId"]) if items else None
+
+    def create_pending(self, user_id: str, external_id: str, now_iso: str) -> bool:
+        """False if the user already has an item (another request made it first)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "userId": {"S": user_id},
+                    "externalId": {"S": external_id},
+                    "status": {"S": PENDING},
+                    "createdAt": {"S": now_iso},
+                },
+                ConditionExpression="attribute_not_exists(userId)",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def rotate(self, user_id: str, old: str, new: str, now_iso: str, audit: dict[str, Any]) -> None:
+        """Replace a pending External ID; AccountChanged if it was connected meanwhile."""
+        self._transact(
+            [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"userId": {"S": user_id}},
+                        "UpdateExpression": "SET externalId = :new, rotatedAt = :now",
+                        "ConditionExpression": "externalId = :old AND #status = :pending",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {
+                            ":new": {"S": new},
+                            ":old": {"S": old},
+                            ":now": {"S": now_iso},
+                            ":pending": {"S": PENDING},
+                        },
+                    }
+                },
+                audit,
+            ]
+        )
+
+    def connect(
+        self,
+        user_id: str,
+        external_id: str,
+        connection: dict[str, Any],
+        *,
+        tier_change: tuple[str, str] | None,
+        audit: dict[str, Any],
+    ) -> None:
+        """Store the validated connection, change the tier, write the audit record."""
+        update, names, values = update_parts({**connection, "status": CONNECTED})
+        names["#ext"] = "externalId"
+        values[":ext"] = {"S": external_id}
+        items = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"userId": {"S": user_id}},
+                    "UpdateExpression": update,
+                    "ConditionExpression": "#ext = :ext",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        if tier_change:
+            items.append(self._tier_update(user_id, *tier_change))
+        items.append(audit)
+        self._transact(items)
+
+    def disconnect(
+        self,
+        user_id: str,
+        *,
+        account_id: str,
+        tier_change: tuple[str, str] | None,
+        audit: dict[str, Any],
+    ) -> None:
+        """Forget the connection (the External ID stays, pending: relaunching the stack
+        connects again). AccountChanged if that account is no longer the connected one."""
+        names = {"#status": "status", "#account": "accountId"}
+        removed = []
+        for index, field in enumerate(CONNECTION_FIELDS):
+            names[f"#r{index}"] = field
+            removed.append(f"#r{index}")
+        items = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"userId": {"S": user_id}},
+                    "UpdateExpression": f"SET #status = :pending REMOVE {', '.join(removed)}",
+                    "ConditionExpression": "#status = :connected AND #account = :account",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {
+                        ":pending": {"S": PENDING},
+                        ":connected": {"S": CONNECTED},
+                        ":account": {"S": account_id},
+                    },
+                }
+            }
+        ]
+        if tier_change:
+            items.append(self._tier_update(user_id, *tier_change))
+        items.append(audit)
+        self._transact(items)
+
+    def _tier_update(self, user_id: str, old: str, new: str) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._profiles,
+                "Key": {"userId": {"S": user_id}},
+                "UpdateExpression": "SET #tier = :new",
+                "ConditionExpression": "#tier = :old",
+                "ExpressionAttributeNames": {"#tier": "tier"},
+                "ExpressionAttributeValues": {":new": to_attr(new), ":old": to_attr(old)},
+            }
+        }
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                raise AccountChanged() from None
+            if "ConditionalCheckFailed" in reasons[1:2] and len(reasons) == 3:
+                raise TierChanged() from None
+            raise
