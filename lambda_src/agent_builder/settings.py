@@ -127,10 +127,12 @@ class AccountSettings:
     runner_architecture: str
     customer_task_cpu: int
     customer_task_memory_mib: int
+    local_response_url_prefix: str | None = None
 
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 ARCHITECTURES = ("ARM64", "X86_64")
+LOOPBACK_PREFIXES = ("http://127.0.0.1:", "http://localhost:")
 # Optional, with the platform runner's defaults (cdk.json testTask*): the stack may set
 # them from its config so customer tasks match the runner image's architecture.
 RUNNER_DEFAULTS = {
@@ -159,6 +161,12 @@ def parse_account_settings(env: Mapping[str, str]) -> AccountSettings:
     architecture = defaults["RUNNER_ARCHITECTURE"].upper()
     if architecture not in ARCHITECTURES:
         raise SettingsError(f"RUNNER_ARCHITECTURE must be ARM64 or X86_64, got {architecture!r}")
+    local_prefix = env.get("LOCAL_RESPONSE_URL_PREFIX", "").strip() or None
+    if local_prefix and not local_prefix.startswith(LOOPBACK_PREFIXES):
+        raise SettingsError(
+            "LOCAL_RESPONSE_URL_PREFIX (local mode only) must start with http://127.0.0.1: "
+            "or http://localhost:"
+        )
     return AccountSettings(
         accounts_table=required("ACCOUNTS_TABLE"),
         audit_table=required("AUDIT_TABLE"),
@@ -172,6 +180,7 @@ def parse_account_settings(env: Mapping[str, str]) -> AccountSettings:
         runner_architecture=architecture,
         customer_task_cpu=_positive_int(defaults, "CUSTOMER_TASK_CPU"),
         customer_task_memory_mib=_positive_int(defaults, "CUSTOMER_TASK_MEMORY_MIB"),
+        local_response_url_prefix=local_prefix,
     )
 
 

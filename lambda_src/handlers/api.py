@@ -14,21 +14,25 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent_builder.errors import DomainError, InvalidInput
 from agent_builder.services.caller import Caller
-from agent_builder.wiring import api_services
+from agent_builder.wiring import api_services, tier2
 from handlers.schemas import (
     Agent,
     AgentPage,
+    AwsAccount,
+    ConnectAccount,
     CreateAgent,
     DeploymentRequest,
     ErrorBody,
     LogPage,
     Me,
+    Onboarding,
+    OnboardingRequest,
     Run,
     RunPage,
     TestRequest,
@@ -56,7 +60,9 @@ ERRORS = {
     401: "No authenticated user",
     403: "Not allowed for the caller's tier or role",
     404: "Not found, or not the caller's",
-    409: "Conflict (Idempotency-Key reused, account not connected, unknown tier)",
+    409: "Conflict (Idempotency-Key reused, account not connected or already connected, unknown tier)",
+    422: "ROLE_VALIDATION_FAILED (which check failed) or DEPLOY_FAILED (which step failed in "
+    "the connected account)",
     429: "QUOTA_EXCEEDED or RATE_LIMITED, with a Retry-After header",
     503: "LAUNCH_FAILED: the run could not be started and the test was given back",
 }
@@ -202,7 +208,7 @@ def start_test(
 @app.post(
     "/agents/<agentId>/deployments",
     summary="Deploy an agent to the caller's tier's target (freemium: a test on the platform)",
-    responses=answers(202, Run, 404, 409, 429, 503),
+    responses=answers(202, Run, 404, 409, 422, 429, 503),
 )
 def start_deployment(
     agentId: AgentId,
@@ -223,7 +229,11 @@ def list_runs(next_token: NextToken = None, limit: PageSize = 20) -> RunPage:
     return RunPage.model_validate(api_services().runs.list(caller(), limit, next_token))
 
 
-@app.get("/runs/<runId>", summary="One run", responses=answers(200, Run, 404))
+@app.get(
+    "/runs/<runId>",
+    summary="One run (a customer run's state is read from the connected account)",
+    responses=answers(200, Run, 404),
+)
 def get_run(runId: RunId) -> Run:
     return Run.model_validate(api_services().runs.get(caller(), runId))
 
@@ -231,7 +241,7 @@ def get_run(runId: RunId) -> Run:
 @app.get(
     "/runs/<runId>/logs",
     summary="A page of the run's log lines, from the start",
-    responses=answers(200, LogPage, 404),
+    responses=answers(200, LogPage, 404, 409, 422),
 )
 def get_run_logs(
     runId: RunId,
@@ -239,6 +249,63 @@ def get_run_logs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> LogPage:
     return LogPage.model_validate(api_services().runs.logs(caller(), runId, next_token, limit))
+
+
+# ---- Tier 2: the connected AWS account ---------------------------------------------------
+
+
+@app.post(
+    "/aws-account/onboarding",
+    summary="The External ID and Launch Stack link that connect an AWS account",
+    responses=answers(200, Onboarding, 409),
+)
+def start_onboarding(
+    body: Annotated[OnboardingRequest | None, Body()] = None,
+) -> Onboarding:
+    if app.current_event.body:
+        require_json_object()
+    request = body or OnboardingRequest()
+    return Onboarding.model_validate(
+        tier2().accounts.onboarding(caller(), request.region, request.rotate)
+    )
+
+
+@app.put(
+    "/aws-account",
+    summary="Connect an AWS account by its deployer role ARN (validated before it is stored)",
+    responses=answers(200, AwsAccount, 409, 422),
+)
+def connect_account(body: ConnectAccount) -> AwsAccount:
+    require_json_object()
+    account = tier2().accounts.connect(
+        caller(),
+        role_arn=body.roleArn,
+        external_id=body.externalId,
+        region=body.region,
+        resource_prefix=body.resourcePrefix,
+        subnet_ids=body.subnetIds,
+        security_group_id=body.securityGroupId,
+    )
+    return AwsAccount.model_validate(account)
+
+
+@app.get(
+    "/aws-account",
+    summary="The connected AWS account, and whether its template is outdated",
+    responses=answers(200, AwsAccount, 404),
+)
+def get_account() -> AwsAccount:
+    return AwsAccount.model_validate(tier2().accounts.get(caller()))
+
+
+@app.delete(
+    "/aws-account",
+    summary="Disconnect the AWS account (runs stay readable; personal becomes freemium)",
+    responses=answers(204, None, 404),
+)
+def disconnect_account() -> Response[None]:
+    tier2().accounts.disconnect(caller())
+    return Response(HTTPStatus.NO_CONTENT, None, None)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

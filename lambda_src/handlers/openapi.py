@@ -13,8 +13,8 @@ def document() -> dict[str, Any]:
     """The document, as served by local mode and written to dist/openapi.json.
 
     Powertools documents request-validation failures as 422; this API answers them 400
-    with the common error body (already listed on every route), so the 422 entries and
-    their schemas are dropped. Every route needs the Cognito JWT.
+    with the common error body (already listed on every route), so those 422 entries and
+    their schemas are dropped (the routes' own 422, a failed account validation, stay). Every route needs the Cognito JWT.
     """
     from aws_lambda_powertools.event_handler.openapi.models import (
         HTTPBearer,
@@ -34,7 +34,11 @@ def document() -> dict[str, Any]:
     )
     for operations in doc.get("paths", {}).values():
         for operation in operations.values():
-            operation.get("responses", {}).pop("422", None)
+            responses = operation.get("responses", {})
+            # Only Powertools' own 422; a route's documented 422 (ROLE_VALIDATION_FAILED)
+            # uses the common error body and stays.
+            if "HTTPValidationError" in json.dumps(responses.get("422", {})):
+                responses.pop("422")
     schemas = doc.get("components", {}).get("schemas", {})
     unused = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
     for name in unused:

@@ -58,6 +58,50 @@ class DeploymentRequest(BaseModel):
     )
 
 
+class OnboardingRequest(BaseModel):
+    model_config = _STRICT
+
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="the AWS region to launch the onboarding stack in (default: the platform's)",
+    )
+    rotate: bool = Field(
+        default=False,
+        description="replace the External ID with a new one (refused while an account is "
+        "connected: disconnect first)",
+    )
+
+
+class ConnectAccount(BaseModel):
+    model_config = _STRICT
+
+    roleArn: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="the RoleArn output of the onboarding stack: arn:aws:iam::<account>:role/<name>",
+    )
+    externalId: str = Field(
+        min_length=1, max_length=1224, description="the External ID the platform gave you"
+    )
+    region: str = Field(min_length=1, max_length=32, description="the onboarding stack's region")
+    resourcePrefix: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="the stack's ResourcePrefix parameter, if changed from the default",
+    )
+    subnetIds: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="with securityGroupId: the network for agent tasks (an existing VPC); "
+        "by default the stack's own subnets and security group are found",
+    )
+    securityGroupId: str | None = Field(default=None, min_length=1, max_length=64)
+
+
 # ---- answers (documented in the OpenAPI document; the route's dict is checked against them)
 
 
@@ -137,3 +181,35 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class Onboarding(BaseModel):
+    externalId: str = Field(description="the same until rotated; shown only to you")
+    region: str
+    stackName: str
+    templateUrl: str
+    launchStackUrl: str = Field(description="CloudFormation quick-create, parameters prefilled")
+    registration: str = Field(
+        description="automatic: the stack registers itself (the platform's region); "
+        "manual: paste its RoleArn output into PUT /aws-account (other regions)"
+    )
+
+
+class AwsAccount(BaseModel):
+    status: str = Field(description="connected")
+    accountId: str
+    roleArn: str
+    region: str
+    resourcePrefix: str
+    clusterArn: str
+    subnetIds: list[str]
+    securityGroupId: str
+    connectedAt: str
+    connectedVia: str = Field(description="registration | api")
+    templateVersion: str | None = Field(
+        description="the onboarding template's version (null when connected by pasting a role)"
+    )
+    latestTemplateVersion: str
+    templateOutdated: bool | None = Field(
+        description="the stack's template is older than the platform's; null when unknown"
+    )

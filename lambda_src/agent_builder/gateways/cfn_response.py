@@ -5,6 +5,10 @@ hands out, a pre-signed S3 URL: https, default port, no credentials in it, and a
 under `s3...amazonaws.com` (virtual-hosted or path style, global, regional, dualstack).
 Anything else is never contacted: the platform is no relay for requests to other hosts.
 urllib does not follow redirects for PUT, so S3 cannot send the request elsewhere either.
+
+Local mode (no S3, no CloudFormation) records answers at a loopback URL: it sets
+LOCAL_RESPONSE_URL_PREFIX, which settings accept only as an http://127.0.0.1 or
+http://localhost prefix and which a deployed function never has.
 """
 
 from __future__ import annotations
@@ -67,17 +71,24 @@ class ResponseSender:
     def __init__(
         self,
         *,
+        local_prefix: str | None = None,
         opener: Callable[..., Any] = _open,
         attempts: int = 3,
         sleep: Callable[[float], None] = _sleep,
     ) -> None:
+        self._local_prefix = local_prefix
         self._open = opener
         self._attempts = attempts
         self._sleep = sleep
 
+    def accepts(self, url: object) -> bool:
+        if self._local_prefix and isinstance(url, str) and url.startswith(self._local_prefix):
+            return "/../" not in url and len(url) <= MAX_URL
+        return is_response_url(url)
+
     def send(self, url: str, response: dict[str, Any]) -> None:
         """PUT the response; retried, then raised (the Lambda retry re-sends it)."""
-        if not is_response_url(url):
+        if not self.accepts(url):
             raise ValueError("not a CloudFormation response URL")
         body = json.dumps(response).encode()
         for attempt in range(1, self._attempts + 1):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -25,6 +25,9 @@ from agent_builder.repositories.runs import FAILED, PENDING, RunsRepository
 from agent_builder.services.agents import valid_id
 from agent_builder.services.caller import Caller
 from agent_builder.services.launches import run_view
+
+if TYPE_CHECKING:
+    from agent_builder.services.customer_runs import CustomerRuns
 
 logger = Logger(child=True)
 
@@ -43,9 +46,12 @@ class RunService:
         log_stream_prefix: str,
         container_name: str,
         retention_days: int,
+        customer: Callable[[], CustomerRuns] | None = None,
         clock: Callable[[], datetime] = timeutil.utcnow,
     ) -> None:
         self._runs = runs
+        # Built on first use: reading platform runs needs no Tier 2 settings.
+        self._customer = customer
         self._ledger = ledger
         self._logs = logs
         self._stream_prefix = log_stream_prefix
@@ -61,7 +67,10 @@ class RunService:
         return self._repair(item)
 
     def get(self, caller: Caller, run_id: str) -> dict[str, Any]:
-        return run_view(self.require(caller, run_id))
+        run = self.require(caller, run_id)
+        if run.get("target") == "customer" and self._customer is not None:
+            run = self._customer().refresh(run)
+        return run_view(run)
 
     def list(self, caller: Caller, limit: int, next_token: str | None) -> dict[str, Any]:
         after = pagination.decode(next_token, ("createdAt", "runId")) if next_token else None
@@ -75,6 +84,8 @@ class RunService:
         self, caller: Caller, run_id: str, next_token: str | None, limit: int
     ) -> dict[str, Any]:
         run = self.require(caller, run_id)
+        if run.get("target") == "customer" and self._customer is not None:
+            return self._customer().logs(run, self._stream_prefix, next_token, limit)
         task_arn = run.get("taskArn")
         if not task_arn:
             return {"lines": [], "nextToken": None}
