@@ -8,7 +8,7 @@ exactly (it is meant to be switched to the synthesized template's definitions).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -20,6 +20,9 @@ from agent_builder import wiring
 from tests.runtime.support import (
     AGENT,
     BUCKET,
+    CUSTOMER_ACCOUNT,
+    CUSTOMER_REGION,
+    CUSTOMER_ROLE_ARN,
     LAUNCHES_PER_MINUTE,
     LOG_GROUP,
     MODELS,
@@ -28,8 +31,10 @@ from tests.runtime.support import (
     SCHEDULE_GROUP,
     TABLES,
     TESTS_PER_MONTH,
+    TIER2_ENV,
     Answer,
     ApiCall,
+    Customer,
     Platform,
     http_event,
     lambda_context,
@@ -39,7 +44,7 @@ RESET_PER_TEST = ("dynamodb", "ecs", "s3", "logs", "scheduler")
 
 
 def create_tables(dynamodb: Any) -> None:
-    """The four tables of CONTRACT.md: keys, GSI byUser and on-demand billing."""
+    """The tables of CONTRACT.md: keys, GSIs byUser and byExternalId, TTLs, on-demand."""
     s = "S"
     definitions: list[dict[str, Any]] = [
         {"TableName": TABLES["PROFILES_TABLE"], "keys": [("userId", s)]},
@@ -60,6 +65,19 @@ def create_tables(dynamodb: Any) -> None:
             ],
         },
         {"TableName": TABLES["USAGE_TABLE"], "keys": [("userId", s), ("period", s)]},
+        {
+            "TableName": TABLES["ACCOUNTS_TABLE"],
+            "keys": [("userId", s)],
+            "extra": [("externalId", s)],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "byExternalId",
+                    "KeySchema": [{"AttributeName": "externalId", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+        {"TableName": TABLES["AUDIT_TABLE"], "keys": [("scope", s), ("eventId", s)]},
     ]
     for definition in definitions:
         keys = definition.pop("keys")
@@ -75,7 +93,11 @@ def create_tables(dynamodb: Any) -> None:
             BillingMode="PAY_PER_REQUEST",
             **definition,
         )
-    for table, ttl in ((TABLES["RUNS_TABLE"], "expiresAt"), (TABLES["USAGE_TABLE"], "expiresAt")):
+    for table, ttl in (
+        (TABLES["RUNS_TABLE"], "expiresAt"),
+        (TABLES["USAGE_TABLE"], "expiresAt"),
+        (TABLES["AUDIT_TABLE"], "expiresAt"),
+    ):
         dynamodb.update_time_to_live(
             TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl}
         )
@@ -178,6 +200,7 @@ def platform(monkeypatch: pytest.MonkeyPatch, _moto_network: tuple[str, str]) ->
         "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/agent-builder-stopper",
         "RUN_RETENTION_DAYS": "30",
         "POWERTOOLS_SERVICE_NAME": "agent-builder-test",
+        **TIER2_ENV,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -208,3 +231,94 @@ def agent_id(api: ApiCall) -> str:
     answer = api("POST", "/agents", body=AGENT)
     assert answer.status == 201, answer.body
     return str(answer.body["agentId"])
+
+
+def customer_credentials() -> dict[str, Any]:
+    """moto: credentials of a role in the customer's account act in that account."""
+    sts = boto3.client("sts", region_name=REGION)
+    return dict(
+        sts.assume_role(RoleArn=CUSTOMER_ROLE_ARN, RoleSessionName="test-setup")["Credentials"]
+    )
+
+
+@pytest.fixture(scope="module")
+def _customer_network(_moto_network: tuple[str, str]) -> dict[str, Any]:
+    """The onboarding stack's VPC in the customer's account (module scope, like EC2 above)."""
+    credentials = customer_credentials()
+    ec2 = boto3.client(
+        "ec2",
+        region_name=CUSTOMER_REGION,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    tags = [
+        {"Key": "aws-cdk:subnet-type", "Value": "Public"},
+        {"Key": "Project", "Value": PREFIX},
+    ]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc,
+            CidrBlock=f"10.1.{index}.0/24",
+            TagSpecifications=[{"ResourceType": "subnet", "Tags": tags}],
+        )["Subnet"]["SubnetId"]
+        for index in (0, 1)
+    ]
+    group = ec2.create_security_group(
+        GroupName=f"{PREFIX}-agent-tasks",
+        Description="egress only",
+        VpcId=vpc,
+        TagSpecifications=[
+            {"ResourceType": "security-group", "Tags": [{"Key": "Project", "Value": PREFIX}]}
+        ],
+    )["GroupId"]
+    return {"vpc": vpc, "subnets": sorted(subnets), "group": group}
+
+
+@pytest.fixture
+def customer(platform: Platform, _customer_network: dict[str, Any]) -> Customer:
+    """The customer's account 111111111111 with what the onboarding stack creates.
+
+    moto evaluates no trust policy: any role can be assumed, so the tests check the
+    AssumeRole requests themselves (ExternalId, SourceIdentity) with botocore hooks.
+    """
+    credentials = customer_credentials()
+    partial = Customer(
+        account_id=CUSTOMER_ACCOUNT,
+        region=CUSTOMER_REGION,
+        role_arn=CUSTOMER_ROLE_ARN,
+        vpc_id=_customer_network["vpc"],
+        subnet_ids=_customer_network["subnets"],
+        security_group_id=_customer_network["group"],
+        cluster_arn="",
+        log_group=f"/{PREFIX}/agent-runs",
+        credentials=credentials,
+    )
+    partial.cluster_arn = partial.client("ecs").create_cluster(clusterName=f"{PREFIX}-cluster")[
+        "cluster"
+    ]["clusterArn"]
+    partial.client("logs").create_log_group(logGroupName=partial.log_group)
+    return partial
+
+
+@pytest.fixture
+def aws_hooks() -> Iterator[Callable[[str, Callable[..., Any]], None]]:
+    """Register botocore hooks on the client factory's session for one test.
+
+    Clients made after registration copy them: the per-request clients that act in the
+    customer's account always are.
+    """
+    from agent_builder import clients
+
+    registered: list[tuple[str, Callable[..., Any], str]] = []
+
+    def register(event: str, hook: Callable[..., Any]) -> None:
+        unique = f"test-hook-{len(registered)}"
+        clients._session().events.register(event, hook, unique_id=unique)
+        registered.append((event, hook, unique))
+
+    yield register
+    for event, hook, unique in registered:
+        clients._session().events.unregister(event, hook, unique_id=unique)

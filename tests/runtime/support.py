@@ -19,6 +19,8 @@ TABLES = {
     "AGENTS_TABLE": f"{PREFIX}-agents",
     "RUNS_TABLE": f"{PREFIX}-runs",
     "USAGE_TABLE": f"{PREFIX}-usage",
+    "ACCOUNTS_TABLE": f"{PREFIX}-accounts",
+    "AUDIT_TABLE": f"{PREFIX}-audit",
 }
 BUCKET = f"{PREFIX}-artifacts"
 LOG_GROUP = f"/{PREFIX}/agent-runs"
@@ -26,6 +28,24 @@ SCHEDULE_GROUP = f"{PREFIX}-test-timeouts"
 MODELS = ("amazon.nova-micro-v1:0", "anthropic.claude-3-haiku-20240307-v1:0")
 TESTS_PER_MONTH = 3
 LAUNCHES_PER_MINUTE = 100
+PLATFORM_ACCOUNT = "123456789012"
+CUSTOMER_ACCOUNT = "111111111111"
+CUSTOMER_REGION = "eu-west-1"
+TEMPLATE_VERSION = "1.2.0"
+TEMPLATE_URL = f"https://{PREFIX}-templates.s3.{REGION}.amazonaws.com/customer-onboarding/{TEMPLATE_VERSION}.yaml"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{PLATFORM_ACCOUNT}:{PREFIX}-registrations"
+LAUNCHER_ROLE_ARN = f"arn:aws:iam::{PLATFORM_ACCOUNT}:role/{PREFIX}-launcher"
+CUSTOMER_ROLE_ARN = f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role/{PREFIX}-deployer"
+RUNNER_IMAGE = f"{PLATFORM_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{PREFIX}/agent-runner:abc123"
+TIER2_ENV = {
+    "PLATFORM_ACCOUNT_ID": PLATFORM_ACCOUNT,
+    "LAUNCHER_ROLE_ARN": LAUNCHER_ROLE_ARN,
+    "CUSTOMER_ROLE_NAME": f"{PREFIX}-deployer",
+    "REGISTRATION_TOPIC_ARN": TOPIC_ARN,
+    "TEMPLATE_VERSION": TEMPLATE_VERSION,
+    "TEMPLATE_URL": TEMPLATE_URL,
+    "RUNNER_IMAGE_URI": RUNNER_IMAGE,
+}
 USER = "6f1d2c3b-0000-4000-8000-00000000a11c"
 OTHER_USER = "6f1d2c3b-0000-4000-8000-000000000b0b"
 
@@ -58,6 +78,32 @@ class Platform:
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         """Every item of every table, to assert that a refused request wrote nothing."""
         return {key: sorted(self.table_items(key), key=repr) for key in TABLES}
+
+
+@dataclass
+class Customer:
+    """What the onboarding stack would have created in the customer's account, in moto."""
+
+    account_id: str
+    region: str
+    role_arn: str
+    vpc_id: str
+    subnet_ids: list[str]
+    security_group_id: str
+    cluster_arn: str
+    log_group: str
+    credentials: dict[str, Any]
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            region_name=self.region,
+            aws_access_key_id=self.credentials["AccessKeyId"],
+            aws_secret_access_key=self.credentials["SecretAccessKey"],
+            aws_session_token=self.credentials["SessionToken"],
+        )
 
 
 @dataclass
@@ -137,3 +183,72 @@ def task_event(platform: Platform, run_id: str, task_arn: str, **detail: Any) ->
 def lambda_context(function_name: str = "agent-builder-api") -> Any:
     """A context the handlers accept (Powertools reads only these four fields)."""
     return FakeLambdaContext(function_name=function_name)
+
+
+def set_tier(platform: Platform, tier: str, user: str = USER) -> None:
+    platform.client("dynamodb").put_item(
+        TableName=TABLES["PROFILES_TABLE"],
+        Item={
+            "userId": {"S": user},
+            "tier": {"S": tier},
+            "createdAt": {"S": "2025-01-01T00:00:00.000Z"},
+        },
+    )
+
+
+def tier_of(platform: Platform, user: str = USER) -> str | None:
+    for item in platform.table_items("PROFILES_TABLE"):
+        if item["userId"] == user:
+            return str(item["tier"])
+    return None
+
+
+def audit_records(platform: Platform, action: str | None = None) -> list[dict[str, Any]]:
+    records = sorted(platform.table_items("AUDIT_TABLE"), key=lambda item: item["eventId"])
+    return [r for r in records if action is None or r["action"] == action]
+
+
+@dataclass
+class _FakeHttp:
+    status_code: int
+
+
+def aws_error(
+    code: str, *, status: int = 403, when: Callable[[dict[str, Any]], bool] = lambda _: True
+) -> Callable[..., Any]:
+    """A botocore `before-call` hook: the call fails with `code`, without reaching moto."""
+
+    def hook(params: dict[str, Any], **_: Any) -> Any:
+        if not when(params):
+            return None
+        return _FakeHttp(status), {
+            "Error": {"Code": code, "Message": f"test: {code}"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+
+    return hook
+
+
+def aws_answer(parsed: dict[str, Any]) -> Callable[..., Any]:
+    """A botocore `before-call` hook: the call answers `parsed`, without reaching moto."""
+
+    def hook(**_: Any) -> Any:
+        return _FakeHttp(200), {**parsed, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    return hook
+
+
+def onboard(api: ApiCall, **body: Any) -> Answer:
+    return api("POST", "/aws-account/onboarding", body=body)
+
+
+def paste_connect(api: ApiCall, customer: Customer, **overrides: Any) -> Answer:
+    """Onboard (once) and connect the customer's role by pasting its ARN."""
+    external_id = overrides.pop("externalId", None) or onboard(api).body["externalId"]
+    body = {
+        "roleArn": customer.role_arn,
+        "externalId": external_id,
+        "region": customer.region,
+        **overrides,
+    }
+    return api("PUT", "/aws-account", body=body)

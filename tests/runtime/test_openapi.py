@@ -23,6 +23,8 @@ CONTRACT = {
     "/runs": {"get"},
     "/runs/{runId}": {"get"},
     "/runs/{runId}/logs": {"get"},
+    "/aws-account/onboarding": {"post"},
+    "/aws-account": {"put", "get", "delete"},
 }
 
 
@@ -43,6 +45,10 @@ def test_every_contract_route_is_documented_with_exactly_its_methods(doc: dict[s
         ("/agents/{agentId}/tests", "post", "202"),
         ("/agents/{agentId}/deployments", "post", "202"),
         ("/me", "get", "200"),
+        ("/aws-account/onboarding", "post", "200"),
+        ("/aws-account", "put", "200"),
+        ("/aws-account", "get", "200"),
+        ("/aws-account", "delete", "204"),
     ],
 )
 def test_success_status_is_the_one_the_route_answers(
@@ -64,7 +70,9 @@ def test_every_error_answer_uses_the_common_error_body(doc: dict[str, Any]) -> N
                         method,
                         code,
                     )
-            assert "422" not in operation["responses"], (path, method)
+            if "422" in operation["responses"]:
+                # Only where a connected account is validated or used, never Powertools' own.
+                assert "ErrorBody" in json.dumps(operation["responses"]["422"]), (path, method)
 
 
 def test_quota_and_rate_limit_answers_are_documented_on_launch_routes(doc: dict[str, Any]) -> None:
@@ -77,7 +85,14 @@ def test_quota_and_rate_limit_answers_are_documented_on_launch_routes(doc: dict[
 
 def test_request_bodies_refuse_unknown_fields(doc: dict[str, Any]) -> None:
     schemas = doc["components"]["schemas"]
-    for name in ("CreateAgent", "AgentParameters", "TestRequest", "DeploymentRequest"):
+    for name in (
+        "CreateAgent",
+        "AgentParameters",
+        "TestRequest",
+        "DeploymentRequest",
+        "OnboardingRequest",
+        "ConnectAccount",
+    ):
         assert schemas[name]["additionalProperties"] is False, name
 
 
@@ -108,3 +123,11 @@ def test_export_script_writes_the_document(tmp_path: Path) -> None:
         ]
     )
     assert check.returncode == 0
+
+
+def test_account_validation_failures_are_documented_where_they_can_happen(
+    doc: dict[str, Any],
+) -> None:
+    assert "422" in doc["paths"]["/aws-account"]["put"]["responses"]
+    assert "422" in doc["paths"]["/agents/{agentId}/deployments"]["post"]["responses"]
+    assert "422" not in doc["paths"]["/aws-account"]["get"]["responses"]

@@ -52,7 +52,7 @@ def test_importing_the_handlers_creates_no_client() -> None:
 
     code = (
         "import sys; sys.path.insert(0, 'lambda_src');"
-        "import handlers.api, handlers.task_events, handlers.sweeper;"
+        "import handlers.api, handlers.task_events, handlers.sweeper, handlers.registration;"
         "assert 'boto3' not in sys.modules, 'boto3 imported at import time';"
         "assert 'moto' not in sys.modules"
     )

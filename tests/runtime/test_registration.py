@@ -1,0 +1,561 @@
+"""The registration handler: onboarding stacks' custom-resource messages through SNS."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from agent_builder.gateways import cfn_response
+from agent_builder.gateways.cfn_response import is_response_url
+from agent_builder.services import accounts as accounts_module
+from tests.runtime.support import (
+    CUSTOMER_ACCOUNT,
+    PREFIX,
+    TOPIC_ARN,
+    ApiCall,
+    Customer,
+    Platform,
+    audit_records,
+    aws_error,
+    onboard,
+    paste_connect,
+    tier_of,
+)
+
+RESPONSE_URL = (
+    "https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/"
+    "arn%3Aaws%3Acloudformation%3Aeu-west-1%3A111111111111%3Astack/x/y%7CRegistration%7Creq"
+    "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc"
+)
+Hooks = Any
+
+
+@dataclass
+class Sent:
+    url: str
+    method: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class CloudFormation:
+    """Stands in for the pre-signed S3 URL: records every PUT the handler makes."""
+
+    sent: list[Sent] = field(default_factory=list)
+    fail: bool = False
+
+    def open(self, request: Any, timeout: float) -> Any:
+        if self.fail:
+            raise OSError("connection reset")
+        self.sent.append(
+            Sent(
+                url=request.full_url,
+                method=request.get_method(),
+                headers=dict(request.header_items()),
+                body=json.loads(request.data),
+            )
+        )
+        return _Answer()
+
+    @property
+    def answer(self) -> dict[str, Any]:
+        [sent] = self.sent
+        return sent.body
+
+
+class _Answer:
+    status = 200
+
+    def __enter__(self) -> _Answer:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        return None
+
+
+class FakeClock:
+    """Replaces the validator's `time`: retries wait on this clock, not the real one."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def cloudformation(monkeypatch: pytest.MonkeyPatch, platform: Platform) -> CloudFormation:
+    fake = CloudFormation()
+    monkeypatch.setattr(
+        cfn_response, "urlopen", lambda request, timeout: fake.open(request, timeout)
+    )
+    monkeypatch.setattr(cfn_response.time, "sleep", lambda _: None)
+    return fake
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(accounts_module, "time", fake)
+    return fake
+
+
+def request(
+    kind: str, customer: Customer, external_id: str, *, url: str = RESPONSE_URL, **props: Any
+) -> dict[str, Any]:
+    properties = {
+        "ServiceToken": TOPIC_ARN,
+        "RoleArn": customer.role_arn,
+        "ExternalId": external_id,
+        "AccountId": customer.account_id,
+        "Region": customer.region,
+        "ResourcePrefix": PREFIX,
+        "ClusterArn": customer.cluster_arn,
+        "SubnetIds": customer.subnet_ids,
+        "SecurityGroupId": customer.security_group_id,
+        "ExecutionRoleArn": f"arn:aws:iam::{customer.account_id}:role/{PREFIX}-task-execution",
+        "TaskRoleArn": f"arn:aws:iam::{customer.account_id}:role/{PREFIX}-agent-task",
+        "LogGroupName": customer.log_group,
+        "TemplateVersion": "1.1.0",
+        **props,
+    }
+    message: dict[str, Any] = {
+        "RequestType": kind,
+        "ResponseURL": url,
+        "StackId": f"arn:aws:cloudformation:{customer.region}:{customer.account_id}:"
+        f"stack/{PREFIX}-onboarding/0b6c7a30-0000-4000-8000-000000000001",
+        "RequestId": f"request-{kind}",
+        "ResourceType": "Custom::AgentBuilderRegistration",
+        "LogicalResourceId": "Registration",
+        "ResourceProperties": properties,
+    }
+    if kind != "Create":
+        message["PhysicalResourceId"] = f"{PREFIX}-registration-{customer.account_id}"
+    if kind == "Update":
+        message["OldResourceProperties"] = properties
+    return message
+
+
+def deliver(message: dict[str, Any] | str) -> dict[str, Any]:
+    from handlers.registration import handler
+    from tests.runtime.support import lambda_context
+
+    text = message if isinstance(message, str) else json.dumps(message)
+    event = {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "Sns": {"TopicArn": TOPIC_ARN, "Type": "Notification", "Message": text},
+            }
+        ]
+    }
+    return handler(event, lambda_context("agent-builder-registration"))
+
+
+@pytest.fixture
+def external_id(api: ApiCall) -> str:
+    return str(onboard(api).body["externalId"])
+
+
+# ---- Create ------------------------------------------------------------------------------
+
+
+def test_create_connects_the_stacks_account_and_answers_success(
+    api: ApiCall,
+    customer: Customer,
+    platform: Platform,
+    cloudformation: CloudFormation,
+    external_id: str,
+) -> None:
+    deliver(request("Create", customer, external_id))
+
+    answer = cloudformation.answer
+    assert answer["Status"] == "SUCCESS"
+    assert answer["PhysicalResourceId"] == f"{PREFIX}-registration-{CUSTOMER_ACCOUNT}"
+    assert answer["RequestId"] == "request-Create"
+    assert answer["LogicalResourceId"] == "Registration"
+    assert answer["StackId"].startswith("arn:aws:cloudformation:eu-west-1:111111111111:stack/")
+    account = api("GET", "/aws-account").body
+    assert account["accountId"] == CUSTOMER_ACCOUNT
+    assert account["connectedVia"] == "registration"
+    assert account["templateVersion"] == "1.1.0"
+    assert account["templateOutdated"] is True  # the platform is at 1.2.0
+    assert account["subnetIds"] == customer.subnet_ids
+    assert tier_of(platform) == "personal"
+
+
+def test_the_answer_is_an_https_put_with_an_empty_content_type(
+    customer: Customer, cloudformation: CloudFormation, external_id: str
+) -> None:
+    deliver(request("Create", customer, external_id))
+
+    [sent] = cloudformation.sent
+    assert sent.method == "PUT"
+    assert sent.url == RESPONSE_URL
+    assert sent.headers["Content-type"] == ""
+    assert len(json.dumps(sent.body)) < 4096
+
+
+def test_create_with_an_unknown_external_id_fails_and_changes_nothing(
+    customer: Customer, platform: Platform, cloudformation: CloudFormation, external_id: str
+) -> None:
+    before = platform.snapshot()
+    unknown = "unknown-" + "x" * 40
+
+    deliver(request("Create", customer, unknown))
+
+    assert cloudformation.answer["Status"] == "FAILED"
+    assert "unknown External ID" in cloudformation.answer["Reason"]
+    assert unknown not in cloudformation.answer["Reason"]
+    assert platform.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("props", "reason"),
+    [
+        ({"AccountId": "222222222222"}, "AccountId is not the account of RoleArn"),
+        (
+            {
+                "RoleArn": f"arn:aws:iam::123456789012:role/{PREFIX}-deployer",
+                "AccountId": "123456789012",
+            },
+            "platform's own AWS account",
+        ),
+        ({"Region": "moon-east-1"}, "Region is not an AWS region"),
+        ({"ClusterArn": "arn:aws:ecs:eu-west-1:111111111111:cluster/other"}, "ClusterArn must be"),
+        ({"SubnetIds": ["not-a-subnet"]}, "SubnetIds must be"),
+    ],
+)
+def test_create_with_inconsistent_properties_fails_and_connects_nothing(
+    customer: Customer,
+    platform: Platform,
+    cloudformation: CloudFormation,
+    external_id: str,
+    props: dict[str, Any],
+    reason: str,
+) -> None:
+    deliver(request("Create", customer, external_id, **props))
+
+    assert cloudformation.answer["Status"] == "FAILED"
+    assert reason in cloudformation.answer["Reason"]
+    assert tier_of(platform) == "freemium"
+    [item] = platform.table_items("ACCOUNTS_TABLE")
+    assert item["status"] == "pending"
+    [record] = audit_records(platform, "account.registration")
+    assert record["result"] == "failure"
+
+
+def test_create_waits_for_a_new_role_to_become_assumable(
+    customer: Customer,
+    platform: Platform,
+    cloudformation: CloudFormation,
+    clock: FakeClock,
+    external_id: str,
+    aws_hooks: Hooks,
+) -> None:
+    attempts: list[int] = []
+
+    def denied_twice(params: dict[str, Any]) -> bool:
+        if "deployer" not in json.dumps(params.get("body"), default=str):
+            return False
+        attempts.append(1)
+        return len(attempts) <= 2
+
+    aws_hooks("before-call.sts.AssumeRole", aws_error("AccessDenied", when=denied_twice))
+
+    deliver(request("Create", customer, external_id))
+
+    assert cloudformation.answer["Status"] == "SUCCESS"
+    assert clock.slept == [2.0, 4.0]
+    assert tier_of(platform) == "personal"
+
+
+def test_create_fails_with_the_check_when_the_role_never_becomes_assumable(
+    customer: Customer,
+    platform: Platform,
+    cloudformation: CloudFormation,
+    clock: FakeClock,
+    external_id: str,
+    aws_hooks: Hooks,
+) -> None:
+    aws_hooks(
+        "before-call.sts.AssumeRole",
+        aws_error("AccessDenied", when=lambda p: "deployer" in json.dumps(p["body"], default=str)),
+    )
+
+    deliver(request("Create", customer, external_id))
+
+    assert cloudformation.answer["Status"] == "FAILED"
+    assert cloudformation.answer["Reason"].startswith("assumeRole: the platform could not assume")
+    assert 0 < sum(clock.slept) <= 40
+    assert tier_of(platform) == "freemium"
+    [record] = audit_records(platform, "account.validate")
+    assert record["via"] == "registration" and record["result"] == "failure"
+
+
+def test_a_create_delivered_twice_succeeds_twice(
+    customer: Customer, cloudformation: CloudFormation, external_id: str
+) -> None:
+    deliver(request("Create", customer, external_id))
+    deliver(request("Create", customer, external_id))
+
+    assert [sent.body["Status"] for sent in cloudformation.sent] == ["SUCCESS", "SUCCESS"]
+
+
+def test_create_from_a_second_account_fails_while_the_first_is_connected(
+    api: ApiCall, customer: Customer, cloudformation: CloudFormation, external_id: str
+) -> None:
+    deliver(request("Create", customer, external_id))
+    other = f"arn:aws:iam::222222222222:role/{PREFIX}-deployer"
+    message = request(
+        "Create",
+        customer,
+        external_id,
+        RoleArn=other,
+        AccountId="222222222222",
+        ClusterArn=f"arn:aws:ecs:eu-west-1:222222222222:cluster/{PREFIX}-cluster",
+    )
+    message["StackId"] = message["StackId"].replace(CUSTOMER_ACCOUNT, "222222222222")
+
+    deliver(message)
+
+    assert cloudformation.sent[-1].body["Status"] == "FAILED"
+    assert "disconnect it first" in cloudformation.sent[-1].body["Reason"]
+    assert api("GET", "/aws-account").body["accountId"] == CUSTOMER_ACCOUNT
+
+
+# ---- Update ------------------------------------------------------------------------------
+
+
+def test_update_refreshes_the_connection_and_keeps_the_physical_id(
+    api: ApiCall, customer: Customer, cloudformation: CloudFormation, external_id: str
+) -> None:
+    deliver(request("Create", customer, external_id))
+
+    deliver(request("Update", customer, external_id, TemplateVersion="1.2.0"))
+
+    update = cloudformation.sent[-1].body
+    assert update["Status"] == "SUCCESS"
+    assert update["PhysicalResourceId"] == cloudformation.sent[0].body["PhysicalResourceId"]
+    account = api("GET", "/aws-account").body
+    assert account["templateVersion"] == "1.2.0"
+    assert account["templateOutdated"] is False
+
+
+def test_update_with_an_unknown_external_id_fails_and_changes_nothing(
+    customer: Customer, platform: Platform, cloudformation: CloudFormation, external_id: str
+) -> None:
+    deliver(request("Create", customer, external_id))
+    before = platform.snapshot()
+
+    deliver(request("Update", customer, "someone-elses-" + "y" * 30))
+
+    assert cloudformation.sent[-1].body["Status"] == "FAILED"
+    assert platform.snapshot() == before
+
+
+# ---- Delete ------------------------------------------------------------------------------
+
+
+def test_delete_disconnects_and_answers_success(
+    api: ApiCall,
+    customer: Customer,
+    platform: Platform,
+    cloudformation: CloudFormation,
+    external_id: str,
+) -> None:
+    deliver(request("Create", customer, external_id))
+
+    deliver(request("Delete", customer, external_id))
+
+    assert cloudformation.sent[-1].body["Status"] == "SUCCESS"
+    assert api("GET", "/aws-account").status == 404
+    assert tier_of(platform) == "freemium"
+    [record] = audit_records(platform, "account.disconnect")
+    assert record["via"] == "registration"
+
+
+def test_delete_with_an_unknown_external_id_succeeds_and_changes_nothing(
+    customer: Customer, platform: Platform, cloudformation: CloudFormation, external_id: str
+) -> None:
+    deliver(request("Create", customer, external_id))
+    before = platform.snapshot()
+
+    deliver(request("Delete", customer, "unknown-" + "z" * 40))
+
+    assert cloudformation.sent[-1].body["Status"] == "SUCCESS"
+    assert platform.snapshot() == before
+
+
+def test_deleting_another_accounts_stack_with_the_same_external_id_keeps_the_connection(
+    api: ApiCall, customer: Customer, cloudformation: CloudFormation, external_id: str
+) -> None:
+    deliver(request("Create", customer, external_id))
+
+    # E.g. the rollback of a refused Create in a second account.
+    deliver(request("Delete", customer, external_id, AccountId="222222222222"))
+
+    assert cloudformation.sent[-1].body["Status"] == "SUCCESS"
+    assert api("GET", "/aws-account").status == 200
+
+
+def test_deleting_the_stack_of_a_pasted_connection_disconnects_it(
+    api: ApiCall, customer: Customer, cloudformation: CloudFormation, external_id: str
+) -> None:
+    paste_connect(api, customer, externalId=external_id)
+
+    deliver(request("Delete", customer, external_id))
+
+    assert api("GET", "/aws-account").status == 404
+
+
+# ---- every acted-on message is answered; no other URL is ever contacted -------------------
+
+
+def test_an_unexpected_error_on_create_still_answers_failed(
+    customer: Customer,
+    platform: Platform,
+    cloudformation: CloudFormation,
+    external_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent_builder.repositories.accounts import AccountsRepository
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("DynamoDB is having a bad day")
+
+    monkeypatch.setattr(AccountsRepository, "find_by_external_id", broken)
+
+    result = deliver(request("Create", customer, external_id))
+
+    assert result == {"results": ["FAILED"]}
+    assert cloudformation.answer["Status"] == "FAILED"
+    assert "internal error" in cloudformation.answer["Reason"]
+    assert "bad day" not in cloudformation.answer["Reason"]
+
+
+def test_an_unexpected_error_on_delete_answers_success_and_is_retried(
+    customer: Customer,
+    cloudformation: CloudFormation,
+    external_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent_builder.repositories.accounts import AccountsRepository
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("DynamoDB is having a bad day")
+
+    monkeypatch.setattr(AccountsRepository, "find_by_external_id", broken)
+
+    with pytest.raises(RuntimeError):  # Lambda's async retry runs the disconnect again
+        deliver(request("Delete", customer, external_id))
+
+    assert cloudformation.answer["Status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x",
+        "https://attacker.example.com/collect",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://s3.amazonaws.com.attacker.example.com/x",
+        "https://user:secret@bucket.s3.amazonaws.com/x",
+        "https://bucket.s3.amazonaws.com:8443/x",
+        "https://internal-service.amazonaws.com/x",
+        "file:///etc/passwd",
+        "http://127.0.0.1:8080/_local/cfn-response/x",  # local mode only, when configured
+        "",
+    ],
+)
+def test_a_response_url_that_is_not_cloudformations_is_never_contacted(
+    customer: Customer,
+    platform: Platform,
+    cloudformation: CloudFormation,
+    external_id: str,
+    url: str,
+) -> None:
+    before = platform.snapshot()
+
+    result = deliver(request("Create", customer, external_id, url=url))
+
+    assert result == {"results": ["refused"]}
+    assert cloudformation.sent == []
+    assert platform.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a?b=c",
+        "https://cloudformation-custom-resource-response-euwest1.s3-eu-west-1.amazonaws.com/a",
+        "https://cloudformation-custom-resource-response-apsoutheast2.s3.ap-southeast-2.amazonaws.com/a",
+        "https://s3.us-gov-west-1.amazonaws.com/bucket/key",
+    ],
+)
+def test_cloudformation_response_urls_are_accepted(url: str) -> None:
+    assert is_response_url(url)
+
+
+def test_a_response_put_that_keeps_failing_is_raised_for_lambda_to_retry(
+    customer: Customer, cloudformation: CloudFormation, external_id: str
+) -> None:
+    cloudformation.fail = True
+
+    with pytest.raises(OSError):
+        deliver(request("Create", customer, external_id))
+
+
+def test_a_message_that_is_not_json_is_ignored(cloudformation: CloudFormation) -> None:
+    assert deliver("not json") == {"results": ["ignored"]}
+    assert cloudformation.sent == []
+
+
+def test_registration_logs_never_contain_the_external_id(
+    customer: Customer,
+    cloudformation: CloudFormation,
+    external_id: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deliver(request("Create", customer, external_id))
+    deliver(request("Create", customer, "unknown-" + "q" * 40))
+
+    output = capsys.readouterr()
+    assert external_id not in output.out + output.err
+    assert "unknown-qqqq" not in output.out + output.err
+
+
+def test_local_mode_answers_at_its_configured_loopback_prefix(
+    customer: Customer,
+    cloudformation: CloudFormation,
+    external_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent_builder import wiring
+
+    monkeypatch.setenv("LOCAL_RESPONSE_URL_PREFIX", "http://127.0.0.1:8080/_local/cfn-response/")
+    wiring.reset(keep_clients=True)
+    url = "http://127.0.0.1:8080/_local/cfn-response/request-1"
+
+    deliver(request("Create", customer, external_id, url=url))
+    deliver(request("Create", customer, external_id, url="http://127.0.0.1:9001/2018-06-01/x"))
+
+    assert [sent.url for sent in cloudformation.sent] == [url]
+
+
+def test_the_local_response_prefix_must_be_loopback(platform: Platform) -> None:
+    from agent_builder.settings import SettingsError, parse_account_settings
+
+    with pytest.raises(SettingsError, match="LOCAL_RESPONSE_URL_PREFIX"):
+        parse_account_settings(
+            {**platform.env, "LOCAL_RESPONSE_URL_PREFIX": "https://attacker.example.com/"}
+        )
