@@ -159,11 +159,7 @@ class AccountProbe:
             raise RoleValidationFailed(
                 "subnets",
                 f"subnets not found in {self._session.region}: {what}"
-                + (
-                    ""
-                    if subnet_ids
-                    else " (an existing VPC? connect through the stack's registration)"
-                ),
+                + ("" if subnet_ids else " (an existing VPC? give subnetIds and securityGroupId)"),
             )
         other = sorted({s["SubnetId"] for s in subnets if s.get("VpcId") != vpc_id})
         if other:
