@@ -45,6 +45,10 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/runs"),
     ("GET", "/runs/{runId}"),
     ("GET", "/runs/{runId}/logs"),
+    ("POST", "/aws-account/onboarding"),
+    ("PUT", "/aws-account"),
+    ("GET", "/aws-account"),
+    ("DELETE", "/aws-account"),
 )
 API_ITEM_ACTIONS = [
     "dynamodb:GetItem",
@@ -56,6 +60,8 @@ API_ITEM_ACTIONS = [
 ]
 EVENT_ITEM_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
 LAUNCH_ROUTES = ("POST /agents/{agentId}/tests", "POST /agents/{agentId}/deployments")
+# Each makes several calls into a customer's account (assume, probe): throttled like launches.
+ACCOUNT_ROUTES = ("POST /aws-account/onboarding", "PUT /aws-account")
 
 
 def powertools_version() -> str:
@@ -170,6 +176,9 @@ class ControlPlaneStack(Stack):
             "TEMPLATE_VERSION": config.template_version,
             "TEMPLATE_URL": platform.customer_template.template_url,
             "RUNNER_IMAGE_URI": self.runner.image_uri,
+            "RUNNER_ARCHITECTURE": config.test_task_architecture,
+            "CUSTOMER_TASK_CPU": str(config.test_task_cpu),
+            "CUSTOMER_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
         }
         powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
@@ -489,16 +498,6 @@ class ControlPlaneStack(Stack):
             ),
             max_session_duration=Duration.hours(1),
         )
-        # Role chaining from the functions carries their source identity onwards.
-        self.launcher_role.assume_role_policy.add_statements(  # type: ignore[union-attr]
-            iam.PolicyStatement(
-                actions=["sts:SetSourceIdentity"],
-                principals=[
-                    iam.ArnPrincipal(self.api_function.role.role_arn),
-                    iam.ArnPrincipal(self.registration_function.role.role_arn),
-                ],
-            )
-        )
         deployer_roles = self.format_arn(
             service="iam",
             region="",
@@ -522,9 +521,10 @@ class ControlPlaneStack(Stack):
         )
         for role in (self.api_function.role, self.registration_function.role):
             role.add_to_principal_policy(
+                # No source identity on this hop: it is set on the customer hop, once, to
+                # the platform user (AWS forbids changing it along a chain).
                 iam.PolicyStatement(
-                    actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
-                    resources=[self.launcher_role.role_arn],
+                    actions=["sts:AssumeRole"], resources=[self.launcher_role.role_arn]
                 )
             )
 
@@ -600,7 +600,8 @@ class ControlPlaneStack(Stack):
             throttling_rate_limit=50, throttling_burst_limit=100, detailed_metrics_enabled=True
         )
         stage.route_settings = {  # type: ignore[union-attr]
-            route: {"ThrottlingRateLimit": 5, "ThrottlingBurstLimit": 10} for route in LAUNCH_ROUTES
+            route: {"ThrottlingRateLimit": 5, "ThrottlingBurstLimit": 10}
+            for route in LAUNCH_ROUTES + ACCOUNT_ROUTES
         }
         return api
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.control_plane_stack import LAUNCH_ROUTES, ROUTES
-from tests.infra.conftest import Synthesized
+from stacks.control_plane_stack import ACCOUNT_ROUTES, LAUNCH_ROUTES, ROUTES
+from tests.infra.conftest import ROOT, Synthesized
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_stage_throttles_and_writes_json_access_logs(template: Template) -> None
     (stage,) = template.find_resources("AWS::ApiGatewayV2::Stage").values()
     props = stage["Properties"]
     assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
-    assert set(props["RouteSettings"]) == set(LAUNCH_ROUTES)
+    assert set(props["RouteSettings"]) == set(LAUNCH_ROUTES + ACCOUNT_ROUTES)
     assert all(v["ThrottlingRateLimit"] == 5 for v in props["RouteSettings"].values())
     log_format = json.loads(props["AccessLogSettings"]["Format"])
     assert {"requestId", "routeKey", "status", "userId"} <= set(log_format)
@@ -426,3 +426,11 @@ def test_only_the_api_and_registration_functions_may_use_the_launcher(template: 
         ("Sweeper", False),
     ):
         assert ("sts:AssumeRole" in actions_of(statements_of(template, fn))) == allowed, fn
+
+
+def test_stack_routes_are_exactly_the_documented_api() -> None:
+    document = json.loads((ROOT / "dist" / "openapi.json").read_text())
+    documented = {
+        (method.upper(), path) for path, ops in document["paths"].items() for method in ops
+    }
+    assert documented == set(ROUTES)
