@@ -5,7 +5,8 @@
     import alone (interpreter start-up is the same for both and left out). Target: the
     ratio is at most 2.0.
 (b) AWS calls one test launch makes, counted with a botocore `before-call` hook on the
-    session the functions' client factory uses, against moto. Target: at most 6.
+    session the functions' client factory uses, against moto. Target: at most 6. The
+    launch is audited (AUDIT_TABLE set; its record is checked after counting).
 
 Prints the figures; exits 1 if a target is missed.
 """
@@ -113,6 +114,7 @@ def launch_calls() -> Counter[str]:
                 "AGENTS_TABLE": "agent-builder-agents",
                 "RUNS_TABLE": "agent-builder-runs",
                 "USAGE_TABLE": "agent-builder-usage",
+                "AUDIT_TABLE": "agent-builder-audit",
                 "CLUSTER_ARN": cluster,
                 "TASK_DEFINITION_ARN": task_definition,
                 "RUNNER_CONTAINER_NAME": "runner",
@@ -156,7 +158,12 @@ def launch_calls() -> Counter[str]:
             raise SystemExit(f"the test launch failed: {answer}")
         if not calls:
             raise SystemExit("no AWS call was counted: the hook is not on the functions' clients")
-        return calls
+        counted = Counter(calls)
+        # The figure must be that of an audited launch (its record rides in the charge).
+        records = dynamodb.scan(TableName="agent-builder-audit")["Items"]
+        if "test.launch" not in {item["action"]["S"] for item in records}:
+            raise SystemExit("the test launch wrote no audit record")
+        return counted
 
 
 def main() -> int:

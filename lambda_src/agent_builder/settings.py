@@ -21,6 +21,7 @@ class Settings:
     agents_table: str
     runs_table: str
     usage_table: str
+    audit_table: str
     cluster_arn: str
     task_definition_arn: str
     runner_container_name: str
@@ -80,6 +81,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         agents_table=required("AGENTS_TABLE"),
         runs_table=required("RUNS_TABLE"),
         usage_table=required("USAGE_TABLE"),
+        audit_table=required("AUDIT_TABLE"),
         cluster_arn=required("CLUSTER_ARN"),
         task_definition_arn=required("TASK_DEFINITION_ARN"),
         runner_container_name=required("RUNNER_CONTAINER_NAME"),
@@ -116,7 +118,6 @@ class AccountSettings:
     """
 
     accounts_table: str
-    audit_table: str
     platform_account_id: str
     launcher_role_arn: str
     customer_role_name: str
@@ -169,7 +170,6 @@ def parse_account_settings(env: Mapping[str, str]) -> AccountSettings:
         )
     return AccountSettings(
         accounts_table=required("ACCOUNTS_TABLE"),
-        audit_table=required("AUDIT_TABLE"),
         platform_account_id=platform_account,
         launcher_role_arn=required("LAUNCHER_ROLE_ARN"),
         customer_role_name=required("CUSTOMER_ROLE_NAME"),

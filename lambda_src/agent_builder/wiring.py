@@ -16,6 +16,7 @@ from agent_builder.gateways.ecs import ClusterGateway
 from agent_builder.gateways.logs import RunLogsGateway
 from agent_builder.gateways.scheduler import TimeLimitScheduler
 from agent_builder.repositories.agents import AgentsRepository
+from agent_builder.repositories.audit import AuditLog
 from agent_builder.repositories.ledger import LaunchLedger, Limits
 from agent_builder.repositories.profiles import ProfilesRepository
 from agent_builder.repositories.runs import RunsRepository
@@ -98,6 +99,7 @@ def api_services() -> ApiServices:
     settings = get_settings()
     dynamodb = clients.client("dynamodb")
     profiles_repo = ProfilesRepository(dynamodb, settings.profiles_table)
+    audit = AuditLog(dynamodb, settings.audit_table)
     profiles = ProfileService(
         profiles_repo,
         dynamodb,
@@ -107,6 +109,7 @@ def api_services() -> ApiServices:
     agents = AgentService(
         AgentsRepository(dynamodb, settings.agents_table),
         profiles,
+        audit,
         allowed_models=settings.allowed_models,
         max_output_tokens=settings.max_output_tokens,
     )
@@ -116,6 +119,7 @@ def api_services() -> ApiServices:
         artifacts=ArtifactsGateway(clients.client("s3"), settings.artifacts_bucket),
         cluster=_cluster(settings),
         scheduler=_scheduler(settings),
+        audit=audit,
         limits=_limits(settings),
         max_test_minutes=settings.max_test_minutes,
         max_output_tokens=settings.max_output_tokens,
@@ -126,6 +130,7 @@ def api_services() -> ApiServices:
         _runs(settings),
         ledger,
         RunLogsGateway(clients.client("logs"), group_name=settings.log_group_name),
+        audit,
         log_stream_prefix=settings.log_stream_prefix,
         container_name=settings.runner_container_name,
         retention_days=settings.run_retention_days,
@@ -161,7 +166,6 @@ def tier2() -> Tier2Services:
     from agent_builder.gateways.cfn_response import ResponseSender
     from agent_builder.gateways.role_chain import RoleChain
     from agent_builder.repositories.accounts import AccountsRepository
-    from agent_builder.repositories.audit import AuditLog
     from agent_builder.services.accounts import AccountService, ConnectionValidator
     from agent_builder.services.customer_runs import CustomerLauncher, CustomerRuns
     from agent_builder.services.registration import RegistrationService
@@ -172,7 +176,7 @@ def tier2() -> Tier2Services:
     accounts_repo = AccountsRepository(
         dynamodb, tier2_settings.accounts_table, profiles_table=settings.profiles_table
     )
-    audit = AuditLog(dynamodb, tier2_settings.audit_table)
+    audit = AuditLog(dynamodb, settings.audit_table)
     chain = RoleChain(
         clients.client("sts"),
         launcher_role_arn=tier2_settings.launcher_role_arn,

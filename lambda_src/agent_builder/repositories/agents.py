@@ -1,4 +1,9 @@
-"""The agents table: a user's agents, keyed (userId, agentId)."""
+"""The agents table: a user's agents, keyed (userId, agentId).
+
+Creating and deleting an agent are each one transaction with their audit record (an
+item from `AuditLog.put_request`): one call, as the plain PutItem/DeleteItem was, and
+no agent changes without its record, nor a record without its change.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +21,14 @@ class AgentsRepository:
         self._client = client
         self._table = table
 
-    def create(self, agent: dict[str, Any]) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item=to_item(agent),
-            ConditionExpression="attribute_not_exists(agentId)",
-        )
+    def create(self, agent: dict[str, Any], audit: dict[str, Any]) -> None:
+        put = {
+            "TableName": self._table,
+            "Item": to_item(agent),
+            "ConditionExpression": "attribute_not_exists(agentId)",
+        }
+        items: list[Any] = [{"Put": put}, audit]
+        self._client.transact_write_items(TransactItems=items)
 
     def get(self, user_id: str, agent_id: str) -> dict[str, Any] | None:
         response = self._client.get_item(
@@ -51,16 +58,22 @@ class AgentsRepository:
             last["agentId"]["S"] if last else None
         )
 
-    def delete(self, user_id: str, agent_id: str) -> None:
+    def delete(self, user_id: str, agent_id: str, audit: dict[str, Any]) -> None:
         from botocore.exceptions import ClientError
 
+        delete = {
+            "TableName": self._table,
+            "Key": {"userId": {"S": user_id}, "agentId": {"S": agent_id}},
+            "ConditionExpression": "attribute_exists(agentId)",
+        }
+        items: list[Any] = [{"Delete": delete}, audit]
         try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"userId": {"S": user_id}, "agentId": {"S": agent_id}},
-                ConditionExpression="attribute_exists(agentId)",
-            )
+            self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                # Not there (or another user's): nothing changed, so nothing is audited.
                 raise AgentNotFound("no agent with this id") from None
             raise

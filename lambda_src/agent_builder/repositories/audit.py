@@ -2,7 +2,9 @@
 
 Keyed by scope (`user#<sub>`; organisations will use `org#<id>`) and a time-ordered
 event id (`<ISO-8601 UTC>#<uuid>`), so a scope's trail reads in order with one Query.
-Records never hold secrets: no External ID, no credentials, no agent input.
+Records never hold secrets: no External ID, no credentials, no agent input or
+instructions. `result` is one of success / refused (a limit said no; nothing changed) /
+failure, with the refusing error's `code` where there is one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 AUDIT_RETENTION = timedelta(days=400)
+SUCCESS = "success"
+REFUSED = "refused"
+FAILURE = "failure"
 MAX_REASON = 500
 
 

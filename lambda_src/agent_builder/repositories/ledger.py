@@ -6,6 +6,10 @@ rate, and creates the profile if missing. Nothing is read first, so concurrent
 launches can never exceed the quota; a cancelled transaction says which condition
 failed. Refunding marks the run finished and takes the test back off the counter,
 again atomically, and only once (the run's status rank guards it).
+
+Both take the audit record of what they do (an `AuditLog.put_request` item) into the
+same transaction: the record exists exactly when the charge or refund happened, at no
+extra call, and a replayed runId (cancelled by the run's condition) records nothing.
 """
 
 from __future__ import annotations
@@ -53,7 +57,13 @@ class LaunchLedger:
         self._profiles = profiles_table
 
     def charge(
-        self, run: dict[str, Any], *, email: str | None, now: datetime, limits: Limits
+        self,
+        run: dict[str, Any],
+        *,
+        email: str | None,
+        now: datetime,
+        limits: Limits,
+        audit: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Store the run and count the test. Returns None when charged, or the existing
         run when this runId already exists (an idempotent replay, not counted again).
@@ -122,6 +132,8 @@ class LaunchLedger:
                 }
             },
         ]
+        if audit is not None:
+            items.append(audit)
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -129,7 +141,7 @@ class LaunchLedger:
                 raise
             reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
             if len(reasons) == len(items):
-                run_reason, quota_reason, window_reason, _ = reasons
+                run_reason, quota_reason, window_reason = reasons[:3]
                 if run_reason == "ConditionalCheckFailed":
                     existing = exc.response["CancellationReasons"][0].get("Item")
                     return from_item(dict(existing)) if existing else {"runId": run["runId"]}
@@ -219,11 +231,13 @@ class LaunchLedger:
         fields: dict[str, Any],
         task_arn: str | None = None,
         require_no_task: bool = False,
+        audit: dict[str, Any] | None = None,
     ) -> bool:
         """Finish the run with `status` and give its test back, atomically and once.
 
-        False when the run was already finished (nothing changed). If only the counter
-        refused (already at zero), the run is still finished, without a refund.
+        False when the run was already finished (nothing changed, nothing audited). If
+        only the counter refused (already at zero), the run is still finished, without a
+        refund, and the audit record says `refunded: false`.
         """
         from botocore.exceptions import ClientError
 
@@ -257,10 +271,11 @@ class LaunchLedger:
             "ConditionExpression": "testsUsed > :zero",
             "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
         }
+        items: list[Any] = [{"Update": run_update}, {"Update": refund}]
+        if audit is not None:
+            items.append(_with_refunded(audit, True))
         try:
-            self._client.transact_write_items(
-                TransactItems=[{"Update": run_update}, {"Update": refund}]
-            )
+            self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
@@ -268,11 +283,13 @@ class LaunchLedger:
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 return False
             if reasons[1:2] == ["ConditionalCheckFailed"]:
-                return self._finish_without_refund(run_update)
+                return self._finish_without_refund(run_update, audit)
             raise
         return True
 
-    def _finish_without_refund(self, run_update: dict[str, Any]) -> bool:
+    def _finish_without_refund(
+        self, run_update: dict[str, Any], audit: dict[str, Any] | None
+    ) -> bool:
         from botocore.exceptions import ClientError
 
         # Same update, but it records that nothing was given back.
@@ -283,9 +300,24 @@ class LaunchLedger:
                 values[":" + alias[1:]] = {"BOOL": False}
         run_update = {**run_update, "ExpressionAttributeValues": values}
         try:
-            self._client.update_item(**run_update)
+            if audit is None:
+                self._client.update_item(**run_update)
+            else:
+                items: list[Any] = [{"Update": run_update}, _with_refunded(audit, False)]
+                self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            code = error_code(exc)
+            if code == "ConditionalCheckFailedException":
                 return False
+            if code == "TransactionCanceledException":
+                cancelled = exc.response.get("CancellationReasons", [])
+                if [r.get("Code") for r in cancelled][:1] == ["ConditionalCheckFailed"]:
+                    return False
             raise
         return True
+
+
+def _with_refunded(audit: dict[str, Any], refunded: bool) -> dict[str, Any]:
+    """The audit Put with whether the test was given back (known only here)."""
+    put = audit["Put"]
+    return {"Put": {**put, "Item": {**put["Item"], "refunded": {"BOOL": refunded}}}}

@@ -15,6 +15,7 @@ from typing import Any
 from agent_builder import pagination, timeutil
 from agent_builder.errors import AgentNotFound, ImageNotAllowed, InvalidInput
 from agent_builder.repositories.agents import AgentsRepository
+from agent_builder.repositories.audit import SUCCESS, AuditLog
 from agent_builder.services.caller import Caller
 from agent_builder.services.profiles import ProfileService
 
@@ -35,6 +36,7 @@ class AgentService:
         self,
         agents: AgentsRepository,
         profiles: ProfileService,
+        audit: AuditLog,
         *,
         allowed_models: tuple[str, ...],
         max_output_tokens: int,
@@ -42,6 +44,7 @@ class AgentService:
     ) -> None:
         self._agents = agents
         self._profiles = profiles
+        self._audit = audit
         self._models = allowed_models
         self._max_tokens = max_output_tokens
         self._clock = clock
@@ -84,7 +87,12 @@ class AgentService:
             "image": definition.get("image"),
             "createdAt": timeutil.iso(self._clock()),
         }
-        self._agents.create(item)
+        self._agents.create(
+            item,
+            self._audit.put_request(
+                caller.user_id, "agent.create", result=SUCCESS, agentId=item["agentId"]
+            ),
+        )
         return agent_view(item)
 
     def get(self, caller: Caller, agent_id: str) -> dict[str, Any]:
@@ -108,7 +116,13 @@ class AgentService:
     def delete(self, caller: Caller, agent_id: str) -> None:
         if not valid_id(agent_id):
             raise AgentNotFound("no agent with this id")
-        self._agents.delete(caller.user_id, agent_id)
+        self._agents.delete(
+            caller.user_id,
+            agent_id,
+            self._audit.put_request(
+                caller.user_id, "agent.delete", result=SUCCESS, agentId=agent_id
+            ),
+        )
 
 
 def valid_id(value: str) -> bool:

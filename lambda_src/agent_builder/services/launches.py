@@ -11,6 +11,11 @@ Decisions (see lambda_src/CONTRACT.md "Launch"):
 - The same Idempotency-Key with the same body returns the same run and is not counted
   again, whatever its state; with a different body it is refused (409). A launch that
   failed answers LAUNCH_FAILED again for its key: retry with a new key.
+- Audit: the charge transaction carries the `test.launch` / `deployment.launch` record
+  (no extra call; it exists exactly when the test was charged, and a replay writes
+  none). A refusal by a limit writes one `launch.refused` record (PutItem); a launch
+  that fails after the charge adds `launch.failed` to its refund transaction, so its
+  trail reads charged, then failed and given back.
 """
 
 from __future__ import annotations
@@ -30,12 +35,16 @@ from agent_builder.errors import (
     AccountNotConnected,
     IdempotencyKeyReused,
     InvalidInput,
+    LaunchConflict,
     LaunchFailed,
+    QuotaExceeded,
+    RateLimited,
     UnknownTier,
 )
 from agent_builder.gateways.artifacts import ArtifactsGateway, request_key, result_key
 from agent_builder.gateways.ecs import ClusterGateway, TaskSpec, TaskStartFailed
 from agent_builder.gateways.scheduler import TimeLimitScheduler
+from agent_builder.repositories.audit import FAILURE, REFUSED, SUCCESS, AuditLog
 from agent_builder.repositories.ledger import LaunchLedger, Limits, tests_period
 from agent_builder.repositories.profiles import ProfilesRepository
 from agent_builder.repositories.runs import FAILED, PENDING, STATUS_RANK
@@ -89,6 +98,18 @@ def run_view(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_audit_fields(run: dict[str, Any]) -> dict[str, Any]:
+    """What an audit record says about a run: where it runs and what it is (no input)."""
+    return {
+        "account_id": run.get("accountId") or None,
+        "region": run.get("region") or None,
+        "runId": run["runId"],
+        "agentId": run.get("agentId"),
+        "kind": run.get("kind"),
+        "target": run.get("target"),
+    }
+
+
 def arn_account_region(arn: str) -> tuple[str, str]:
     parts = arn.split(":")
     return (parts[4], parts[3]) if len(parts) > 5 else ("", "")
@@ -104,6 +125,7 @@ class PlatformLauncher:
         artifacts: ArtifactsGateway,
         cluster: ClusterGateway,
         scheduler: TimeLimitScheduler,
+        audit: AuditLog,
         limits: Limits,
         max_test_minutes: int,
         max_output_tokens: int,
@@ -115,6 +137,7 @@ class PlatformLauncher:
         self._artifacts = artifacts
         self._cluster = cluster
         self._scheduler = scheduler
+        self._audit = audit
         self._limits = limits
         self._minutes = max_test_minutes
         self._max_tokens = max_output_tokens
@@ -150,7 +173,16 @@ class PlatformLauncher:
             # Provisional: a run that never finishes still expires; STOPPED resets it.
             "expiresAt": timeutil.epoch(now + self._retention + timedelta(days=1)),
         }
-        existing = self._ledger.charge(run, email=caller.email, now=now, limits=self._limits)
+        charged = self._audit.put_request(
+            caller.user_id, f"{kind}.launch", result=SUCCESS, **run_audit_fields(run)
+        )
+        try:
+            existing = self._ledger.charge(
+                run, email=caller.email, now=now, limits=self._limits, audit=charged
+            )
+        except (QuotaExceeded, RateLimited, LaunchConflict) as refusal:
+            self._record_refusal(run, refusal)
+            raise
         if existing is not None:
             return self._replay(existing, request_hash)
         logger.info("test charged", run_id=run_id, agent_id=agent["agentId"], kind=kind)
@@ -189,6 +221,25 @@ class PlatformLauncher:
     ) -> dict[str, Any]:
         return request_document(run_id, agent, input_text, self._max_tokens)
 
+    def _record_refusal(
+        self, run: dict[str, Any], refusal: QuotaExceeded | RateLimited | LaunchConflict
+    ) -> None:
+        # No run was stored, so the record names the agent, not the runId. A lost write
+        # is logged, not raised: the caller still gets the refusal, not a 500.
+        fields = run_audit_fields(run)
+        del fields["runId"]
+        try:
+            self._audit.record(
+                run["userId"],
+                "launch.refused",
+                result=REFUSED,
+                code=refusal.code,
+                reason=refusal.message,
+                **fields,
+            )
+        except Exception:
+            logger.exception("could not write the audit record of a refused launch")
+
     def _give_back(self, run: dict[str, Any], task_arn: str | None, exc: Exception) -> None:
         reason = launch_failure_reason(exc)
         logger.error("launch failed", run_id=run["runId"], reason=reason, exc_info=exc)
@@ -209,6 +260,14 @@ class PlatformLauncher:
                     "stoppedAt": timeutil.iso(stopped),
                     "expiresAt": timeutil.epoch(stopped + self._retention),
                 },
+                audit=self._audit.put_request(
+                    run["userId"],
+                    "launch.failed",
+                    result=FAILURE,
+                    code=LaunchFailed.code,
+                    reason=reason,
+                    **run_audit_fields(run),
+                ),
             )
         except Exception:
             # The run stays PENDING without a task; reading it later repairs it (runs.py).

@@ -5,7 +5,8 @@ never got a task (the launching function died between the charge and RunTask, si
 every failure it sees is refunded at once). The runs table has no index by status, so
 the sweeper cannot find such runs without scanning the whole table every minute;
 instead, whoever reads the run finishes it as FAILED and gives the test back, in the
-same guarded transaction a failed launch uses (it happens once, whoever is first).
+same guarded transaction a failed launch uses (it happens once, whoever is first),
+with the same `launch.failed` audit record.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from agent_builder import pagination, timeutil
-from agent_builder.errors import RunNotFound
+from agent_builder.errors import LaunchFailed, RunNotFound
 from agent_builder.gateways.ecs import task_id
 from agent_builder.gateways.logs import RunLogsGateway
+from agent_builder.repositories.audit import FAILURE, AuditLog
 from agent_builder.repositories.ledger import LaunchLedger
 from agent_builder.repositories.runs import FAILED, PENDING, RunsRepository
 from agent_builder.services.agents import valid_id
 from agent_builder.services.caller import Caller
-from agent_builder.services.launches import run_view
+from agent_builder.services.launches import run_audit_fields, run_view
 
 if TYPE_CHECKING:
     from agent_builder.services.customer_runs import CustomerRuns
@@ -42,6 +44,7 @@ class RunService:
         runs: RunsRepository,
         ledger: LaunchLedger,
         logs: RunLogsGateway,
+        audit: AuditLog,
         *,
         log_stream_prefix: str,
         container_name: str,
@@ -54,6 +57,7 @@ class RunService:
         self._customer = customer
         self._ledger = ledger
         self._logs = logs
+        self._audit = audit
         self._stream_prefix = log_stream_prefix
         self._container = container_name
         self._retention = timedelta(days=retention_days)
@@ -113,7 +117,17 @@ class RunService:
             "stoppedAt": timeutil.iso(now),
             "expiresAt": timeutil.epoch(now + self._retention),
         }
-        if self._ledger.finish_and_refund(item, status=FAILED, fields=fields, require_no_task=True):
+        audit = self._audit.put_request(
+            str(item["userId"]),
+            "launch.failed",
+            result=FAILURE,
+            code=LaunchFailed.code,
+            reason=NEVER_STARTED_REASON,
+            **run_audit_fields(item),
+        )
+        if self._ledger.finish_and_refund(
+            item, status=FAILED, fields=fields, require_no_task=True, audit=audit
+        ):
             logger.warning("run never got a task; refunded", run_id=item["runId"])
             return {**item, **fields, "status": FAILED, "refunded": True}
         return self._runs.get(item["runId"]) or item
