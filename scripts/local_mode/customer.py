@@ -10,7 +10,7 @@ resources with Lambda functions, so the registration custom resource (whose
 ServiceToken is the platform's SNS topic) is taken out of the template and its
 Create request is published to the topic here, as CloudFormation would, with the
 properties resolved from the created stack. Its response URL points back at local
-mode, which records the answer.
+mode, which records the answer; this waits for it (SUCCESS, or the FAILED reason).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import copy
 import json
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -92,7 +93,25 @@ class _CreatedStack:
             attributes["Arn"] = self._iam.get_role(RoleName=physical)["Role"]["Arn"]
         elif resource_type == "AWS::ECS::Cluster":
             attributes["Arn"] = f"arn:aws:ecs:{self._region}:{self._account}:cluster/{physical}"
+        elif resource_type == "AWS::EC2::SecurityGroup":
+            attributes["GroupId"] = physical  # moto's physical id of a group is its id
         return Physical(ref=physical, attributes=attributes)
+
+
+def _apply_vpc_attributes(ec2: Any, template: dict[str, Any], physical: dict[str, str]) -> None:
+    """moto's CloudFormation ignores a VPC's EnableDnsHostnames/EnableDnsSupport; its
+    RunTask then fails on an awsvpc task (no private DNS name for the ENI). Set them as
+    CloudFormation would have."""
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::EC2::VPC" or logical_id not in physical:
+            continue
+        for attribute in ("EnableDnsSupport", "EnableDnsHostnames"):
+            value = resource.get("Properties", {}).get(attribute)
+            if value is not None:
+                ec2.modify_vpc_attribute(
+                    VpcId=physical[logical_id],
+                    **{attribute: {"Value": value in (True, "true")}},
+                )
 
 
 def launch_customer_stack(
@@ -156,6 +175,7 @@ def launch_customer_stack(
         for r in cloudformation.describe_stack_resources(StackName=stack_id)["StackResources"]
         if "LogicalResourceId" in r  # moto lists types it cannot create without one
     }
+    _apply_vpc_attributes(session.client("ec2", endpoint_url=endpoint), template, physical)
     customer_stack = Stack("Customer", stack_name, template, [])
     resolver = Resolver(
         [customer_stack],
@@ -165,6 +185,7 @@ def launch_customer_stack(
         parameters={**{k: v for k, v in values.items() if k in declared}},
     )
     sns = session.client("sns", endpoint_url=endpoint)
+    answers: dict[str, str] = {}
     for logical_id, resource in registrations.items():
         properties = resolver.resolve(customer_stack, resource["Properties"])
         request_id = str(uuid.uuid4())
@@ -179,7 +200,33 @@ def launch_customer_stack(
             "ResourceProperties": properties,
         }
         sns.publish(TopicArn=properties["ServiceToken"], Message=json.dumps(message))
+        answers[logical_id] = request_id
+    for logical_id, request_id in answers.items():
+        answer = wait_for_response(api_url, request_id)
+        if answer.get("Status") != "SUCCESS":
+            # CloudFormation would roll the stack back; here it stays, to look at.
+            raise RuntimeError(
+                f"{stack_name}: {logical_id} answered {answer.get('Status')}: "
+                f"{answer.get('Reason', '')}"
+            )
     return outputs
+
+
+def wait_for_response(api_url: str, request_id: str, timeout: float = 60) -> dict[str, Any]:
+    """The custom resource's answer, as CloudFormation would wait for it. Registration
+    retries AccessDenied for up to 40 s (IAM propagation), hence the patience."""
+    url = f"{api_url}/_local/cfn-response/{request_id}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local
+                return dict(json.loads(response.read()))
+        except urllib.error.HTTPError as error:
+            if error.code != 404:
+                raise
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no answer to custom resource request {request_id} in {timeout} s")
+        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,10 +248,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{TEMPLATE} is missing: run make synth (scripts/export_templates.py)", file=sys.stderr
         )
         return 2
-    outputs = launch_customer_stack(
-        api_url=args.api, account_id=args.account, external_id=args.external_id
-    )
+    try:
+        outputs = launch_customer_stack(
+            api_url=args.api, account_id=args.account, external_id=args.external_id
+        )
+    except (RuntimeError, OSError) as exc:
+        print(f"local-customer: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(outputs, indent=2))
+    print(
+        f"account {args.account}: stack created, registration answered SUCCESS "
+        "(GET /aws-account shows it connected)",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -47,9 +47,11 @@ class MotoEmulator:
         # moto logs every request through werkzeug: far too chatty for a dev console.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._started = False
 
     def start(self) -> None:
         self._server.start()
+        self._started = True
         # moto walks ECS tasks RUNNING -> ... -> STOPPED one step per DescribeTasks, so
         # a task would stop by itself after a few looks. Here a task stops when its
         # process exits or someone calls StopTask, as in ECS.
@@ -58,7 +60,9 @@ class MotoEmulator:
         state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**12})
 
     def stop(self) -> None:
-        self._server.stop()
+        if self._started:  # moto's stop() fails on a server that never started
+            self._server.stop()
+            self._started = False
 
     def client(self, service: str, *, credentials: dict[str, str] | None = None) -> Any:
         creds: dict[str, Any] = credentials or {
@@ -68,6 +72,37 @@ class MotoEmulator:
         }
         session: Any = boto3.session.Session(region_name=self.region)
         return session.client(service, endpoint_url=self.endpoint, config=_CLIENT_CONFIG, **creds)
+
+    def credentials_in(self, account_id: str, role_name: str = "local-mode") -> dict[str, str]:
+        """boto3 keyword credentials that moto attributes to `account_id`.
+
+        moto picks the account of a request from its access key: an assumed role's
+        credentials belong to the role's account (moto evaluates no trust policy, so any
+        role name does).
+        """
+        credentials = self.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}",
+            RoleSessionName="local-mode",
+            DurationSeconds=43200,
+        )["Credentials"]
+        return {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+
+    def accounts_with_clusters(self) -> list[str]:
+        """The emulated accounts that have an ECS cluster in this region (in-process moto:
+        there is no AWS API that lists accounts)."""
+        from moto.backends import get_backend
+
+        backends: Any = get_backend("ecs")
+        found = []
+        for account_id in list(backends.keys()):
+            regions = backends[account_id]
+            if self.region in regions and regions[self.region].clusters:
+                found.append(str(account_id))
+        return found
 
     def environment(self) -> dict[str, str]:
         """What a process needs to talk to this emulator as if it were AWS."""
@@ -83,16 +118,22 @@ class MotoEmulator:
     def stamp_task(
         self, task_arn: str, account_id: str = DEFAULT_ACCOUNT_ID, **fields: Any
     ) -> None:
-        """Set timestamps moto does not keep (createdAt, startedAt, stoppedAt, stopCode)
-        on its task, so DescribeTasks answers them (the sweeper relies on createdAt)."""
+        """Set what moto does not keep (createdAt, startedAt, stoppedAt, stopCode, the
+        container's exit code) on its task, so DescribeTasks answers them: the sweeper
+        relies on createdAt, and Tier 2 runs are followed by DescribeTasks alone."""
         from moto.backends import get_backend
 
+        exit_code = fields.pop("exit_code", None)
         backend: Any = get_backend("ecs")[account_id][self.region]
         for tasks in backend.tasks.values():
             for arn, task in tasks.items():
                 if arn == task_arn or task.task_arn == task_arn:
                     for name, value in fields.items():
                         setattr(task, name, value)
+                    if exit_code is not None:
+                        for container in task.containers:
+                            container.exitCode = exit_code
+                            container.last_status = "STOPPED"
                     return
 
 

@@ -25,6 +25,7 @@ from scripts.local_mode.jwt_check import Authorizer, JwtVerifier
 from scripts.local_mode.plumbing import (
     SWEEPER_HANDLER,
     TASK_EVENTS_HANDLER,
+    CustomerClusters,
     EcsWatcher,
     EventBus,
     SchedulerEmulator,
@@ -124,6 +125,9 @@ class LocalPlatform:
         # environment, pointed at the emulator (boto3 honours AWS_ENDPOINT_URL).
         os.environ.update(self.environment)
         os.environ.update(self.emulator.environment())
+        # The registration function answers CloudFormation at pre-signed S3 URLs only;
+        # locally the answers come here (customer.py reads them back).
+        os.environ["LOCAL_RESPONSE_URL_PREFIX"] = f"{self.api_url}/_local/cfn-response/"
         level = os.environ.get("LOCAL_FUNCTION_LOG_LEVEL", "").strip()
         if level:
             os.environ["POWERTOOLS_LOG_LEVEL"] = level
@@ -186,10 +190,19 @@ class LocalPlatform:
             stop_grace_seconds=options.stop_grace_seconds,
         )
         watcher = EcsWatcher(ecs, cluster_arn, self.executor)
+        self.customers = CustomerClusters(
+            discover=lambda: [
+                account
+                for account in self.emulator.accounts_with_clusters()
+                if account != self.account_id
+            ],
+            executor_for=self._customer_executor,
+        )
         self.scheduler = SchedulerEmulator(self.emulator.client("scheduler"), self.emulator.client)
         rule = f"arn:aws:events:{options.region}:{self.account_id}:rule/local-sweep-every-minute"
         self._tickers = [
             Ticker("ecs-watcher", options.task_poll_seconds, watcher.tick),
+            Ticker("customer-clusters", options.task_poll_seconds, self.customers.tick),
             Ticker("scheduler", options.scheduler_poll_seconds, self.scheduler.tick),
         ]
         if self.functions.has(SWEEPER_HANDLER):
@@ -204,6 +217,35 @@ class LocalPlatform:
             )
         for ticker in self._tickers:
             ticker.start()
+
+    def _customer_executor(self, account_id: str) -> tuple[Any, TaskExecutor]:
+        """ECS and logs clients, and an executor whose runners act, in `account_id`."""
+        credentials = self.emulator.credentials_in(account_id)
+        ecs = self.emulator.client("ecs", credentials=credentials)
+        runner_env = {
+            **self.emulator.environment(),
+            "AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"],
+            "AWS_SESSION_TOKEN": credentials["aws_session_token"],
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": f"{self.api_url}/_local/bedrock",
+        }
+        executor = TaskExecutor(
+            ecs=ecs,
+            logs=self.emulator.client("logs", credentials=credentials),
+            deliver=lambda event: None,  # AWS delivers no events from customer accounts
+            stamp=lambda arn, **fields: self.emulator.stamp_task(arn, account_id, **fields),
+            process_environment=runner_env,
+            account_id=account_id,
+            region=self.options.region,
+            stop_grace_seconds=self.options.stop_grace_seconds,
+        )
+        return ecs, executor
+
+    def _executors(self) -> list[TaskExecutor]:
+        executors = [self.executor] if hasattr(self, "executor") else []
+        if hasattr(self, "customers"):
+            executors += self.customers.executors
+        return executors
 
     def _subscribe_sns(self, stack: Any) -> dict[str, str]:
         """SNS -> Lambda subscriptions of the template, as HTTP subscriptions to us."""
@@ -286,7 +328,7 @@ class LocalPlatform:
         log.info("SNS message %s -> %s: %s", message.get("MessageId"), handler, result)
 
     def info(self) -> dict[str, Any]:
-        running = self.executor.running() if hasattr(self, "executor") else []
+        running = [task for executor in self._executors() for task in executor.running()]
         return {
             "api": self.api_url,
             "aws": self.emulator.endpoint,
@@ -308,8 +350,8 @@ class LocalPlatform:
             ticker.stop()
         for ticker in self._tickers:
             ticker.join(timeout=10)
-        if hasattr(self, "executor"):
-            self.executor.shutdown()
+        for executor in self._executors():
+            executor.shutdown()
         if hasattr(self, "bus"):
             self.bus.stop()
         self.emulator.stop()

@@ -2,6 +2,8 @@
 
 - ECS -> EventBridge -> task-events function: a watcher polls the emulated cluster,
   starts new tasks (task_executor) and notices tasks stopped from outside.
+- Tier 2: the clusters of other emulated accounts (customers') are watched the same
+  way, their tasks run with that account's credentials; no events reach the platform.
 - EventBridge rule rate(1 minute) -> sweeper function: a timer.
 - EventBridge Scheduler one-time `at(...)` schedules: moto stores them and never
   fires them; here they fire when due (universal `aws-sdk` targets are called with
@@ -129,6 +131,46 @@ class EcsWatcher:
             )["tasks"]:
                 if task.get("lastStatus") == "STOPPED" or task.get("desiredStatus") == "STOPPED":
                     self._executor.stop_requested(task["taskArn"], task.get("stoppedReason") or "")
+
+
+class CustomerClusters:
+    """Tier 2: the clusters of every other emulated account (customers who launched the
+    onboarding template), watched like the platform's so their tasks run too.
+
+    Each account gets its own executor, whose clients and runner processes use
+    credentials moto attributes to that account, so a task's log lines land in the
+    customer's log group. Nothing is delivered to the platform's task-events function:
+    AWS sends no events from customer accounts; the platform reads their state with
+    DescribeTasks through the assumed role (GET /runs/{id}).
+    """
+
+    def __init__(
+        self,
+        *,
+        discover: Callable[[], list[str]],
+        executor_for: Callable[[str], tuple[Any, TaskExecutor]],
+    ) -> None:
+        self._discover = discover
+        self._executor_for = executor_for
+        self._accounts: dict[str, tuple[Any, TaskExecutor]] = {}
+        self._watchers: dict[tuple[str, str], EcsWatcher] = {}
+
+    @property
+    def executors(self) -> list[TaskExecutor]:
+        return [executor for _, executor in self._accounts.values()]
+
+    def tick(self) -> None:
+        for account_id in self._discover():
+            if account_id not in self._accounts:
+                self._accounts[account_id] = self._executor_for(account_id)
+                log.info("watching the ECS clusters of account %s", account_id)
+            ecs, executor = self._accounts[account_id]
+            for page in ecs.get_paginator("list_clusters").paginate():
+                for cluster_arn in page.get("clusterArns", []):
+                    key = (account_id, cluster_arn)
+                    if key not in self._watchers:
+                        self._watchers[key] = EcsWatcher(ecs, cluster_arn, executor)
+                    self._watchers[key].tick()
 
 
 class SchedulerEmulator:

@@ -263,6 +263,7 @@ class TaskExecutor:
             stopping_at=task.stopped_at,
             execution_stopped_at=task.stopped_at,
             stop_code=task.stop_code,
+            exit_code=task.exit_code,
         )
         self._event(task, "STOPPED", "STOPPED")
         log.info(

@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     HEALTHY_WITHIN_SECONDS,
     ROOT,
     TESTS_PER_MONTH,
+    Answer,
     LocalMode,
     nothing_listens_on,
     stop_local_mode,
@@ -193,56 +194,158 @@ def test_another_users_run_is_not_found(local_mode: LocalMode) -> None:
     assert local_mode.request("GET", f"/agents/{agent['agentId']}", token=stranger).status == 404
 
 
-TIER2_MISSING = [
-    what
-    for what, present in (
-        (
-            "lambda_src/handlers/registration.py",
-            (ROOT / "lambda_src/handlers/registration.py").exists(),
-        ),
-        (
-            "the /aws-account routes",
-            "/aws-account" in (ROOT / "stacks/control_plane_stack.py").read_text(),
-        ),
-        ("dist/customer-onboarding.yaml", (ROOT / "dist/customer-onboarding.yaml").exists()),
-    )
-    if not present
-]
+CUSTOMER_ACCOUNT = "111111111111"
+# agent_runner/runner.py reads its request from AGENT_REQUEST when there is no platform
+# bucket (a customer account); before that change, a customer run exits 1 saying so.
+RUNNER_HAS_CUSTOMER_MODE = "AGENT_REQUEST" in (ROOT / "agent_runner" / "runner.py").read_text()
 
 
-@pytest.mark.skipif(
-    bool(TIER2_MISSING),
-    reason=f"Tier 2 is not there yet (missing: {', '.join(TIER2_MISSING)}); "
-    "scripts/local_mode/customer.py is ready for it",
-)
+def read_all_logs(local: LocalMode, token: str, run_id: str) -> Answer:
+    lines: list[dict[str, Any]] = []
+    query = "?limit=50"
+    while True:
+        page = local.request("GET", f"/runs/{run_id}/logs{query}", token=token)
+        if page.status != 200:
+            return page
+        lines += page.body["lines"]
+        if not page.body["nextToken"] or not page.body["lines"]:
+            return Answer(200, page.headers, {"lines": lines})
+        query = f"?limit=50&nextToken={page.body['nextToken']}"
+
+
+def tasks_started_by(session: Any, endpoint: str, run_id: str) -> list[dict[str, Any]]:
+    """Every task in the session's account, on any cluster, that `run_id` started."""
+    ecs = session.client("ecs", endpoint_url=endpoint)
+    found: list[dict[str, Any]] = []
+    for cluster in ecs.list_clusters()["clusterArns"]:
+        arns = ecs.list_tasks(cluster=cluster, startedBy=run_id)["taskArns"]
+        if arns:
+            found += ecs.describe_tasks(cluster=cluster, tasks=arns, include=["TAGS"])["tasks"]
+    return found
+
+
 def test_tier2_onboard_launch_connect_deploy_disconnect(local_mode: LocalMode) -> None:
-    from scripts.local_mode.customer import launch_customer_stack
+    """Issue 6's journey: the exported template launched into a second emulated account,
+    registered over SNS, a deployment run there, followed through the role, then
+    disconnected and reconnected by pasting the role."""
+    import boto3
+
+    from scripts.local_mode.customer import customer_session, launch_customer_stack
 
     token = local_mode.sign_in("customer@example.com")
     onboarding = local_mode.request("POST", "/aws-account/onboarding", token=token)
     assert onboarding.status == 200, onboarding.body
+    assert onboarding.body["registration"] == "automatic"
+    external_id = onboarding.body["externalId"]
+
+    # launch_customer_stack returns once the registration function answered SUCCESS.
     outputs = launch_customer_stack(
-        api_url=local_mode.url,
-        account_id="111111111111",
-        external_id=onboarding.body["externalId"],
+        api_url=local_mode.url, account_id=CUSTOMER_ACCOUNT, external_id=external_id
     )
-    deadline = time.monotonic() + 30
     account = local_mode.request("GET", "/aws-account", token=token)
-    while account.status != 200 and time.monotonic() < deadline:
-        time.sleep(0.5)
-        account = local_mode.request("GET", "/aws-account", token=token)
     assert account.status == 200, account.body
-    assert account.body["accountId"] == "111111111111"
+    assert account.body["status"] == "connected"
+    assert account.body["accountId"] == CUSTOMER_ACCOUNT
     assert account.body["roleArn"] == outputs["RoleArn"]
+    assert account.body["connectedVia"] == "registration"
+    assert account.body["clusterArn"] == outputs["ClusterArn"]
+    assert account.body["templateOutdated"] is False
+    assert "externalId" not in account.body
+    assert local_mode.request("GET", "/me", token=token).body["tier"] == "personal"
+
     agent = local_mode.request("POST", "/agents", token=token, body=AGENT).body
     deployed = local_mode.request(
         "POST", f"/agents/{agent['agentId']}/deployments", token=token, body={"input": "hi"}
     )
     assert deployed.status == 202, deployed.body
     assert deployed.body["target"] == "customer"
-    assert deployed.body["accountId"] == "111111111111"
+    assert deployed.body["accountId"] == CUSTOMER_ACCOUNT
+    run_id = deployed.body["runId"]
+
+    # Tier 2 state comes from DescribeTasks through the role on GET (no events).
+    run = wait_for_run(local_mode, token, run_id, "STOPPED")
+    assert run["startedAt"] and run["stoppedAt"]
+    assert run["stopReason"] == "Essential container in task exited"
+
+    # The task and its task definition are in the customer's account, not the platform's.
+    info = local_mode.info
+    customer = customer_session(info, CUSTOMER_ACCOUNT)
+    platform = boto3.session.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # the emulator's fake credentials
+        region_name=info["region"],
+    )
+    [task] = tasks_started_by(customer, info["aws"], run_id)
+    assert task["clusterArn"] == outputs["ClusterArn"]
+    assert {t["key"]: t["value"] for t in task["tags"]}["runId"] == run_id
+    assert not tasks_started_by(platform, info["aws"], run_id)
+    ecs = customer.client("ecs", endpoint_url=info["aws"])
+    definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
+    assert (
+        f":{CUSTOMER_ACCOUNT}:task-definition/agent-builder-agent-runner:"
+        in (definition["taskDefinition"]["taskDefinitionArn"])
+    )
+    assert definition["taskDefinition"]["status"] == "INACTIVE"  # deregistered after RunTask
+    environment = {
+        e["name"]: e["value"]
+        for e in definition["taskDefinition"]["containerDefinitions"][0]["environment"]
+    }
+    assert json.loads(environment["AGENT_REQUEST"])["input"] == "hi"
+
+    # Its output is in the customer's log group, read through the role.
+    logs = read_all_logs(local_mode, token, run_id)
+    assert logs.status == 200, logs.body
+    messages = [line["message"] for line in logs.body["lines"]]
+    if RUNNER_HAS_CUSTOMER_MODE:
+        assert run["exitCode"] == 0, messages
+        assert any("You said: hi" in message for message in messages)
+    else:
+        assert run["exitCode"] == 1
+        assert any("missing required environment variable" in m for m in messages), messages
+    # Customer runs are not on the free quota.
+    me = local_mode.request("GET", "/me", token=token).body
+    assert me["usage"]["testsUsed"] == 0
+
+    # Disconnect: freemium again; the run stays readable as last seen, its logs say where.
     assert local_mode.request("DELETE", "/aws-account", token=token).status == 204
     assert local_mode.request("GET", "/aws-account", token=token).status == 404
+    assert local_mode.request("GET", "/me", token=token).body["tier"] == "freemium"
+    after = local_mode.request("GET", f"/runs/{run_id}", token=token)
+    assert after.status == 200
+    assert (after.body["status"], after.body["exitCode"]) == ("STOPPED", run["exitCode"])
+    frozen = local_mode.request("GET", f"/runs/{run_id}/logs", token=token)
+    assert frozen.status == 409
+    assert frozen.body["error"]["code"] == "ACCOUNT_NOT_CONNECTED"
+    assert CUSTOMER_ACCOUNT in frozen.body["error"]["message"]
+
+    # The paste path: the stack's RoleArn output and the same External ID reconnect.
+    pasted = local_mode.request(
+        "PUT",
+        "/aws-account",
+        token=token,
+        body={"roleArn": outputs["RoleArn"], "externalId": external_id, "region": info["region"]},
+    )
+    assert pasted.status == 200, pasted.body
+    assert pasted.body["connectedVia"] == "api"
+    assert sorted(pasted.body["subnetIds"]) == sorted(outputs["SubnetIds"].split(","))
+    assert pasted.body["securityGroupId"] == outputs["SecurityGroupId"]
+    assert local_mode.request("GET", "/me", token=token).body["tier"] == "personal"
+    assert read_all_logs(local_mode, token, run_id).body["lines"] == logs.body["lines"]
+    assert local_mode.request("DELETE", "/aws-account", token=token).status == 204
+    assert local_mode.request("GET", "/me", token=token).body["tier"] == "freemium"
+
+
+def test_a_registration_with_an_unknown_external_id_fails_the_stack(
+    local_mode: LocalMode,
+) -> None:
+    from scripts.local_mode.customer import launch_customer_stack
+
+    with pytest.raises(RuntimeError, match="Registration answered FAILED: unknown External ID"):
+        launch_customer_stack(
+            api_url=local_mode.url,
+            account_id="222222222222",
+            external_id="not-an-id-the-platform-issued",
+        )
 
 
 def test_zz_sigterm_stops_local_mode_and_frees_its_ports(local_mode: LocalMode) -> None:

@@ -17,7 +17,12 @@ import pytest
 
 from scripts.local_mode.emulator import MotoEmulator, free_port
 from scripts.local_mode.gateway import Route, converse
-from scripts.local_mode.plumbing import EcsWatcher, SchedulerEmulator, due_time
+from scripts.local_mode.plumbing import (
+    CustomerClusters,
+    EcsWatcher,
+    SchedulerEmulator,
+    due_time,
+)
 from scripts.local_mode.task_executor import TaskExecutor
 from scripts.local_mode.templates import Physical, Resolver, Stack
 
@@ -36,19 +41,26 @@ def emulator() -> Iterator[MotoEmulator]:
     state_manager.unset_transition("ecs::task")
 
 
-@pytest.fixture
-def cluster(emulator: MotoEmulator) -> dict[str, str]:
-    ec2 = emulator.client("ec2")
+def make_cluster(
+    emulator: MotoEmulator, credentials: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A VPC, subnet, group, cluster, log group and task definition, in the account the
+    credentials belong to (the default one without)."""
+
+    def client(service: str) -> Any:
+        return emulator.client(service, credentials=credentials)
+
+    ec2 = client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"g{time.time_ns()}", Description="t", VpcId=vpc)[
         "GroupId"
     ]
-    ecs = emulator.client("ecs")
+    ecs = client("ecs")
     name = f"c{time.time_ns()}"
     arn = ecs.create_cluster(clusterName=name)["cluster"]["clusterArn"]
-    emulator.client("logs").create_log_group(logGroupName=f"/{name}")
+    client("logs").create_log_group(logGroupName=f"/{name}")
     definition = ecs.register_task_definition(
         family=name,
         requiresCompatibilities=["FARGATE"],
@@ -71,9 +83,19 @@ def cluster(emulator: MotoEmulator) -> dict[str, str]:
     return {"arn": arn, "name": name, "definition": definition, "subnet": subnet, "group": group}
 
 
-def run_task(emulator: MotoEmulator, cluster: dict[str, str], run_id: str) -> str:
+@pytest.fixture
+def cluster(emulator: MotoEmulator) -> dict[str, str]:
+    return make_cluster(emulator)
+
+
+def run_task(
+    emulator: MotoEmulator,
+    cluster: dict[str, str],
+    run_id: str,
+    credentials: dict[str, str] | None = None,
+) -> str:
     return str(
-        emulator.client("ecs").run_task(
+        emulator.client("ecs", credentials=credentials).run_task(
             cluster=cluster["arn"],
             taskDefinition=cluster["definition"],
             startedBy=run_id,
@@ -166,6 +188,57 @@ def test_a_task_stopped_from_outside_gets_sigterm_and_its_reason(
     assert stopped["stopCode"] == "UserInitiated"
     assert stopped["containers"][0]["exitCode"] == 1
     assert not tasks.running()
+
+
+def test_tasks_in_another_account_run_there_with_that_accounts_credentials(
+    emulator: MotoEmulator,
+) -> None:
+    customer = "210987654321"
+    credentials = emulator.credentials_in(customer)
+    ecs = emulator.client("ecs", credentials=credentials)
+    logs = emulator.client("logs", credentials=credentials)
+    other = make_cluster(emulator, credentials)
+    assert f":{customer}:cluster/" in other["arn"]
+    script = "import boto3; print(boto3.client('sts').get_caller_identity()['Account'])"
+    events: list[dict[str, Any]] = []
+    executors: dict[str, TaskExecutor] = {}
+
+    def executor_for(account_id: str) -> tuple[Any, TaskExecutor]:
+        executors[account_id] = TaskExecutor(
+            ecs=ecs,
+            logs=logs,
+            deliver=events.append,
+            stamp=lambda arn, **fields: emulator.stamp_task(arn, account_id, **fields),
+            process_environment={
+                **emulator.environment(),
+                "AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"],
+                "AWS_SESSION_TOKEN": credentials["aws_session_token"],
+            },
+            account_id=account_id,
+            region=REGION,
+            stop_grace_seconds=2,
+            command=[sys.executable, "-c", script],
+        )
+        return ecs, executors[account_id]
+
+    assert customer in emulator.accounts_with_clusters()
+    watcher = CustomerClusters(
+        discover=lambda: [a for a in emulator.accounts_with_clusters() if a == customer],
+        executor_for=executor_for,
+    )
+    arn = run_task(emulator, other, "run-elsewhere", credentials)
+    watcher.tick()
+    wait(lambda: len(events) == 3)
+
+    assert list(executors) == [customer]
+    described = ecs.describe_tasks(cluster=other["arn"], tasks=[arn])["tasks"][0]
+    # What a Tier 2 run is followed by: DescribeTasks alone, exit code included.
+    assert described["lastStatus"] == "STOPPED"
+    assert described["containers"][0]["exitCode"] == 0
+    stream = f"runs/runner/{arn.rsplit('/', 1)[-1]}"
+    logged = logs.get_log_events(logGroupName=f"/{other['name']}", logStreamName=stream)
+    assert [e["message"] for e in logged["events"]] == [customer]
 
 
 def test_a_due_one_time_schedule_stops_its_task_and_deletes_itself(
