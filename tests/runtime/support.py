@@ -97,7 +97,7 @@ class Customer:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]
             service,
             region_name=self.region,
             aws_access_key_id=self.credentials["AccessKeyId"],
