@@ -1,8 +1,11 @@
 """The agent runner: one Bedrock Converse call per ECS task.
 
-Reads the run's request from the artifacts bucket, asks the agent's model once, prints
-the answer as log lines (the awslogs driver turns each line into the log event users
-watch) and writes result.json beside the request. The contract (env vars, request and
+Reads the run's request from the artifacts bucket (platform runs) or from the
+AGENT_REQUEST variable (runs in a customer's account, where there is no platform bucket),
+asks the agent's model once, prints the answer as log lines (the awslogs driver turns
+each line into the log event users watch) and, where there is a bucket, writes
+result.json beside the request; in a customer's account the `run.finished` log line is
+the result. The contract (env vars, request and
 result JSON, exit codes) is lambda_src/CONTRACT.md, "Agent runner".
 """
 
@@ -29,6 +32,8 @@ EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 
 REQUIRED_ENV = ("RUN_ID", "ARTIFACTS_BUCKET", "REQUEST_KEY", "RESULT_KEY", "AWS_REGION")
+# Customer mode: the request comes inline, and there is no bucket to read or write.
+REQUIRED_ENV_INLINE = ("RUN_ID", "AGENT_REQUEST", "AWS_REGION")
 # The largest maxOutputTokens the platform config accepts (stacks/config.py). The API
 # enforces the configured cap; MAX_OUTPUT_TOKENS (optional) lets the task definition
 # repeat it here so a request that slipped past the API still cannot exceed it.
@@ -64,11 +69,12 @@ class RunFailed(Exception):
 @dataclass(frozen=True)
 class Settings:
     run_id: str
-    bucket: str
-    request_key: str
-    result_key: str
     region: str
     max_tokens_cap: int
+    bucket: str | None = None
+    request_key: str | None = None
+    result_key: str | None = None
+    inline_request: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,9 @@ class AgentRequest:
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
-    missing = [name for name in REQUIRED_ENV if not environ.get(name, "").strip()]
+    inline = bool(environ.get("AGENT_REQUEST", "").strip())
+    required = REQUIRED_ENV_INLINE if inline else REQUIRED_ENV
+    missing = [name for name in required if not environ.get(name, "").strip()]
     if missing:
         raise SettingsError(f"missing required environment variable(s): {', '.join(missing)}")
     cap = MAX_TOKENS_CEILING
@@ -94,13 +102,18 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             raise SettingsError("MAX_OUTPUT_TOKENS must be an integer") from None
         if not 1 <= cap <= MAX_TOKENS_CEILING:
             raise SettingsError(f"MAX_OUTPUT_TOKENS must be between 1 and {MAX_TOKENS_CEILING}")
+
+    def optional(name: str) -> str | None:
+        return environ.get(name, "").strip() or None
+
     return Settings(
         run_id=environ["RUN_ID"].strip(),
-        bucket=environ["ARTIFACTS_BUCKET"].strip(),
-        request_key=environ["REQUEST_KEY"].strip(),
-        result_key=environ["RESULT_KEY"].strip(),
         region=environ["AWS_REGION"].strip(),
         max_tokens_cap=cap,
+        bucket=optional("ARTIFACTS_BUCKET"),
+        request_key=optional("REQUEST_KEY"),
+        result_key=optional("RESULT_KEY"),
+        inline_request=environ["AGENT_REQUEST"] if inline else None,
     )
 
 
@@ -256,16 +269,22 @@ class Runner:
         raise SystemExit(EXIT_FAILED)
 
     def _read_request(self) -> AgentRequest:
+        settings = self._settings
+        if settings.inline_request is not None:
+            return parse_request(
+                settings.inline_request.encode(),
+                run_id=settings.run_id,
+                max_tokens_cap=settings.max_tokens_cap,
+            )
+        assert settings.bucket and settings.request_key  # load_settings requires both here
         try:
-            obj = self._s3.get_object(Bucket=self._settings.bucket, Key=self._settings.request_key)
+            obj = self._s3.get_object(Bucket=settings.bucket, Key=settings.request_key)
             body = obj["Body"].read(MAX_REQUEST_BYTES + 1)
         except (ClientError, BotoCoreError) as exc:
             raise RunFailed(
                 "REQUEST_UNAVAILABLE", f"could not read the run request: {exc}"
             ) from exc
-        return parse_request(
-            body, run_id=self._settings.run_id, max_tokens_cap=self._settings.max_tokens_cap
-        )
+        return parse_request(body, run_id=settings.run_id, max_tokens_cap=settings.max_tokens_cap)
 
     def _converse(self, request: AgentRequest) -> Mapping[str, Any]:
         inference: dict[str, Any] = {"maxTokens": request.max_tokens}
@@ -296,6 +315,10 @@ class Runner:
         return EXIT_FAILED
 
     def _write_result(self, document: Mapping[str, Any]) -> bool:
+        if not (self._settings.bucket and self._settings.result_key):
+            # Customer mode: no bucket; the run.finished / run.stopped line is the result.
+            self._result_written = True
+            return True
         try:
             self._s3.put_object(
                 Bucket=self._settings.bucket,
