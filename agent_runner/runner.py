@@ -1,12 +1,12 @@
 """The agent runner: one Bedrock Converse call per ECS task.
 
-Reads the run's request from the artifacts bucket (platform runs) or from the
-AGENT_REQUEST variable (runs in a customer's account, where there is no platform bucket),
-asks the agent's model once, prints the answer as log lines (the awslogs driver turns
-each line into the log event users watch) and, where there is a bucket, writes
-result.json beside the request; in a customer's account the `run.finished` log line is
-the result. The contract (env vars, request and
-result JSON, exit codes) is lambda_src/CONTRACT.md, "Agent runner".
+Reads the run's request from the artifacts bucket (platform mode) or from the
+AGENT_REQUEST variable (customer mode: Tier 2 runs in a customer's account, where there
+is no platform bucket), asks the agent's model once, prints the answer as log lines (the
+awslogs driver turns each line into the log event users watch) and writes result.json
+where there is a bucket for it; the `run.finished` log line carries the same outcome, and
+is the only record in customer mode. The contract (env vars, request and result JSON,
+exit codes) is lambda_src/CONTRACT.md, "Agent runner".
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +31,13 @@ if TYPE_CHECKING:
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 
+# Platform mode: the request and the result live in the platform's artifacts bucket.
 REQUIRED_ENV = ("RUN_ID", "ARTIFACTS_BUCKET", "REQUEST_KEY", "RESULT_KEY", "AWS_REGION")
-# Customer mode: the request comes inline, and there is no bucket to read or write.
-REQUIRED_ENV_INLINE = ("RUN_ID", "AGENT_REQUEST", "AWS_REGION")
+# Customer mode (AGENT_REQUEST present, whatever its value): the request comes in the
+# environment (lambda_src customer_runs registers it in the task definition), and a
+# result is written only if ARTIFACTS_BUCKET and RESULT_KEY are both given.
+REQUEST_ENV = "AGENT_REQUEST"
+REQUIRED_ENV_INLINE = ("RUN_ID", "AWS_REGION")
 # The largest maxOutputTokens the platform config accepts (stacks/config.py). The API
 # enforces the configured cap; MAX_OUTPUT_TOKENS (optional) lets the task definition
 # repeat it here so a request that slipped past the API still cannot exceed it.
@@ -42,6 +46,9 @@ MAX_TOKENS_CEILING = 64_000
 # is not one of ours and is refused before it is parsed.
 MAX_REQUEST_BYTES = 256 * 1024
 STOPPED_MESSAGE = "stopped by the platform (time limit)"
+# A customer's account has no platform time limit: its SIGTERM is the customer's StopTask
+# (or ECS stopping the task), so the platform's message would be wrong there.
+STOPPED_MESSAGE_INLINE = "stopped by ECS (SIGTERM: StopTask or the task was stopped)"
 
 # Standard retry mode backs off on throttling with jitter. A model answer can take
 # minutes, so Bedrock's read timeout is long; the platform's time limit bounds the run.
@@ -74,7 +81,16 @@ class Settings:
     bucket: str | None = None
     request_key: str | None = None
     result_key: str | None = None
-    inline_request: str | None = None
+    # The request document itself (customer mode): the prompt, so never in a repr.
+    inline_request: str | None = field(default=None, repr=False)
+
+    @property
+    def writes_result(self) -> bool:
+        return bool(self.bucket and self.result_key)
+
+    @property
+    def uses_s3(self) -> bool:
+        return self.inline_request is None or self.writes_result
 
 
 @dataclass(frozen=True)
@@ -88,11 +104,14 @@ class AgentRequest:
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
-    inline = bool(environ.get("AGENT_REQUEST", "").strip())
+    # Present, even empty, means customer mode: an empty request is then refused as
+    # invalid (a FAILED run saying why) rather than mistaken for a platform run.
+    inline = REQUEST_ENV in environ
     required = REQUIRED_ENV_INLINE if inline else REQUIRED_ENV
     missing = [name for name in required if not environ.get(name, "").strip()]
     if missing:
-        raise SettingsError(f"missing required environment variable(s): {', '.join(missing)}")
+        mode = f" ({REQUEST_ENV} is set)" if inline else ""
+        raise SettingsError(f"missing required environment variable(s){mode}: {', '.join(missing)}")
     cap = MAX_TOKENS_CEILING
     raw_cap = environ.get("MAX_OUTPUT_TOKENS", "").strip()
     if raw_cap:
@@ -106,6 +125,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     def optional(name: str) -> str | None:
         return environ.get(name, "").strip() or None
 
+    if inline and bool(optional("ARTIFACTS_BUCKET")) != bool(optional("RESULT_KEY")):
+        # One without the other is a broken task definition; running would silently
+        # drop the result the operator meant to keep.
+        raise SettingsError(
+            f"with {REQUEST_ENV}, ARTIFACTS_BUCKET and RESULT_KEY are set together or not at all"
+        )
     return Settings(
         run_id=environ["RUN_ID"].strip(),
         region=environ["AWS_REGION"].strip(),
@@ -113,7 +138,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         bucket=optional("ARTIFACTS_BUCKET"),
         request_key=optional("REQUEST_KEY"),
         result_key=optional("RESULT_KEY"),
-        inline_request=environ["AGENT_REQUEST"] if inline else None,
+        inline_request=environ[REQUEST_ENV] if inline else None,
     )
 
 
@@ -213,10 +238,15 @@ def print_answer(text: str) -> None:
 
 
 class Runner:
-    def __init__(self, settings: Settings, *, s3: S3Client, bedrock: BedrockRuntimeClient) -> None:
+    def __init__(
+        self, settings: Settings, *, s3: S3Client | None, bedrock: BedrockRuntimeClient
+    ) -> None:
+        if s3 is None and settings.uses_s3:
+            raise ValueError("this run reads or writes S3: an S3 client is required")
         self._settings = settings
         self._s3 = s3
         self._bedrock = bedrock
+        # The outcome is recorded: result.json written or, with no bucket, run.finished printed.
         self._result_written = False
         self._stopping = False
 
@@ -242,41 +272,35 @@ class Runner:
             # the exception type, as its text could echo request content.
             return self._fail(RunFailed("INTERNAL_ERROR", f"runner error: {type(exc).__name__}"))
 
-        usage = response.get("usage", {})
-        stop_reason = response.get("stopReason")
         print_answer(output)
         result = result_document(
-            run_id, status="SUCCEEDED", output=output, stop_reason=stop_reason, usage=usage
-        )
-        log_event(
-            "run.finished",
-            runId=run_id,
+            run_id,
             status="SUCCEEDED",
-            model=request.model,
-            stopReason=stop_reason,
-            usage=result["usage"],
+            output=output,
+            stop_reason=response.get("stopReason"),
+            usage=response.get("usage", {}),
         )
-        return EXIT_SUCCEEDED if self._write_result(result) else EXIT_FAILED
+        return EXIT_SUCCEEDED if self._finish(result, model=request.model) else EXIT_FAILED
 
     def handle_sigterm(self, signum: int, frame: FrameType | None) -> None:
         """ECS StopTask sends SIGTERM and SIGKILLs 30 s later: record why and leave now."""
         if self._result_written or self._stopping:
             return  # the outcome is already recorded (or being recorded): let it finish
         self._stopping = True
-        error = RunFailed("STOPPED", STOPPED_MESSAGE)
-        log_event("run.stopped", runId=self._settings.run_id, reason=STOPPED_MESSAGE)
-        self._write_result(result_document(self._settings.run_id, status="FAILED", error=error))
+        message = (
+            STOPPED_MESSAGE if self._settings.inline_request is None else STOPPED_MESSAGE_INLINE
+        )
+        log_event("run.stopped", runId=self._settings.run_id, reason=message)
+        error = RunFailed("STOPPED", message)
+        self._finish(result_document(self._settings.run_id, status="FAILED", error=error))
         raise SystemExit(EXIT_FAILED)
 
     def _read_request(self) -> AgentRequest:
         settings = self._settings
         if settings.inline_request is not None:
-            return parse_request(
-                settings.inline_request.encode(),
-                run_id=settings.run_id,
-                max_tokens_cap=settings.max_tokens_cap,
-            )
-        assert settings.bucket and settings.request_key  # load_settings requires both here
+            return self._parse_inline(settings.inline_request)
+        # Platform mode: load_settings required both names, Runner() the client.
+        assert self._s3 is not None and settings.bucket and settings.request_key
         try:
             obj = self._s3.get_object(Bucket=settings.bucket, Key=settings.request_key)
             body = obj["Body"].read(MAX_REQUEST_BYTES + 1)
@@ -285,6 +309,21 @@ class Runner:
                 "REQUEST_UNAVAILABLE", f"could not read the run request: {exc}"
             ) from exc
         return parse_request(body, run_id=settings.run_id, max_tokens_cap=settings.max_tokens_cap)
+
+    def _parse_inline(self, value: str) -> AgentRequest:
+        # surrogateescape gives back the bytes the kernel passed, as os.environ decoded
+        # them; anything else that is not UTF-8 is refused like invalid JSON.
+        try:
+            body = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise _invalid(f"{REQUEST_ENV}: request is not valid JSON") from None
+        try:
+            return parse_request(
+                body, run_id=self._settings.run_id, max_tokens_cap=self._settings.max_tokens_cap
+            )
+        except RunFailed as exc:
+            # Name the source: the customer reading the log has no request.json to look at.
+            raise RunFailed(exc.code, f"{REQUEST_ENV}: {exc.message}") from None
 
     def _converse(self, request: AgentRequest) -> Mapping[str, Any]:
         inference: dict[str, Any] = {"maxTokens": request.max_tokens}
@@ -304,21 +343,33 @@ class Runner:
             raise RunFailed("MODEL_ERROR", f"the model call failed: {exc}") from exc
 
     def _fail(self, error: RunFailed) -> int:
-        log_event(
-            "run.finished",
-            runId=self._settings.run_id,
-            status="FAILED",
-            errorCode=error.code,
-            error=error.message,
-        )
-        self._write_result(result_document(self._settings.run_id, status="FAILED", error=error))
+        self._finish(result_document(self._settings.run_id, status="FAILED", error=error))
         return EXIT_FAILED
 
-    def _write_result(self, document: Mapping[str, Any]) -> bool:
-        if not (self._settings.bucket and self._settings.result_key):
-            # Customer mode: no bucket; the run.finished / run.stopped line is the result.
+    def _finish(self, document: Mapping[str, Any], *, model: str | None = None) -> bool:
+        """Record the outcome: the run.finished line, then result.json if there is a bucket.
+
+        The line carries everything result.json does but the output (already printed),
+        so without a bucket (customer mode) it is the result."""
+        fields: dict[str, Any] = {"runId": document["runId"], "status": document["status"]}
+        if model is not None:
+            fields["model"] = model
+        fields |= {"stopReason": document["stopReason"], "usage": document["usage"]}
+        if "error" in document:
+            fields |= {
+                "errorCode": document["error"]["code"],
+                "error": document["error"]["message"],
+            }
+        if not self._settings.writes_result:
+            # Recorded before the line is printed, so a SIGTERM from here on leaves it be.
             self._result_written = True
+            log_event("run.finished", **fields)
             return True
+        log_event("run.finished", **fields)
+        return self._write_result(document)
+
+    def _write_result(self, document: Mapping[str, Any]) -> bool:
+        assert self._s3 is not None and self._settings.bucket and self._settings.result_key
         try:
             self._s3.put_object(
                 Bucket=self._settings.bucket,
@@ -333,9 +384,9 @@ class Runner:
         return True
 
 
-def make_clients(region: str) -> tuple[S3Client, BedrockRuntimeClient]:
+def make_clients(region: str, *, s3: bool = True) -> tuple[S3Client | None, BedrockRuntimeClient]:
     return (
-        boto3.client("s3", region_name=region, config=S3_CONFIG),
+        boto3.client("s3", region_name=region, config=S3_CONFIG) if s3 else None,
         boto3.client("bedrock-runtime", region_name=region, config=BEDROCK_CONFIG),
     )
 
@@ -343,14 +394,15 @@ def make_clients(region: str) -> tuple[S3Client, BedrockRuntimeClient]:
 def main(
     environ: Mapping[str, str] | None = None,
     *,
-    clients: tuple[S3Client, BedrockRuntimeClient] | None = None,
+    clients: tuple[S3Client | None, BedrockRuntimeClient] | None = None,
 ) -> int:
     try:
         settings = load_settings(os.environ if environ is None else environ)
     except SettingsError as exc:
         print(f"agent runner cannot start: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
-    s3, bedrock = clients or make_clients(settings.region)
+    # Customer mode without a result target makes no S3 client at all: nothing to call.
+    s3, bedrock = clients or make_clients(settings.region, s3=settings.uses_s3)
     runner = Runner(settings, s3=s3, bedrock=bedrock)
     previous = signal.signal(signal.SIGTERM, runner.handle_sigterm)
     try:

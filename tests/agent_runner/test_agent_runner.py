@@ -130,7 +130,7 @@ def test_an_answer_cut_at_the_token_cap_still_succeeds_and_says_why_it_stopped(
     assert read_result()["stopReason"] == "max_tokens"
 
 
-def test_bedrock_error_writes_a_failed_result_and_exits_1(
+def test_bedrock_error_writes_a_failed_result_and_a_finished_line_with_the_same_outcome(
     env, s3, bedrock, put_request, read_result, request_doc, capsys
 ) -> None:
     client, stubber = bedrock
@@ -155,6 +155,8 @@ def test_bedrock_error_writes_a_failed_result_and_exits_1(
         "event": "run.finished",
         "runId": env["RUN_ID"],
         "status": "FAILED",
+        "stopReason": None,
+        "usage": {"inputTokens": 0, "outputTokens": 0},
         "errorCode": "MODEL_ERROR",
         "error": result["error"]["message"],
     }
@@ -275,7 +277,9 @@ def test_result_that_cannot_be_written_turns_a_good_answer_into_exit_1(
         s3_stub.assert_no_pending_responses()
 
 
-def test_sigterm_writes_a_stopped_result_and_exits_1(env, s3, bedrock, read_result, capsys):
+def test_sigterm_writes_a_stopped_result_logs_why_and_exits_1(
+    env, s3, bedrock, read_result, capsys
+):
     client, _ = bedrock
     agent_runner = runner.Runner(runner.load_settings(env), s3=s3, bedrock=client)
 
@@ -291,7 +295,14 @@ def test_sigterm_writes_a_stopped_result_and_exits_1(env, s3, bedrock, read_resu
         "usage": {"inputTokens": 0, "outputTokens": 0},
         "error": {"code": "STOPPED", "message": "stopped by the platform (time limit)"},
     }
-    assert json_lines(capsys.readouterr().out)[-1]["event"] == "run.stopped"
+    stopped, finished = json_lines(capsys.readouterr().out)[-2:]
+    assert stopped == {
+        "event": "run.stopped",
+        "runId": env["RUN_ID"],
+        "reason": "stopped by the platform (time limit)",
+    }
+    assert finished["event"] == "run.finished"
+    assert finished["errorCode"] == "STOPPED"
 
 
 def test_sigterm_after_the_result_is_written_leaves_it_alone(
@@ -341,6 +352,14 @@ def test_a_real_sigterm_during_the_model_call_stops_the_run(
 def test_clients_retry_throttling_in_standard_mode() -> None:
     s3, bedrock = runner.make_clients(REGION)
 
+    assert s3 is not None
     for client in (s3, bedrock):
         assert client.meta.config.retries["mode"] == "standard"
     assert bedrock.meta.config.read_timeout >= 60
+
+
+def test_customer_mode_without_a_result_target_makes_no_s3_client() -> None:
+    s3, bedrock = runner.make_clients(REGION, s3=False)
+
+    assert s3 is None
+    assert bedrock.meta.config.retries["mode"] == "standard"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 import runner
 
@@ -117,100 +115,3 @@ def test_an_oversized_request_is_refused_before_parsing() -> None:
 
     with pytest.raises(runner.RunFailed, match="larger than"):
         runner.parse_request(body, run_id=RUN_ID, max_tokens_cap=1000)
-
-
-# --- customer mode: the request comes in AGENT_REQUEST, there is no bucket -------------
-
-
-def _inline_env(request: dict) -> dict[str, str]:
-    return {
-        "RUN_ID": request["runId"],
-        "AWS_REGION": "eu-west-1",
-        "AGENT_REQUEST": json.dumps(request),
-    }
-
-
-def _customer_request() -> dict:
-    return {
-        "runId": "run-c1",
-        "agent": {
-            "name": "a",
-            "model": "amazon.nova-micro-v1:0",
-            "instructions": "Be brief.",
-            "parameters": {"maxTokens": 50},
-        },
-        "input": "hello",
-    }
-
-
-class _NoS3:
-    """Any S3 call in customer mode is a bug: there is no platform bucket there."""
-
-    def __getattr__(self, name: str) -> None:
-        raise AssertionError(f"customer mode called s3.{name}")
-
-
-def test_customer_mode_needs_only_run_id_region_and_the_inline_request() -> None:
-    settings = runner.load_settings(_inline_env(_customer_request()))
-    assert settings.inline_request is not None
-    assert settings.bucket is None and settings.result_key is None
-
-
-def test_customer_mode_answers_without_touching_s3(capsys: pytest.CaptureFixture[str]) -> None:
-    bedrock = boto3.client("bedrock-runtime", region_name="eu-west-1")
-    stubber = Stubber(bedrock)
-    stubber.add_response(
-        "converse",
-        {
-            "output": {"message": {"role": "assistant", "content": [{"text": "Hi there"}]}},
-            "stopReason": "end_turn",
-            "usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5},
-            "metrics": {"latencyMs": 1},
-        },
-    )
-    with stubber:
-        code = runner.main(_inline_env(_customer_request()), clients=(_NoS3(), bedrock))  # type: ignore[arg-type]
-    assert code == runner.EXIT_SUCCEEDED
-    out = capsys.readouterr().out
-    assert "Hi there" in out
-    finished = [
-        json.loads(line) for line in out.splitlines() if line.startswith('{"event":"run.finished"')
-    ]
-    assert (
-        finished
-        and finished[0]["status"] == "SUCCEEDED"
-        and finished[0]["usage"] == {"inputTokens": 3, "outputTokens": 2}
-    )
-    assert "Be brief." not in out and "hello" not in out
-
-
-def test_customer_mode_malformed_inline_request_fails_with_a_clear_code(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    env = _inline_env(_customer_request()) | {"AGENT_REQUEST": "{not json"}
-    code = runner.main(
-        env, clients=(_NoS3(), boto3.client("bedrock-runtime", region_name="eu-west-1"))
-    )  # type: ignore[arg-type]
-    assert code == runner.EXIT_FAILED
-    finished = [
-        json.loads(line)
-        for line in capsys.readouterr().out.splitlines()
-        if '"run.finished"' in line
-    ]
-    assert finished[0]["errorCode"] == "INVALID_REQUEST"
-
-
-def test_customer_mode_sigterm_records_the_stop_and_exits_non_zero() -> None:
-    settings = runner.load_settings(_inline_env(_customer_request()))
-    bedrock = boto3.client("bedrock-runtime", region_name="eu-west-1")
-    run = runner.Runner(settings, s3=_NoS3(), bedrock=bedrock)  # type: ignore[arg-type]
-    with pytest.raises(SystemExit) as raised:
-        run.handle_sigterm(15, None)
-    assert raised.value.code == runner.EXIT_FAILED
-
-
-def test_platform_mode_still_requires_its_bucket_variables() -> None:
-    with pytest.raises(runner.SettingsError, match="ARTIFACTS_BUCKET"):
-        runner.load_settings(
-            {"RUN_ID": "r", "AWS_REGION": "us-east-1", "REQUEST_KEY": "k", "RESULT_KEY": "k2"}
-        )
