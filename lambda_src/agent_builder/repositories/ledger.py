@@ -56,6 +56,34 @@ class LaunchLedger:
         self._usage = usage_table
         self._profiles = profiles_table
 
+    def _new_run_item(self, run: dict[str, Any]) -> dict[str, Any]:
+        """Put the run unless its id exists: an existing one is an idempotent replay."""
+        return {
+            "Put": {
+                "TableName": self._runs,
+                "Item": to_item(run),
+                "ConditionExpression": "attribute_not_exists(runId)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _window_item(self, user_id: str, now: datetime, limits: Limits) -> dict[str, Any]:
+        """Count one launch in this minute's window, unless the window is full."""
+        window_end = timeutil.next_minute_start(now)
+        return {
+            "Update": {
+                "TableName": self._usage,
+                "Key": {"userId": {"S": user_id}, "period": {"S": window_period(now)}},
+                "UpdateExpression": "ADD launches :one SET expiresAt = if_not_exists(expiresAt, :expires)",
+                "ConditionExpression": "attribute_not_exists(launches) OR launches < :rate",
+                "ExpressionAttributeValues": {
+                    ":one": {"N": "1"},
+                    ":rate": {"N": str(limits.launches_per_minute)},
+                    ":expires": {"N": str(timeutil.epoch(window_end + WINDOW_RETENTION))},
+                },
+            }
+        }
+
     def charge(
         self,
         run: dict[str, Any],
@@ -74,7 +102,6 @@ class LaunchLedger:
 
         user = {"S": run["userId"]}
         reset = timeutil.next_month_start(now)
-        window_end = timeutil.next_minute_start(now)
         profile_names = {"#tier": "tier", "#createdAt": "createdAt"}
         profile_values: dict[str, Any] = {
             ":tier": {"S": DEFAULT_TIER},
@@ -88,14 +115,7 @@ class LaunchLedger:
             profile_values[":email"] = {"S": email}
             profile_update += ", #email = if_not_exists(#email, :email)"
         items: list[Any] = [
-            {
-                "Put": {
-                    "TableName": self._runs,
-                    "Item": to_item(run),
-                    "ConditionExpression": "attribute_not_exists(runId)",
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
+            self._new_run_item(run),
             {
                 "Update": {
                     "TableName": self._usage,
@@ -109,19 +129,7 @@ class LaunchLedger:
                     },
                 }
             },
-            {
-                "Update": {
-                    "TableName": self._usage,
-                    "Key": {"userId": user, "period": {"S": window_period(now)}},
-                    "UpdateExpression": "ADD launches :one SET expiresAt = if_not_exists(expiresAt, :expires)",
-                    "ConditionExpression": "attribute_not_exists(launches) OR launches < :rate",
-                    "ExpressionAttributeValues": {
-                        ":one": {"N": "1"},
-                        ":rate": {"N": str(limits.launches_per_minute)},
-                        ":expires": {"N": str(timeutil.epoch(window_end + WINDOW_RETENTION))},
-                    },
-                }
-            },
+            self._window_item(run["userId"], now, limits),
             {
                 "Update": {
                     "TableName": self._profiles,
@@ -152,18 +160,9 @@ class LaunchLedger:
                         headers={"Retry-After": str(max(1, int((reset - now).total_seconds())))},
                     ) from None
                 if window_reason == "ConditionalCheckFailed":
-                    raise RateLimited(
-                        f"at most {limits.launches_per_minute} launches per minute; "
-                        f"try again at {timeutil.iso(window_end)}",
-                        headers={
-                            "Retry-After": str(max(1, int((window_end - now).total_seconds())))
-                        },
-                    ) from None
+                    raise rate_limited(limits, now) from None
             if "TransactionConflict" in reasons:
-                raise LaunchConflict(
-                    "another launch of yours is being recorded at this moment; retry",
-                    headers={"Retry-After": "1"},
-                ) from None
+                raise launch_conflict() from None
             raise
         return None
 
@@ -175,29 +174,9 @@ class LaunchLedger:
         or the existing run for a replayed runId; RateLimited when the window is full."""
         from botocore.exceptions import ClientError
 
-        window_end = timeutil.next_minute_start(now)
         items: list[Any] = [
-            {
-                "Put": {
-                    "TableName": self._runs,
-                    "Item": to_item(run),
-                    "ConditionExpression": "attribute_not_exists(runId)",
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
-            {
-                "Update": {
-                    "TableName": self._usage,
-                    "Key": {"userId": {"S": run["userId"]}, "period": {"S": window_period(now)}},
-                    "UpdateExpression": "ADD launches :one SET expiresAt = if_not_exists(expiresAt, :expires)",
-                    "ConditionExpression": "attribute_not_exists(launches) OR launches < :rate",
-                    "ExpressionAttributeValues": {
-                        ":one": {"N": "1"},
-                        ":rate": {"N": str(limits.launches_per_minute)},
-                        ":expires": {"N": str(timeutil.epoch(window_end + WINDOW_RETENTION))},
-                    },
-                }
-            },
+            self._new_run_item(run),
+            self._window_item(run["userId"], now, limits),
         ]
         try:
             self._client.transact_write_items(TransactItems=items)
@@ -210,16 +189,9 @@ class LaunchLedger:
                 existing = cancelled[0].get("Item")
                 return from_item(dict(existing)) if existing else {"runId": run["runId"]}
             if reasons[1:2] == ["ConditionalCheckFailed"]:
-                raise RateLimited(
-                    f"at most {limits.launches_per_minute} launches per minute; "
-                    f"try again at {timeutil.iso(window_end)}",
-                    headers={"Retry-After": str(max(1, int((window_end - now).total_seconds())))},
-                ) from None
+                raise rate_limited(limits, now) from None
             if "TransactionConflict" in reasons:
-                raise LaunchConflict(
-                    "another launch of yours is being recorded at this moment; retry",
-                    headers={"Retry-After": "1"},
-                ) from None
+                raise launch_conflict() from None
             raise
         return None
 
@@ -321,3 +293,19 @@ def _with_refunded(audit: dict[str, Any], refunded: bool) -> dict[str, Any]:
     """The audit Put with whether the test was given back (known only here)."""
     put = audit["Put"]
     return {"Put": {**put, "Item": {**put["Item"], "refunded": {"BOOL": refunded}}}}
+
+
+def rate_limited(limits: Limits, now: datetime) -> RateLimited:
+    window_end = timeutil.next_minute_start(now)
+    return RateLimited(
+        f"at most {limits.launches_per_minute} launches per minute; "
+        f"try again at {timeutil.iso(window_end)}",
+        headers={"Retry-After": str(max(1, int((window_end - now).total_seconds())))},
+    )
+
+
+def launch_conflict() -> LaunchConflict:
+    return LaunchConflict(
+        "another launch of yours is being recorded at this moment; retry",
+        headers={"Retry-After": "1"},
+    )
