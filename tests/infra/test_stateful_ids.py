@@ -1,0 +1,87 @@
+"""Stateful resources keep their logical ids, whatever the construct tree looks like.
+
+CloudFormation replaces a resource whose logical id changes: for a table, a bucket, the
+user pool or a log group that is data lost in a deployed platform (and a named log group
+or topic would even fail to create twice). These ids are the ones deployed platforms
+have; a refactor must keep every one of them, exactly, in the same stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import Synthesized
+
+# stack id -> {logical id: resource type}, as deployed.
+PINNED: dict[str, dict[str, str]] = {
+    "Platform": {
+        "Artifacts82DD59A1": "AWS::S3::Bucket",
+        "AccessLogs8B620ECA": "AWS::S3::Bucket",
+        "CustomerTemplateBucketA3C2A870": "AWS::S3::Bucket",
+        "AgentImages3CA69542": "AWS::ECR::Repository",
+        "Alarms04B5A0BF": "AWS::SNS::Topic",
+        "NetworkFlowLogs2BEC3212": "AWS::Logs::LogGroup",
+        "AgentsRunLogs0E4F371E": "AWS::Logs::LogGroup",
+        "AgentsInsightsLogsD14D2F9B": "AWS::Logs::LogGroup",
+    },
+    "Identity": {
+        "UsersUserPool7E610616": "AWS::Cognito::UserPool",
+        "UsersUserPoolWebClientEE6B7AD5": "AWS::Cognito::UserPoolClient",
+        "UsersUserPoolHostedUi6086F9A7": "AWS::Cognito::UserPoolDomain",
+    },
+    "ControlPlane": {
+        "ProfilesTable3B48B4C6": "AWS::DynamoDB::Table",
+        "AgentsTable78E0948F": "AWS::DynamoDB::Table",
+        "RunsTable9D121A51": "AWS::DynamoDB::Table",
+        "UsageTable28300137": "AWS::DynamoDB::Table",
+        "AccountsTable81C15AE5": "AWS::DynamoDB::Table",
+        "AuditTableB07F8EEB": "AWS::DynamoDB::Table",
+        "RegistrationsA6F76D76": "AWS::SNS::Topic",
+        "TestTimeoutsBA039A5D": "AWS::Scheduler::ScheduleGroup",
+        "ApiAccessLogsE9DF007D": "AWS::Logs::LogGroup",
+        "ApiLogsCD139AD4": "AWS::Logs::LogGroup",
+        "TaskEventsLogs3035F93C": "AWS::Logs::LogGroup",
+        "SweeperLogs964BB71D": "AWS::Logs::LogGroup",
+        "RegistrationLogs11F4E17C": "AWS::Logs::LogGroup",
+    },
+}
+# The kinds of resource whose replacement loses data or fails on a fixed name.
+STATEFUL_TYPES = {
+    "AWS::S3::Bucket",
+    "AWS::ECR::Repository",
+    "AWS::DynamoDB::Table",
+    "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::UserPoolDomain",
+    "AWS::SNS::Topic",
+    "AWS::Scheduler::ScheduleGroup",
+}
+
+
+def resources(default_app: Synthesized, stack_id: str) -> dict[str, Any]:
+    stack = default_app.assembly.get_stack_by_name(
+        next(s.stack_name for s in default_app.assembly.stacks if s.id == stack_id)
+    )
+    return dict(stack.template["Resources"])
+
+
+@pytest.mark.parametrize("stack_id", sorted(PINNED))
+def test_stateful_resources_keep_their_deployed_logical_ids(
+    default_app: Synthesized, stack_id: str
+) -> None:
+    found = {lid: r["Type"] for lid, r in resources(default_app, stack_id).items()}
+    missing = {lid: kind for lid, kind in PINNED[stack_id].items() if found.get(lid) != kind}
+    assert not missing, f"{stack_id}: these would be replaced on deploy: {missing}"
+
+
+@pytest.mark.parametrize("stack_id", sorted(PINNED))
+def test_every_stateful_resource_is_pinned(default_app: Synthesized, stack_id: str) -> None:
+    """A new table or bucket gets its id added here, so it is pinned from then on."""
+    stateful = {
+        lid
+        for lid, r in resources(default_app, stack_id).items()
+        if r["Type"] in STATEFUL_TYPES or (r["Type"] == "AWS::Logs::LogGroup" and "CDK" not in lid)
+    }
+    assert stateful <= set(PINNED[stack_id]), sorted(stateful - set(PINNED[stack_id]))
