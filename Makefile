@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export BC_SKIP_MAPPING := TRUE
 export CHECKOV_BIN := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
-.PHONY: help setup synth test lint typecheck unit deploy destroy teardown-plan cost bench-synth bench-runtime clean
+.PHONY: help setup synth test lint typecheck unit deploy destroy smoke teardown-plan cost bench-synth bench-runtime clean
 
 help:
 	@echo "make synth          set up, then synthesize every stack and export dist/"
@@ -24,6 +24,7 @@ help:
 	@echo "make destroy        cdk destroy --all (needs AWS credentials)"
 	@echo "make bench-synth    whole-app synth time vs an empty one-stack app"
 	@echo "make bench-runtime  API cold-import ratio and AWS calls per test launch"
+	@echo "make smoke          API=<url> TOKEN=<access token>: the README journey against a deployment"
 	@echo "make teardown-plan  dry run: everything of ours in the account and region, and what destroy would leave"
 	@echo "make cost           what the platform costs idle, per test, for 100 free users; a customer's idle cost"
 
@@ -87,6 +88,10 @@ deploy: synth
 destroy: $(VENV)/.dev-deps node_modules/.deps
 	$(CDK) destroy --all $(if $(FORCE),--force,)
 	$(PY) scripts/cleanup_leftovers.py
+
+smoke: $(VENV)/.synth-deps
+	@test -n "$(API)" -a -n "$(TOKEN)" || (echo "usage: make smoke API=<ApiUrl output> TOKEN=<access token>" && exit 2)
+	$(PY) scripts/smoke.py --api "$(API)" --token "$(TOKEN)"
 
 teardown-plan: $(VENV)/.dev-deps
 	$(PY) scripts/teardown_plan.py
