@@ -24,7 +24,7 @@ help:
 	@echo "make destroy        cdk destroy --all (needs AWS credentials)"
 	@echo "make bench-synth    whole-app synth time vs an empty one-stack app"
 	@echo "make bench-runtime  API cold-import ratio and AWS calls per test launch"
-	@echo "make smoke          API=<url> TOKEN=<access token>: the README journey against a deployment"
+	@echo "make smoke          API=<url> TOKEN=<token>: the README journey against a deployment"
 	@echo "make teardown-plan  dry run: everything of ours in the account and region, and what destroy would leave"
 	@echo "make cost           what the platform costs idle, per test, for 100 free users; a customer's idle cost"
 
@@ -90,7 +90,7 @@ destroy: $(VENV)/.dev-deps node_modules/.deps
 	$(PY) scripts/cleanup_leftovers.py
 
 smoke: $(VENV)/.synth-deps
-	@test -n "$(API)" -a -n "$(TOKEN)" || (echo "usage: make smoke API=<ApiUrl output> TOKEN=<access token>" && exit 2)
+	@test -n "$(API)" -a -n "$(TOKEN)" || (echo "usage: make smoke API=<ApiUrl output> TOKEN=<Cognito token>" && exit 2)
 	$(PY) scripts/smoke.py --api "$(API)" --token "$(TOKEN)"
 
 teardown-plan: $(VENV)/.dev-deps
