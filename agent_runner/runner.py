@@ -1,11 +1,12 @@
-"""The agent runner: one Bedrock Converse call per ECS task.
+"""The agent runner: one Bedrock ConverseStream call per ECS task.
 
 Reads the run's request from the artifacts bucket (platform mode) or from the
 AGENT_REQUEST variable (customer mode: Tier 2 runs in a customer's account, where there
-is no platform bucket), asks the agent's model once, prints the answer as log lines (the
-awslogs driver turns each line into the log event users watch) and writes result.json
-where there is a bucket for it; the `run.finished` log line carries the same outcome, and
-is the only record in customer mode. The contract (env vars, request and result JSON,
+is no platform bucket), asks the agent's model once, prints the answer while it streams
+in as `output` events (one JSON line each; the awslogs driver turns each line into the
+log event users watch) and writes result.json where there is a bucket for it; the
+`run.finished` event carries the same outcome and the model's token usage, and is the
+only record in customer mode. The contract (env vars, request and result JSON,
 exit codes) is lambda_src/CONTRACT.md, "Agent runner".
 """
 
@@ -15,7 +16,8 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -227,14 +229,62 @@ def result_document(
 
 
 def log_event(event: str, **fields: Any) -> None:
-    """One JSON line among the answer's lines: metadata only, never the prompt or input."""
+    """One JSON line: the runner prints nothing else (never the prompt or the input)."""
     print(json.dumps({"event": event, **fields}, separators=(",", ":")), flush=True)
 
 
-def print_answer(text: str) -> None:
-    # One print per line: each becomes its own log event, readable as it arrives.
-    for line in text.splitlines():
-        print(line, flush=True)
+@dataclass
+class Answer:
+    """The model's answer as it arrives: its text, why it stopped, the tokens it used."""
+
+    text: str = ""
+    stop_reason: str | None = None
+    usage: Mapping[str, Any] = field(default_factory=dict)
+
+    def add(self, text: str, output: OutputWriter) -> None:
+        self.text += text
+        output.write(text)
+
+
+class OutputWriter:
+    """Prints the model's text as `output` events while it streams in.
+
+    The text only ever appears JSON-encoded inside an event's `text` field, so nothing a
+    model writes (a prompt-injected `{"event":"run.finished",...}` line included) can
+    pass for one of the runner's own events: every line the runner prints is an event
+    of its own making. Text is flushed at each line end, and otherwise at least every
+    FLUSH_SECONDS or FLUSH_CHARS, so a reader sees it as it is written without a log
+    event per token. Joined in order, the events' texts are the answer.
+    """
+
+    FLUSH_SECONDS = 1.0
+    FLUSH_CHARS = 2000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._pending = ""
+        self._last = clock()
+
+    def write(self, text: str) -> None:
+        self._pending += text
+        cut = self._pending.rfind("\n") + 1
+        if cut:
+            self._emit(self._pending[:cut])
+            self._pending = self._pending[cut:]
+        if self._pending and (
+            len(self._pending) >= self.FLUSH_CHARS
+            or self._clock() - self._last >= self.FLUSH_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = ""
+
+    def _emit(self, text: str) -> None:
+        log_event("output", text=text)
+        self._last = self._clock()
 
 
 class Runner:
@@ -249,9 +299,11 @@ class Runner:
         # The outcome is recorded: result.json written or, with no bucket, run.finished printed.
         self._result_written = False
         self._stopping = False
+        self._output = OutputWriter()
 
     def run(self) -> int:
         run_id = self._settings.run_id
+        output = self._output
         try:
             request = self._read_request()
             log_event(
@@ -262,23 +314,22 @@ class Runner:
                 maxTokens=request.max_tokens,
                 temperature=request.temperature,
             )
-            response = self._converse(request)
-            content = response["output"]["message"]["content"]
-            output = "\n".join(block["text"] for block in content if "text" in block)
+            answer = self._converse(request, output)
         except RunFailed as exc:
+            output.flush()  # what the model wrote before it failed is still shown
             return self._fail(exc)
         except Exception as exc:
+            output.flush()
             # Anything unforeseen still leaves a result behind; the message names only
             # the exception type, as its text could echo request content.
             return self._fail(RunFailed("INTERNAL_ERROR", f"runner error: {type(exc).__name__}"))
 
-        print_answer(output)
         result = result_document(
             run_id,
             status="SUCCEEDED",
-            output=output,
-            stop_reason=response.get("stopReason"),
-            usage=response.get("usage", {}),
+            output=answer.text,
+            stop_reason=answer.stop_reason,
+            usage=answer.usage,
         )
         return EXIT_SUCCEEDED if self._finish(result, model=request.model) else EXIT_FAILED
 
@@ -287,6 +338,7 @@ class Runner:
         if self._result_written or self._stopping:
             return  # the outcome is already recorded (or being recorded): let it finish
         self._stopping = True
+        self._output.flush()  # the answer so far stays readable
         message = (
             STOPPED_MESSAGE if self._settings.inline_request is None else STOPPED_MESSAGE_INLINE
         )
@@ -325,7 +377,8 @@ class Runner:
             # Name the source: the customer reading the log has no request.json to look at.
             raise RunFailed(exc.code, f"{REQUEST_ENV}: {exc.message}") from None
 
-    def _converse(self, request: AgentRequest) -> Mapping[str, Any]:
+    def _converse(self, request: AgentRequest, output: OutputWriter) -> Answer:
+        """ConverseStream: the answer is printed while the model writes it."""
         inference: dict[str, Any] = {"maxTokens": request.max_tokens}
         if request.temperature is not None:
             inference["temperature"] = request.temperature
@@ -337,10 +390,30 @@ class Runner:
         if request.instructions.strip():
             # Bedrock refuses an empty system block; no instructions means no system prompt.
             call["system"] = [{"text": request.instructions}]
+        answer = Answer()
+        block: int | None = None
         try:
-            return self._bedrock.converse(**call)
+            response = self._bedrock.converse_stream(**call)
+            for event in response["stream"]:
+                if "contentBlockDelta" in event:
+                    delta = event["contentBlockDelta"]
+                    text = delta.get("delta", {}).get("text")
+                    if not text:
+                        continue  # reasoning or tool-use deltas: not the answer
+                    index = delta.get("contentBlockIndex", 0)
+                    if block is not None and index != block:
+                        answer.add("\n", output)  # a new text block starts a new line
+                    block = index
+                    answer.add(text, output)
+                elif "messageStop" in event:
+                    answer.stop_reason = event["messageStop"].get("stopReason")
+                elif "metadata" in event:
+                    answer.usage = event["metadata"].get("usage", {})
         except (ClientError, BotoCoreError) as exc:
+            # EventStreamError (a failure mid-answer) is a ClientError too.
             raise RunFailed("MODEL_ERROR", f"the model call failed: {exc}") from exc
+        output.flush()
+        return answer
 
     def _fail(self, error: RunFailed) -> int:
         self._finish(result_document(self._settings.run_id, status="FAILED", error=error))

@@ -1,15 +1,25 @@
-"""Fixtures for the agent runner: S3 from moto, Bedrock Runtime stubbed (moto has no Converse)."""
+"""Fixtures for the agent runner: S3 from moto, Bedrock Runtime's ConverseStream stubbed.
+
+moto has no Bedrock, and botocore's Stubber cannot answer an event-stream operation, so
+ConverseStreamStub answers at the HTTP layer with real event-stream bytes (the same
+framing local mode's Bedrock stand-in sends): botocore's own parser decodes them, as it
+does Bedrock's.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
+from moto.core.models import botocore_stubber
+
+from local_mode import eventstream
 
 REGION = "us-east-1"
 BUCKET = "agent-builder-artifacts"
@@ -47,10 +57,112 @@ def s3() -> Iterator[Any]:
         yield client
 
 
+class _Body:
+    """An HTTP body botocore can read whole or stream, a few bytes at a time."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, amt: int = 1024, decode_content: bool = False) -> Iterator[bytes]:
+        for start in range(0, len(self._data), 7):  # split frames across reads
+            yield self._data[start : start + 7]
+
+    def read(self, *args: Any) -> bytes:
+        return self._data
+
+    def close(self) -> None:
+        pass
+
+
+class ConverseStreamStub:
+    """Stubber's interface (the parts these tests use) for ConverseStream.
+
+    A response is given as Converse's response document (text blocks, stopReason,
+    usage) and sent as the event stream Bedrock would send for it, each text in chunks.
+    """
+
+    OPERATION = "converse_stream"
+    CHUNK = 5
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._queue: list[tuple[int, bytes, dict[str, Any] | None, dict[str, str]]] = []
+
+    def __enter__(self) -> ConverseStreamStub:
+        # moto answers every request while mock_aws is on (and raises for Bedrock): this
+        # client's requests are ours to answer instead.
+        self._client.meta.events.unregister("before-send", botocore_stubber)
+        self._client.meta.events.register_first("before-send", self._send)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.meta.events.unregister("before-send", self._send)
+
+    def add_response(
+        self,
+        operation: str,
+        response: dict[str, Any],
+        expected_params: dict[str, Any] | None = None,
+    ) -> None:
+        assert operation == self.OPERATION, f"the runner calls {self.OPERATION}, not {operation}"
+        body = eventstream.event("messageStart", {"role": "assistant"})
+        for index, block in enumerate(response["output"]["message"]["content"]):
+            if "text" in block:
+                text = block["text"]
+                deltas = [
+                    {"text": text[i : i + self.CHUNK]} for i in range(0, len(text), self.CHUNK)
+                ]
+            else:
+                reasoning = block["reasoningContent"]["reasoningText"]["text"]
+                deltas = [{"reasoningContent": {"text": reasoning}}]
+            for delta in deltas:
+                body += eventstream.event(
+                    "contentBlockDelta", {"contentBlockIndex": index, "delta": delta}
+                )
+            body += eventstream.event("contentBlockStop", {"contentBlockIndex": index})
+        body += eventstream.event("messageStop", {"stopReason": response["stopReason"]})
+        body += eventstream.event(
+            "metadata", {"usage": response["usage"], "metrics": response.get("metrics", {})}
+        )
+        self._queue.append((200, body, expected_params, {"content-type": eventstream.CONTENT_TYPE}))
+
+    def add_stream(self, operation: str, body: bytes) -> None:
+        """Raw event-stream bytes: an answer that fails half-way, for instance."""
+        assert operation == self.OPERATION
+        self._queue.append((200, body, None, {"content-type": eventstream.CONTENT_TYPE}))
+
+    def add_client_error(
+        self,
+        operation: str,
+        service_error_code: str,
+        service_message: str = "",
+        http_status_code: int = 400,
+    ) -> None:
+        assert operation == self.OPERATION
+        body = json.dumps({"message": service_message}).encode()
+        headers = {"content-type": "application/json", "x-amzn-errortype": service_error_code}
+        self._queue.append((http_status_code, body, None, headers))
+
+    def assert_no_pending_responses(self) -> None:
+        assert not self._queue, f"{len(self._queue)} stubbed responses were not used"
+
+    def _send(self, request: Any, **kwargs: Any) -> AWSResponse | None:
+        if not request.url.endswith("/converse-stream"):
+            return None
+        assert self._queue, "an unexpected ConverseStream call"
+        status, body, expected, headers = self._queue.pop(0)
+        if expected is not None:
+            sent = json.loads(request.body) | {
+                "modelId": unquote(request.url.split("/model/", 1)[1].rsplit("/", 1)[0])
+            }
+            assert sent == expected
+        return AWSResponse(request.url, status, headers, _Body(body))
+
+
 @pytest.fixture
-def bedrock(s3: Any) -> Iterator[tuple[Any, Stubber]]:
+def bedrock(s3: Any) -> Iterator[tuple[Any, ConverseStreamStub]]:
     client = boto3.client("bedrock-runtime", region_name=REGION)
-    with Stubber(client) as stubber:
+    with ConverseStreamStub(client) as stubber:
         yield client, stubber
 
 
@@ -98,3 +210,9 @@ def converse_response(text: str, *, stop_reason: str = "end_turn") -> dict[str, 
 @pytest.fixture
 def answer() -> Any:
     return converse_response
+
+
+def output_text(stdout: str) -> str:
+    """The answer as a reader of the log rebuilds it: the output events' texts, in order."""
+    events = [json.loads(line) for line in stdout.splitlines()]
+    return "".join(e["text"] for e in events if e["event"] == "output")

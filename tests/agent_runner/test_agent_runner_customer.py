@@ -17,6 +17,7 @@ import pytest
 from botocore.stub import Stubber
 
 import runner
+from tests.agent_runner.conftest import ConverseStreamStub, output_text
 
 # The same values as conftest.py (its fixtures s3 and env are used below).
 REGION = "us-east-1"
@@ -55,7 +56,9 @@ def customer_env(agent_request: str | None = None) -> dict[str, str]:
 
 
 def json_lines(stdout: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    """The runner's own events, without the answer's output events."""
+    events = [json.loads(line) for line in stdout.splitlines()]
+    return [e for e in events if e["event"] != "output"]
 
 
 class S3Calls(list[str]):
@@ -82,9 +85,9 @@ def watched_s3(s3_calls: S3Calls) -> Iterator[Any]:
 
 
 @pytest.fixture
-def bedrock() -> Iterator[tuple[Any, Stubber]]:
+def bedrock() -> Iterator[tuple[Any, ConverseStreamStub]]:
     client = boto3.client("bedrock-runtime", region_name=REGION)
-    with Stubber(client) as stubber:
+    with ConverseStreamStub(client) as stubber:
         yield client, stubber
 
 
@@ -153,7 +156,7 @@ def test_customer_mode_success_makes_no_s3_client_and_the_finished_line_is_the_r
 ) -> None:
     client, stubber = bedrock
     stubber.add_response(
-        "converse",
+        "converse_stream",
         answer("Fargate runs containers.\nNo servers to manage."),
         expected_params={
             "modelId": MODEL,
@@ -175,8 +178,7 @@ def test_customer_mode_success_makes_no_s3_client_and_the_finished_line_is_the_r
     stubber.assert_no_pending_responses()
     assert asked == [{"region": REGION, "s3": False}]  # no S3 client, so no S3 call
     stdout = capsys.readouterr().out
-    assert "Fargate runs containers." in stdout.splitlines()
-    assert "No servers to manage." in stdout.splitlines()
+    assert output_text(stdout) == "Fargate runs containers.\nNo servers to manage."
     assert json_lines(stdout)[-1] == {
         "event": "run.finished",
         "runId": RUN_ID,
@@ -193,7 +195,7 @@ def test_customer_mode_success_never_calls_s3_even_when_given_a_client(
     answer, watched_s3, s3_calls, bedrock
 ) -> None:
     client, stubber = bedrock
-    stubber.add_response("converse", answer("ok"))
+    stubber.add_response("converse_stream", answer("ok"))
 
     assert runner.main(customer_env(), clients=(watched_s3, client)) == 0
 
@@ -211,7 +213,7 @@ def test_the_request_document_the_launcher_builds_is_accepted_as_is(answer, bedr
     }
     document = request_document(RUN_ID, agent, INPUT, 4096)
     client, stubber = bedrock
-    stubber.add_response("converse", answer("ok"))
+    stubber.add_response("converse_stream", answer("ok"))
     env = customer_env(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
 
     assert runner.main(env, clients=(None, client)) == 0
@@ -272,7 +274,7 @@ def test_customer_mode_max_tokens_above_max_output_tokens_is_refused(bedrock, ca
 def test_customer_mode_model_error_is_reported_in_the_finished_line(bedrock, capsys) -> None:
     client, stubber = bedrock
     stubber.add_client_error(
-        "converse", service_error_code="AccessDeniedException", http_status_code=403
+        "converse_stream", service_error_code="AccessDeniedException", http_status_code=403
     )
 
     assert runner.main(customer_env(), clients=(None, client)) == 1
@@ -288,7 +290,7 @@ def test_customer_mode_with_a_bucket_and_result_key_writes_the_result_but_reads_
     answer, s3, bedrock, s3_calls
 ) -> None:
     client, stubber = bedrock
-    stubber.add_response("converse", answer("ok"))
+    stubber.add_response("converse_stream", answer("ok"))
     result_key = f"runs/{RUN_ID}/result.json"
     env = customer_env() | {"ARTIFACTS_BUCKET": BUCKET, "RESULT_KEY": result_key}
 
@@ -318,7 +320,7 @@ def test_customer_mode_sigterm_during_the_model_call_logs_a_stopped_failure_and_
     def stop_task(**_: Any) -> None:
         signal.raise_signal(signal.SIGTERM)  # the customer's StopTask, mid-call
 
-    client.meta.events.register("provide-client-params.bedrock-runtime.Converse", stop_task)
+    client.meta.events.register("provide-client-params.bedrock-runtime.ConverseStream", stop_task)
     previous = signal.signal(signal.SIGTERM, not_installed)
     try:
         with pytest.raises(SystemExit) as exited:
@@ -344,7 +346,7 @@ def test_customer_mode_sigterm_during_the_model_call_logs_a_stopped_failure_and_
 
 def test_customer_mode_sigterm_after_the_run_finished_adds_nothing(answer, bedrock, capsys) -> None:
     client, stubber = bedrock
-    stubber.add_response("converse", answer("done"))
+    stubber.add_response("converse_stream", answer("done"))
     agent_runner = runner.Runner(runner.load_settings(customer_env()), s3=None, bedrock=client)
     assert agent_runner.run() == 0
     capsys.readouterr()
