@@ -17,15 +17,15 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.e2e.conftest import (
+from local_mode.assembly import ROOT
+from local_mode.harness import (
     HEALTHY_WITHIN_SECONDS,
-    ROOT,
-    TESTS_PER_MONTH,
     Answer,
     LocalMode,
     nothing_listens_on,
     stop_local_mode,
 )
+from tests.e2e.conftest import TESTS_PER_MONTH
 
 pytestmark = pytest.mark.e2e
 
@@ -230,7 +230,7 @@ def test_tier2_onboard_launch_connect_deploy_disconnect(local_mode: LocalMode) -
     disconnected and reconnected by pasting the role."""
     import boto3
 
-    from scripts.local_mode.customer import customer_session, launch_customer_stack
+    from local_mode.customer import customer_session, launch_customer_stack
 
     token = local_mode.sign_in("customer@example.com")
     onboarding = local_mode.request("POST", "/aws-account/onboarding", token=token)
@@ -338,7 +338,7 @@ def test_tier2_onboard_launch_connect_deploy_disconnect(local_mode: LocalMode) -
 def test_a_registration_with_an_unknown_external_id_fails_the_stack(
     local_mode: LocalMode,
 ) -> None:
-    from scripts.local_mode.customer import launch_customer_stack
+    from local_mode.customer import launch_customer_stack
 
     with pytest.raises(RuntimeError, match="Registration answered FAILED: unknown External ID"):
         launch_customer_stack(

@@ -15,12 +15,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from scripts.local_mode.templates import Resolver, Stack, TemplateError
+from local_mode.assembly import ROOT, Stack, TemplateError
+from local_mode.templates import Resolver
 
-ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_SRC = ROOT / "lambda_src"
 
 log = logging.getLogger("local_mode.functions")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from scripts.local_mode.jwt_check import (
+from local_mode.jwt_check import (
     JwtVerifier,
     Unauthorized,
     claims_as_api_gateway_passes_them,

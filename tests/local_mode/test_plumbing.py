@@ -15,18 +15,20 @@ from typing import Any
 
 import pytest
 
-from scripts.local_mode.emulator import MotoEmulator, free_port
-from scripts.local_mode.gateway import Route, converse
-from scripts.local_mode.plumbing import (
+from local_mode.assembly import Stack
+from local_mode.emulator import MotoEmulator
+from local_mode.gateway import Route, converse
+from local_mode.harness import free_port
+from local_mode.plumbing import (
     CustomerClusters,
     EcsWatcher,
     SchedulerEmulator,
     due_time,
 )
-from scripts.local_mode.task_executor import TaskExecutor
-from scripts.local_mode.templates import Physical, Resolver, Stack
+from local_mode.task_executor import TaskExecutor
+from local_mode.templates import Physical, Resolver
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.local_mode
 REGION = "eu-west-3"
 
 

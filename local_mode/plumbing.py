@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scripts.local_mode.task_executor import TaskExecutor, iso
+from local_mode.task_executor import TaskExecutor, iso
 
 log = logging.getLogger("local_mode.plumbing")
 

@@ -12,17 +12,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.local_mode.emulator import DEFAULT_ACCOUNT_ID, MotoEmulator, Provisioner
-from scripts.local_mode.functions import Functions, function_specs, shared_environment
-from scripts.local_mode.gateway import (
+from local_mode.assembly import (
+    ROOT,
+    TemplateError,
+    dependency_closure,
+    load_stacks,
+    stack_with_handler,
+)
+from local_mode.emulator import DEFAULT_ACCOUNT_ID, MotoEmulator, Provisioner
+from local_mode.functions import Functions, function_specs, shared_environment
+from local_mode.gateway import (
     REGISTRATION_HANDLER,
     Gateway,
     LocalServices,
     api_definition,
     serve,
 )
-from scripts.local_mode.jwt_check import Authorizer, JwtVerifier
-from scripts.local_mode.plumbing import (
+from local_mode.jwt_check import Authorizer, JwtVerifier
+from local_mode.plumbing import (
     SWEEPER_HANDLER,
     TASK_EVENTS_HANDLER,
     CustomerClusters,
@@ -33,16 +40,9 @@ from scripts.local_mode.plumbing import (
     sns_lambda_event,
     sweeper_event,
 )
-from scripts.local_mode.task_executor import TaskExecutor
-from scripts.local_mode.templates import (
-    Resolver,
-    TemplateError,
-    dependency_closure,
-    load_stacks,
-    stack_with_handler,
-)
+from local_mode.task_executor import TaskExecutor
+from local_mode.templates import Resolver
 
-ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = ROOT / "dist" / "openapi.json"
 
 log = logging.getLogger("local_mode")

@@ -1,7 +1,7 @@
 """Local mode's figures: time to healthy, and requests per second for GET /me and for
 test launches (200 sequential requests each).
 
-    python -m scripts.local_mode.bench [--requests 200]
+    python -m local_mode.bench [--requests 200]
 
 Starts local mode as a subprocess on free ports, synthesized with a quota and rate
 limit high enough for the launches (freeTestsPerMonth=1000, launchesPerMinute=600),
@@ -17,16 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from local_mode.harness import start_local_mode, stop_local_mode
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     os.environ.setdefault("LOCAL_FUNCTION_LOG_LEVEL", "WARNING")
-    from tests.e2e.conftest import start_local_mode, stop_local_mode
 
     with tempfile.TemporaryDirectory() as scratch:
         local = start_local_mode(
