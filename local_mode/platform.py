@@ -21,13 +21,8 @@ from local_mode.assembly import (
 )
 from local_mode.emulator import DEFAULT_ACCOUNT_ID, MotoEmulator, Provisioner
 from local_mode.functions import Functions, function_specs, shared_environment
-from local_mode.gateway import (
-    REGISTRATION_HANDLER,
-    Gateway,
-    LocalServices,
-    api_definition,
-    serve,
-)
+from local_mode.gateway import REGISTRATION_HANDLER, Gateway, LocalServices, api_definition
+from local_mode.http_server import serve
 from local_mode.jwt_check import Authorizer, JwtVerifier
 from local_mode.plumbing import (
     SWEEPER_HANDLER,

@@ -114,9 +114,27 @@ def test_a_forged_but_well_formed_token_passes_only_with_the_emulator_key(
 
 def test_routes_the_api_does_not_have_answer_404_like_api_gateway(local_mode: LocalMode) -> None:
     token = local_mode.sign_in("first@example.com")
-    for method, path in (("GET", "/nope"), ("PATCH", "/me"), ("GET", "/agents/a/b/c")):
+    for method, path in (
+        ("GET", "/nope"),
+        ("PATCH", "/me"),
+        ("GET", "/agents/a/b/c"),
+        ("GET", "//me"),
+        ("GET", "/me/"),
+        ("TRACE", "/me"),
+        ("FOO", "/me"),
+    ):
         answer = local_mode.request(method, path, token=token)
         assert (answer.status, answer.body) == (404, {"message": "Not Found"}), (method, path)
+
+
+def test_a_percent_encoded_path_reaches_the_route_it_decodes_to(local_mode: LocalMode) -> None:
+    token = local_mode.sign_in("encoded@example.com")
+    assert local_mode.request("GET", "/%6De", token=token).body["email"] == "encoded@example.com"
+    agent_id = local_mode.request("POST", "/agents", token=token, body=AGENT).body["agentId"]
+    encoded = agent_id.replace("-", "%2D")
+    assert encoded != agent_id
+    answer = local_mode.request("GET", f"/agents/{encoded}", token=token)
+    assert (answer.status, answer.body["agentId"]) == (200, agent_id)
 
 
 def test_openapi_document_is_served_as_exported(local_mode: LocalMode) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from local_mode.assembly import Stack
 from local_mode.emulator import MotoEmulator
-from local_mode.gateway import Route, converse
+from local_mode.gateway import ApiDefinition, Cors, Route, converse
 from local_mode.harness import free_port
 from local_mode.plumbing import (
     CustomerClusters,
@@ -355,9 +355,23 @@ def test_the_resolver_follows_refs_imports_and_conditions_across_stacks() -> Non
 
 def test_routes_match_path_parameters_and_prefer_literal_segments() -> None:
     route = Route("GET", "/runs/{runId}/logs", authorized=True)
-    assert route.match("GET", "/runs/r%2F1/logs") == {"runId": "r/1"}
+    # Routes see the path the server has decoded once (as API Gateway routes it, where
+    # /runs/r%2F1/logs is /runs/r/1/logs and matches nothing): no second decoding here.
+    assert route.match("GET", "/runs/r 1/logs") == {"runId": "r 1"}
+    assert route.match("GET", "/runs/r%2F1/logs") == {"runId": "r%2F1"}
+    assert route.match("GET", "/runs/r/1/logs") is None
     assert route.match("POST", "/runs/r1/logs") is None
     assert route.match("GET", "/runs//logs") is None
+    api = ApiDefinition(
+        routes=[Route("GET", "/org/{part}", authorized=True), Route("GET", "/org/members", True)],
+        cors=Cors(),
+        api_id="local",
+        account_id="123456789012",
+    )
+    found = api.find("GET", "/org/members")
+    assert found is not None and found[0].path == "/org/members"
+    found = api.find("GET", "/org/other")
+    assert found is not None and found == (api.routes[0], {"part": "other"})
 
 
 def test_the_converse_stand_in_is_deterministic_and_respects_max_tokens() -> None:
