@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from local_mode.assembly import Stack
+from local_mode.assembly import Stack, load_stacks, stack_with_handler, synthesized
 from local_mode.emulator import MotoEmulator
 from local_mode.gateway import ApiDefinition, Cors, Route, converse
 from local_mode.harness import free_port
@@ -24,6 +24,8 @@ from local_mode.plumbing import (
     EcsWatcher,
     SchedulerEmulator,
     due_time,
+    is_ecs_task_state_change,
+    rule_targets,
 )
 from local_mode.task_executor import TaskExecutor
 from local_mode.templates import Physical, Resolver
@@ -387,3 +389,39 @@ def test_the_converse_stand_in_is_deterministic_and_respects_max_tokens() -> Non
     assert answer["stopReason"] == "max_tokens"
     assert answer["usage"]["outputTokens"] == 5
     assert answer["usage"]["inputTokens"] == 2
+
+
+def test_the_templates_rules_give_the_sweeper_its_rate_and_task_events_the_ecs_changes() -> None:
+    stacks = load_stacks(synthesized())
+    api_stack, _ = stack_with_handler(stacks, "handlers.api.handler")
+    rules = rule_targets(api_stack)
+    scheduled = {(rule.handler, rule.period_seconds) for rule in rules if rule.period_seconds}
+    assert scheduled == {("handlers.sweeper.handler", 60)}
+    ecs = [rule.handler for rule in rules if is_ecs_task_state_change(rule)]
+    assert ecs == ["handlers.task_events.handler"]
+
+
+def test_only_enabled_rate_rules_with_a_function_target_are_emulated() -> None:
+    def rule(**properties: Any) -> dict[str, Any]:
+        return {"Type": "AWS::Events::Rule", "Properties": properties}
+
+    target = [{"Arn": {"Fn::GetAtt": ["Fn", "Arn"]}, "Id": "T"}]
+    stack = Stack(
+        "S",
+        "s",
+        {
+            "Resources": {
+                "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Handler": "handlers.x.h"}},
+                "Hourly": rule(ScheduleExpression="rate(2 hours)", Targets=target),
+                "Off": rule(ScheduleExpression="rate(1 minute)", State="DISABLED", Targets=target),
+                "Cron": rule(ScheduleExpression="cron(0 12 * * ? *)", Targets=target),
+                "Elsewhere": rule(
+                    ScheduleExpression="rate(1 day)", Targets=[{"Arn": "arn:aws:sqs:q", "Id": "Q"}]
+                ),
+            }
+        },
+        [],
+    )
+    assert [(r.logical_id, r.handler, r.period_seconds) for r in rule_targets(stack)] == [
+        ("Hourly", "handlers.x.h", 7200)
+    ]
