@@ -136,7 +136,9 @@ def launch_customer_stack(
         elif depends in registrations:
             del resource["DependsOn"]
 
-    topic = f"arn:aws:sns:{info['region']}:{info['accountId']}:agent-builder-registrations"
+    topic = info.get("registrationTopicArn")
+    if not topic:
+        raise RuntimeError("the running local mode reports no registration topic")
     declared = template.get("Parameters", {})
     values = {
         "ExternalId": external_id,

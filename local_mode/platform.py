@@ -341,6 +341,8 @@ class LocalPlatform:
             "accountId": self.account_id,
             "userPoolId": self.user_pool_id,
             "clientId": self.client_id,
+            # The platform's topic, as the Launch Stack link passes it (customer.py).
+            "registrationTopicArn": self.environment.get("REGISTRATION_TOPIC_ARN", ""),
             "runningTasks": len(running),
             "startedInSeconds": round(self.started_in or 0, 3),
         }
