@@ -34,8 +34,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CDK_JSON = ROOT / "cdk.json"
 CDK_OUT = ROOT / "cdk.out"
-# What the templates are made from: a file here newer than cdk.out makes cdk.out stale.
-# (lambda_src only changes asset hashes, which nothing that reads cdk.out looks at.)
+# What the templates are made from: a .py or .json file here newer than cdk.out makes
+# cdk.out stale. (lambda_src only changes asset hashes, which no reader of cdk.out uses;
+# stacks/customer_onboarding.lock is written after a synth and changes no template.)
 APP_SOURCES = ("app.py", "cdk.json", "stacks", "constructs")
 TABLE = "AWS::DynamoDB::Table"
 FUNCTION = "AWS::Lambda::Function"
@@ -264,7 +265,7 @@ def _newest_source() -> float:
         path = ROOT / name
         paths = path.rglob("*") if path.is_dir() else [path]
         for source in paths:
-            if source.is_file() and "__pycache__" not in source.parts:
+            if source.suffix in (".py", ".json") and "__pycache__" not in source.parts:
                 newest = max(newest, source.stat().st_mtime)
     return newest
 
