@@ -76,3 +76,8 @@ def test_refuses_while_a_platform_stack_still_exists(session: Any) -> None:
     with pytest.raises(SystemExit, match="agent-builder-platform"):
         cleanup_leftovers.cleanup(prefix="agent-builder", dry_run=False, session=session)
     assert remaining(session) == {"/aws/lambda/agent-builder-platform-Helper-1"}
+
+
+def test_the_stacks_looked_for_are_the_synthesized_apps_stacks() -> None:
+    # The deployed stacks' names: renaming one would orphan what it deployed.
+    assert sorted(cleanup_leftovers.stack_suffixes()) == ["control-plane", "identity", "platform"]
