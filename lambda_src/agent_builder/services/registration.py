@@ -19,38 +19,40 @@ Anyone may publish to the registration topic, so every message is untrusted:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from agent_builder.audit import FAILURE, AuditEvent
 from agent_builder.errors import DomainError, InvalidInput, InvalidRegion, RoleValidationFailed
 from agent_builder.gateways.cfn_response import (
     MAX_REASON,
     ResponseSender,
     url_host,
 )
-from agent_builder.regions import is_aws_region
 from agent_builder.repositories.accounts import CONNECTED, AccountsRepository
 from agent_builder.repositories.audit import AuditLog
 from agent_builder.services.accounts import (
-    EXTERNAL_ID,
     REGISTRATION_PATIENCE_SECONDS,
-    RESOURCE_PREFIX,
-    SECURITY_GROUP,
-    SUBNET,
     AccountService,
     Candidate,
+)
+from agent_builder.validation import (
+    ACCOUNT_ID,
+    EXTERNAL_ID,
+    MAX_SUBNETS,
+    RESOURCE_PREFIX,
+    SECURITY_GROUP,
+    STACK_ARN,
+    SUBNET,
+    is_aws_region,
     parse_version,
 )
 
 logger = Logger(child=True)
 
 SUCCESS, FAILED = "SUCCESS", "FAILED"
-STACK_ARN = re.compile(
-    r"^arn:aws:cloudformation:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):stack/"
-)
 INTERNAL_REASON = (
     "the platform hit an internal error (it has been logged); retry the stack operation"
 )
@@ -145,12 +147,14 @@ class RegistrationService:
             return Outcome(FAILED, exc.message)  # audited by connect_candidate
         except DomainError as exc:
             self._audit.record(
-                user_id,
-                "account.registration",
-                result="failure",
-                account_id=_text(props.get("AccountId")),
-                reason=exc.message,
-                via="registration",
+                AuditEvent(
+                    user_id,
+                    "account.registration",
+                    result=FAILURE,
+                    account_id=_text(props.get("AccountId")),
+                    reason=exc.message,
+                    details={"via": "registration"},
+                )
             )
             return Outcome(FAILED, exc.message)
         return Outcome(SUCCESS)
@@ -179,7 +183,7 @@ class RegistrationService:
             subnets = [part.strip() for part in subnets.split(",") if part.strip()]
         if (
             not isinstance(subnets, list)
-            or not 1 <= len(subnets) <= 16
+            or not 1 <= len(subnets) <= MAX_SUBNETS
             or not all(isinstance(s, str) and SUBNET.match(s) for s in subnets)
         ):
             raise InvalidInput("SubnetIds must be 1 to 16 subnet ids")
@@ -248,7 +252,7 @@ class RegistrationService:
             return given
         props = request.get("ResourceProperties")
         account = props.get("AccountId") if isinstance(props, dict) else None
-        if isinstance(account, str) and re.fullmatch(r"[0-9]{12}", account):
+        if isinstance(account, str) and ACCOUNT_ID.fullmatch(account):
             return f"{self._project}-registration-{account}"
         return f"{self._project}-registration"
 
