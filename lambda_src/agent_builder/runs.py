@@ -15,6 +15,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -57,33 +58,63 @@ def hash_request(agent_id: str, kind: str, input_text: str) -> str:
     ).hexdigest()
 
 
+@dataclass(frozen=True)
+class LaunchRequest:
+    """One launch as the tier router hands it to a target's launcher."""
+
+    caller: Caller
+    agent: dict[str, Any]
+    kind: str
+    input_text: str
+    run_id: str
+    request_hash: str
+
+    @classmethod
+    def of(
+        cls,
+        caller: Caller,
+        agent: dict[str, Any],
+        kind: str,
+        input_text: str,
+        idempotency_key: str | None,
+    ) -> LaunchRequest:
+        return cls(
+            caller=caller,
+            agent=agent,
+            kind=kind,
+            input_text=input_text,
+            run_id=run_id_for(caller.user_id, idempotency_key),
+            request_hash=hash_request(agent["agentId"], kind, input_text),
+        )
+
+    @property
+    def agent_id(self) -> str:
+        return str(self.agent["agentId"])
+
+
 def new_run(
-    caller: Caller,
-    agent: dict[str, Any],
+    request: LaunchRequest,
     *,
-    run_id: str,
-    kind: str,
     target: str,
     account_id: str,
     region: str,
-    request_hash: str,
     now: datetime,
     retention: timedelta,
     **extra: Any,
 ) -> dict[str, Any]:
     """A PENDING run as launchers store it; `extra` is the target's own fields."""
     return {
-        "runId": run_id,
-        "userId": caller.user_id,
-        "agentId": agent["agentId"],
-        "kind": kind,
+        "runId": request.run_id,
+        "userId": request.caller.user_id,
+        "agentId": request.agent_id,
+        "kind": request.kind,
         "target": target,
         "accountId": account_id,
         "region": region,
         **extra,
         "status": PENDING,
         "createdAt": timeutil.iso(now),
-        "requestHash": request_hash,
+        "requestHash": request.request_hash,
         # Provisional: a run that never finishes still expires; its stop resets it.
         "expiresAt": timeutil.epoch(now + retention + timedelta(days=1)),
     }

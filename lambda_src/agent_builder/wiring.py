@@ -24,9 +24,14 @@ from agent_builder.repositories.audit import AuditLog
 from agent_builder.repositories.ledger import LaunchLedger, Limits
 from agent_builder.repositories.profiles import ProfilesRepository
 from agent_builder.repositories.runs import RunsRepository
+from agent_builder.runs import LaunchRequest
 from agent_builder.services.agents import AgentService
-from agent_builder.services.caller import Caller
-from agent_builder.services.launches import Launcher, LaunchService, PlatformLauncher
+from agent_builder.services.launches import (
+    Launcher,
+    LaunchRecords,
+    LaunchService,
+    PlatformLauncher,
+)
 from agent_builder.services.profiles import ProfileService
 from agent_builder.services.runs import RunService
 from agent_builder.services.sweeper import Sweeper
@@ -82,8 +87,8 @@ class _OnFirstUse:
     def __init__(self, build: Callable[[], Launcher]) -> None:
         self._build = build
 
-    def launch(self, caller: Caller, agent: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return self._build().launch(caller, agent, **kwargs)
+    def launch(self, request: LaunchRequest) -> dict[str, Any]:
+        return self._build().launch(request)
 
 
 @functools.cache
@@ -107,7 +112,13 @@ def api_services() -> ApiServices:
         max_output_tokens=limits.max_output_tokens,
     )
     platform = PlatformLauncher(
-        ledger=ledger,
+        records=LaunchRecords(
+            ledger=ledger,
+            audit=audit,
+            limits=_limits(),
+            retention_days=store.run_retention_days,
+            max_output_tokens=limits.max_output_tokens,
+        ),
         artifacts=ArtifactsGateway(clients.client("s3"), launch.artifacts_bucket),
         cluster=ClusterGateway(
             clients.client("ecs"),
@@ -124,11 +135,7 @@ def api_services() -> ApiServices:
             role_arn=launch.scheduler_role_arn,
             cluster_arn=cluster_arn,
         ),
-        audit=audit,
-        limits=_limits(),
         max_test_minutes=settings.load(settings.TimeLimit).max_test_minutes,
-        max_output_tokens=limits.max_output_tokens,
-        retention_days=store.run_retention_days,
         project=project.project_name,
     )
     runs = RunService(
@@ -217,14 +224,16 @@ def customer_services() -> CustomerServices:
     return CustomerServices(
         accounts=accounts.service,
         customer_launcher=CustomerLauncher(
+            records=LaunchRecords(
+                ledger=_ledger(store, accounts.audit),
+                audit=accounts.audit,
+                limits=_limits(),
+                retention_days=store.run_retention_days,
+                max_output_tokens=settings.load(settings.Limits).max_output_tokens,
+            ),
             accounts=accounts.repository,
             chain=accounts.chain,
-            ledger=_ledger(store, accounts.audit),
             runs=runs,
-            audit=accounts.audit,
-            limits=_limits(),
-            retention_days=store.run_retention_days,
-            max_output_tokens=settings.load(settings.Limits).max_output_tokens,
             runner_image_uri=runner.runner_image_uri,
             container_name=container,
             architecture=runner.runner_architecture,

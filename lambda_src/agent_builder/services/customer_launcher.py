@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from agent_builder import runs as lifecycle
 from agent_builder import timeutil
 from agent_builder.audit import FAILURE, SUCCESS, AuditEvent
 from agent_builder.errors import AccountNotConnected, DeployFailed, DomainError
@@ -22,21 +23,9 @@ from agent_builder.gateways.customer_account import CustomerCluster, CustomerTas
 from agent_builder.gateways.ecs import TaskStartFailed
 from agent_builder.gateways.role_chain import ACCESS_DENIED, CustomerSession, RoleChain
 from agent_builder.repositories.accounts import CONNECTED, AccountsRepository
-from agent_builder.repositories.audit import AuditLog
 from agent_builder.repositories.dynamo import error_code
-from agent_builder.repositories.ledger import LaunchLedger, Limits
 from agent_builder.repositories.runs import RunsRepository
-from agent_builder.runs import (
-    FAILED,
-    PENDING,
-    launch_failed,
-    launch_failure_reason,
-    new_run,
-    replay,
-    request_document,
-    run_view,
-)
-from agent_builder.services.caller import Caller
+from agent_builder.services.launches import LaunchRecords
 
 logger = Logger(child=True)
 
@@ -49,12 +38,12 @@ def _assume_failure(exc: Exception) -> str:
             "the platform could not assume your deployer role: check the onboarding stack "
             "still exists with the same External ID, or reconnect (PUT /aws-account)"
         )
-    return launch_failure_reason(exc)
+    return lifecycle.launch_failure_reason(exc)
 
 
 def _failed_without_task(existing: dict[str, Any]) -> DomainError | None:
     """A replayed key whose deploy never started a task answers DEPLOY_FAILED again."""
-    if existing.get("status") == FAILED and not existing.get("taskArn"):
+    if existing.get("status") == lifecycle.FAILED and not existing.get("taskArn"):
         return DeployFailed(
             f"{existing.get('stopReason') or 'the run could not start'}; "
             "retry with a new Idempotency-Key"
@@ -66,14 +55,10 @@ class CustomerLauncher:
     def __init__(
         self,
         *,
+        records: LaunchRecords,
         accounts: AccountsRepository,
         chain: RoleChain,
-        ledger: LaunchLedger,
         runs: RunsRepository,
-        audit: AuditLog,
-        limits: Limits,
-        retention_days: int,
-        max_output_tokens: int,
         runner_image_uri: str,
         container_name: str,
         architecture: str,
@@ -81,14 +66,10 @@ class CustomerLauncher:
         memory_mib: int,
         clock: Callable[[], datetime] = timeutil.utcnow,
     ) -> None:
+        self._records = records
         self._accounts = accounts
         self._chain = chain
-        self._ledger = ledger
         self._runs = runs
-        self._audit = audit
-        self._limits = limits
-        self._retention = timedelta(days=retention_days)
-        self._max_tokens = max_output_tokens
         self._runner_image = runner_image_uri
         self._container = container_name
         self._architecture = architecture
@@ -96,16 +77,8 @@ class CustomerLauncher:
         self._memory = memory_mib
         self._clock = clock
 
-    def launch(
-        self,
-        caller: Caller,
-        agent: dict[str, Any],
-        *,
-        kind: str,
-        input_text: str,
-        run_id: str,
-        request_hash: str,
-    ) -> dict[str, Any]:
+    def launch(self, request: lifecycle.LaunchRequest) -> dict[str, Any]:
+        caller, agent, run_id = request.caller, request.agent, request.run_id
         account = self._accounts.get(caller.user_id)
         if account is None or account.get("status") != CONNECTED:
             raise AccountNotConnected(
@@ -114,23 +87,19 @@ class CustomerLauncher:
             )
         now = self._clock()
         prefix = str(account["resourcePrefix"])
-        run = new_run(
-            caller,
-            agent,
-            run_id=run_id,
-            kind=kind,
+        run = lifecycle.new_run(
+            request,
             target="customer",
             account_id=account["accountId"],
             region=account["region"],
-            request_hash=request_hash,
             now=now,
-            retention=self._retention,
+            retention=self._records.retention,
             clusterArn=account["clusterArn"],
             logGroupName=f"/{prefix}/agent-runs",
         )
-        existing = self._ledger.open_uncharged(run, now=now, limits=self._limits)
+        existing = self._records.ledger.open_uncharged(run, now=now, limits=self._records.limits)
         if existing is not None:
-            return replay(existing, request_hash, failed=_failed_without_task)
+            return lifecycle.replay(existing, request.request_hash, failed=_failed_without_task)
 
         step = "AssumeRole"
         try:
@@ -139,7 +108,9 @@ class CustomerLauncher:
             )
             cluster = CustomerCluster(session, str(account["clusterArn"]))
             step = "RegisterTaskDefinition"
-            revision = cluster.register(self._task(run, agent, input_text, prefix, session), prefix)
+            revision = cluster.register(
+                self._task(run, agent, request.input_text, prefix, session), prefix
+            )
             try:
                 step = "RunTask"
                 task_arn = cluster.run(
@@ -159,7 +130,11 @@ class CustomerLauncher:
             finally:
                 self._deregister(cluster, revision, run_id)
         except Exception as exc:
-            reason = _assume_failure(exc) if step == "AssumeRole" else launch_failure_reason(exc)
+            reason = (
+                _assume_failure(exc)
+                if step == "AssumeRole"
+                else lifecycle.launch_failure_reason(exc)
+            )
             self._fail(run, reason, exc)
             if isinstance(exc, TaskStartFailed) or error_code(exc):
                 raise DeployFailed(
@@ -167,10 +142,10 @@ class CustomerLauncher:
                     f"({account['region']}): {reason}"
                 ) from exc
             raise
-        self._runs.advance(run_id, task_arn, PENDING, {"taskDefinitionArn": revision})
+        self._runs.advance(run_id, task_arn, lifecycle.PENDING, {"taskDefinitionArn": revision})
         self._record(run, SUCCESS, None)
         logger.info("deployed to customer account", run_id=run_id, account_id=account["accountId"])
-        return run_view({**run, "taskArn": task_arn})
+        return lifecycle.run_view({**run, "taskArn": task_arn})
 
     def _task(
         self,
@@ -182,7 +157,9 @@ class CustomerLauncher:
     ) -> CustomerTask:
         account = run["accountId"]
         own_image = agent.get("image")
-        document = request_document(run["runId"], agent, input_text, self._max_tokens)
+        document = lifecycle.request_document(
+            run["runId"], agent, input_text, self._records.max_output_tokens
+        )
         return CustomerTask(
             family=f"{prefix}-agent-runner",
             image=str(own_image or self._runner_image),
@@ -190,7 +167,7 @@ class CustomerLauncher:
                 "RUN_ID": run["runId"],
                 "AGENT_REQUEST": json.dumps(document, ensure_ascii=False, separators=(",", ":")),
                 "AWS_REGION": session.region,
-                "MAX_OUTPUT_TOKENS": str(self._max_tokens),
+                "MAX_OUTPUT_TOKENS": str(self._records.max_output_tokens),
             },
             execution_role_arn=f"arn:aws:iam::{account}:role/{prefix}-task-execution",
             task_role_arn=f"arn:aws:iam::{account}:role/{prefix}-agent-task",
@@ -214,7 +191,10 @@ class CustomerLauncher:
     def _fail(self, run: dict[str, Any], reason: str, exc: Exception) -> None:
         logger.error("customer deploy failed", run_id=run["runId"], reason=reason, exc_info=exc)
         try:
-            self._runs.fail(run["runId"], launch_failed(reason, self._clock(), self._retention))
+            self._runs.fail(
+                run["runId"],
+                lifecycle.launch_failed(reason, self._clock(), self._records.retention),
+            )
         except Exception:
             logger.exception("could not mark the failed deploy", run_id=run["runId"])
         self._record(run, FAILURE, reason)
@@ -222,7 +202,7 @@ class CustomerLauncher:
     def _record(self, run: dict[str, Any], result: str, reason: str | None) -> None:
         # After the fact: a lost audit write must not hide a task that is already running.
         try:
-            self._audit.record(
+            self._records.audit.record(
                 AuditEvent(
                     actor=str(run["userId"]),
                     action="run.deploy",

@@ -8,11 +8,13 @@ audit records of a launch: lambda_src/CONTRACT.md "Launch" and "Audit".
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
+from agent_builder import runs as lifecycle
 from agent_builder import timeutil
 from agent_builder.audit import FAILURE, REFUSED
 from agent_builder.errors import (
@@ -31,18 +33,6 @@ from agent_builder.gateways.scheduler import TimeLimitScheduler
 from agent_builder.repositories.audit import AuditLog
 from agent_builder.repositories.ledger import LaunchLedger, Limits
 from agent_builder.repositories.profiles import ProfilesRepository
-from agent_builder.runs import (
-    FAILED,
-    audit_event,
-    hash_request,
-    launch_failed,
-    launch_failure_reason,
-    new_run,
-    replay,
-    request_document,
-    run_id_for,
-    run_view,
-)
 from agent_builder.services.agents import AgentService
 from agent_builder.services.caller import Caller
 from agent_builder.validation import IDEMPOTENCY_KEY, MAX_INPUT_BYTES
@@ -60,16 +50,22 @@ TIER_TARGETS = {"freemium": "platform", "personal": "customer", "enterprise": "e
 class Launcher(Protocol):
     """Starts a run on one target (the tier router's `launchers`, by target name)."""
 
-    def launch(
-        self,
-        caller: Caller,
-        agent: dict[str, Any],
-        *,
-        kind: str,
-        input_text: str,
-        run_id: str,
-        request_hash: str,
-    ) -> dict[str, Any]: ...
+    def launch(self, request: lifecycle.LaunchRequest) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class LaunchRecords:
+    """Where every launcher records its runs (and their audit), and within which limits."""
+
+    ledger: LaunchLedger
+    audit: AuditLog
+    limits: Limits
+    retention_days: int
+    max_output_tokens: int
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.retention_days)
 
 
 def arn_account_region(arn: str) -> tuple[str, str]:
@@ -83,73 +79,56 @@ class PlatformLauncher:
     def __init__(
         self,
         *,
-        ledger: LaunchLedger,
+        records: LaunchRecords,
         artifacts: ArtifactsGateway,
         cluster: ClusterGateway,
         scheduler: TimeLimitScheduler,
-        audit: AuditLog,
-        limits: Limits,
         max_test_minutes: int,
-        max_output_tokens: int,
-        retention_days: int,
         project: str,
         clock: Callable[[], datetime] = timeutil.utcnow,
     ) -> None:
-        self._ledger = ledger
+        self._records = records
         self._artifacts = artifacts
         self._cluster = cluster
         self._scheduler = scheduler
-        self._audit = audit
-        self._limits = limits
         self._minutes = max_test_minutes
-        self._max_tokens = max_output_tokens
-        self._retention = timedelta(days=retention_days)
         self._project = project
         self._clock = clock
 
-    def launch(
-        self,
-        caller: Caller,
-        agent: dict[str, Any],
-        *,
-        kind: str,
-        input_text: str,
-        run_id: str,
-        request_hash: str,
-    ) -> dict[str, Any]:
+    def launch(self, request: lifecycle.LaunchRequest) -> dict[str, Any]:
         now = self._clock()
+        run_id, agent = request.run_id, request.agent
         account, region = arn_account_region(self._cluster.cluster_arn)
-        run = new_run(
-            caller,
-            agent,
-            run_id=run_id,
-            kind=kind,
+        run = lifecycle.new_run(
+            request,
             target="platform",
             account_id=account,
             region=region,
-            request_hash=request_hash,
             now=now,
-            retention=self._retention,
+            retention=self._records.retention,
         )
         try:
-            existing = self._ledger.charge(
+            existing = self._records.ledger.charge(
                 run,
-                email=caller.email,
+                email=request.caller.email,
                 now=now,
-                limits=self._limits,
-                audit=audit_event(run, f"{kind}.launch"),
+                limits=self._records.limits,
+                audit=lifecycle.audit_event(run, f"{request.kind}.launch"),
             )
         except (QuotaExceeded, RateLimited, LaunchConflict) as refusal:
             self._record_refusal(run, refusal)
             raise
         if existing is not None:
-            return replay(existing, request_hash, failed=_failed_and_given_back)
-        logger.info("test charged", run_id=run_id, agent_id=agent["agentId"], kind=kind)
+            return lifecycle.replay(existing, request.request_hash, failed=_failed_and_given_back)
+        logger.info("test charged", run_id=run_id, agent_id=request.agent_id, kind=request.kind)
 
         task_arn: str | None = None
         try:
             self._artifacts.put_request(
-                run_id, request_document(run_id, agent, input_text, self._max_tokens)
+                run_id,
+                lifecycle.request_document(
+                    run_id, agent, request.input_text, self._records.max_output_tokens
+                ),
             )
             task_arn = self._cluster.run(
                 TaskSpec(
@@ -162,8 +141,8 @@ class PlatformLauncher:
                     },
                     tags={
                         "Project": self._project,
-                        "userId": caller.user_id,
-                        "agentId": agent["agentId"],
+                        "userId": request.caller.user_id,
+                        "agentId": request.agent_id,
                         "runId": run_id,
                     },
                 )
@@ -175,7 +154,7 @@ class PlatformLauncher:
             self._give_back(run, task_arn, exc)
             raise LaunchFailed(LAUNCH_FAILED_MESSAGE) from exc
         logger.info("test launched", run_id=run_id, task_arn=task_arn)
-        return run_view(run)
+        return lifecycle.run_view(run)
 
     def _record_refusal(
         self, run: dict[str, Any], refusal: QuotaExceeded | RateLimited | LaunchConflict
@@ -183,8 +162,8 @@ class PlatformLauncher:
         # No run was stored, so the record names the agent, not the runId. A lost write
         # is logged, not raised: the caller still gets the refusal, not a 500.
         try:
-            self._audit.record(
-                audit_event(
+            self._records.audit.record(
+                lifecycle.audit_event(
                     run,
                     "launch.refused",
                     result=REFUSED,
@@ -197,7 +176,7 @@ class PlatformLauncher:
             logger.exception("could not write the audit record of a refused launch")
 
     def _give_back(self, run: dict[str, Any], task_arn: str | None, exc: Exception) -> None:
-        reason = launch_failure_reason(exc)
+        reason = lifecycle.launch_failure_reason(exc)
         logger.error("launch failed", run_id=run["runId"], reason=reason, exc_info=exc)
         if task_arn:
             # The task started but has no time limit: stop it now rather than let it run
@@ -207,11 +186,11 @@ class PlatformLauncher:
             except Exception:
                 logger.exception("could not stop the task of a failed launch", run_id=run["runId"])
         try:
-            self._ledger.finish_and_refund(
+            self._records.ledger.finish_and_refund(
                 run,
-                status=FAILED,
-                fields=launch_failed(reason, self._clock(), self._retention),
-                audit=audit_event(
+                status=lifecycle.FAILED,
+                fields=lifecycle.launch_failed(reason, self._clock(), self._records.retention),
+                audit=lifecycle.audit_event(
                     run, "launch.failed", result=FAILURE, reason=reason, code=LaunchFailed.code
                 ),
             )
@@ -222,7 +201,7 @@ class PlatformLauncher:
 
 def _failed_and_given_back(existing: dict[str, Any]) -> DomainError | None:
     """A replayed key whose launch failed (and was refunded) answers LAUNCH_FAILED again."""
-    if existing.get("status") == FAILED and existing.get("refunded"):
+    if existing.get("status") == lifecycle.FAILED and existing.get("refunded"):
         return LaunchFailed(f"{LAUNCH_FAILED_MESSAGE}; retry with a new Idempotency-Key")
     return None
 
@@ -278,12 +257,7 @@ class LaunchService:
         idempotency_key: str | None,
     ) -> dict[str, Any]:
         return self._launchers[target].launch(
-            caller,
-            agent,
-            kind=kind,
-            input_text=input_text,
-            run_id=run_id_for(caller.user_id, idempotency_key),
-            request_hash=hash_request(agent["agentId"], kind, input_text),
+            lifecycle.LaunchRequest.of(caller, agent, kind, input_text, idempotency_key)
         )
 
 
