@@ -1,19 +1,10 @@
 """Registration messages from customers' onboarding stacks (SNS-backed custom resource).
 
-Anyone may publish to the registration topic, so every message is untrusted:
-- It is acted on only if its ResponseURL is a CloudFormation pre-signed S3 URL (see
-  gateways/cfn_response.py); otherwise nothing is done and nothing is contacted.
-- Create/Update connect only with an External ID the platform issued (found through
-  GSI byExternalId) that is pending, or already connected to the same account (SNS may
-  deliver a message twice); the RoleArn's account must equal AccountId and the stack's,
-  and the role goes through the same validation as a pasted one (assuming it with the
-  External ID is what proves the stack's account trusts the platform).
-- Delete disconnects only if that External ID is connected to the stack's account; it
-  always answers SUCCESS, so a customer can always delete their stack.
-- Every acted-on message gets an answer, also after an unexpected error (FAILED for
-  Create/Update; SUCCESS for Delete, and the error is re-raised so Lambda retries the
-  disconnect). PhysicalResourceId is `<prefix>-registration-<AccountId>`, stable per
-  account, echoed from the request on Update/Delete.
+Anyone may publish to the registration topic, so every message is untrusted: it is acted
+on only if its ResponseURL is a CloudFormation pre-signed S3 URL (gateways/cfn_response.py),
+connects only with an External ID the platform issued and through the same validation as
+a pasted role, and every acted-on message gets an answer (a Delete always SUCCESS). The
+rules: lambda_src/CONTRACT.md "Registration".
 """
 
 from __future__ import annotations
