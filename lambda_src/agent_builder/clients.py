@@ -15,12 +15,12 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from agent_builder.settings import aws_region
-
 
 @functools.cache
 def _session() -> Any:
     import boto3
+
+    from agent_builder.settings import aws_region
 
     return boto3.session.Session(region_name=aws_region())
 
@@ -42,6 +42,8 @@ def client(service: str) -> Any:
 
 def client_with(service: str, *, region: str | None, credentials: Mapping[str, Any]) -> Any:
     """A client acting with temporary credentials (an STS `Credentials` structure)."""
+    from agent_builder.settings import aws_region
+
     return _session().client(
         service,
         region_name=region or aws_region(),

@@ -4,7 +4,9 @@ One factory per handler, named for it, built once per execution environment on t
 first invocation (nothing runs at import time): `api_services()` (with
 `customer_services()`, its Tier 2 part, built on the first Tier 2 request),
 `task_event_services()`, `sweeper_services()`, `registration_services()`. Each loads
-only the settings groups of its handler (settings.HANDLER_GROUPS).
+only the settings groups of its handler (settings.HANDLER_GROUPS). The settings module
+itself is imported inside the factories: defining its groups is work the handler's cold
+import need not do before the first invocation (scripts/bench_runtime.py measures it).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent_builder import clients, settings
+from agent_builder import clients
 from agent_builder.gateways.artifacts import ArtifactsGateway
 from agent_builder.gateways.ecs import ClusterGateway, ClusterTasks
 from agent_builder.gateways.logs import RunLogsGateway
@@ -38,6 +40,7 @@ from agent_builder.services.sweeper import Sweeper
 from agent_builder.services.task_events import TaskEventService
 
 if TYPE_CHECKING:
+    from agent_builder import settings
     from agent_builder.gateways.role_chain import RoleChain
     from agent_builder.repositories.accounts import AccountsRepository
     from agent_builder.services.accounts import AccountService
@@ -57,6 +60,8 @@ def _ledger(store: settings.RunStore, audit: AuditLog | None) -> LaunchLedger:
 
 
 def _limits() -> Limits:
+    from agent_builder import settings
+
     limits = settings.load(settings.Limits)
     return Limits(
         tests_per_month=limits.free_tests_per_month,
@@ -65,6 +70,8 @@ def _limits() -> Limits:
 
 
 def _cluster_tasks() -> ClusterTasks:
+    from agent_builder import settings
+
     return ClusterTasks(
         clients.client("ecs"), cluster_arn=settings.load(settings.PlatformCluster).cluster_arn
     )
@@ -93,6 +100,8 @@ class _OnFirstUse:
 
 @functools.cache
 def api_services() -> ApiServices:
+    from agent_builder import settings
+
     project = settings.load(settings.Project)
     store = settings.load(settings.RunStore)
     cluster_arn = settings.load(settings.PlatformCluster).cluster_arn
@@ -173,6 +182,7 @@ def _accounts() -> _Accounts:
     Tier 2 modules are imported here, not at the top: the API's cold start does not pay
     for them (urllib's HTTP stack among them) until a Tier 2 request needs them.
     """
+    from agent_builder import settings
     from agent_builder.gateways.role_chain import RoleChain
     from agent_builder.repositories.accounts import AccountsRepository
     from agent_builder.services.accounts import AccountService, ConnectionValidator
@@ -213,6 +223,7 @@ class CustomerServices:
 @functools.cache
 def customer_services() -> CustomerServices:
     """The API's Tier 2 part: /aws-account, and runs in connected accounts."""
+    from agent_builder import settings
     from agent_builder.services.customer_launcher import CustomerLauncher
     from agent_builder.services.customer_runs import CustomerRuns
 
@@ -255,6 +266,8 @@ def customer_services() -> CustomerServices:
 
 @functools.cache
 def task_event_services() -> TaskEventService:
+    from agent_builder import settings
+
     store = settings.load(settings.RunStore)
     return TaskEventService(
         RunsRepository(clients.client("dynamodb"), store.runs_table),
@@ -272,6 +285,8 @@ def task_event_services() -> TaskEventService:
 
 @functools.cache
 def sweeper_services() -> Sweeper:
+    from agent_builder import settings
+
     return Sweeper(
         _cluster_tasks(), max_test_minutes=settings.load(settings.TimeLimit).max_test_minutes
     )
@@ -279,6 +294,7 @@ def sweeper_services() -> Sweeper:
 
 @functools.cache
 def registration_services() -> RegistrationService:
+    from agent_builder import settings
     from agent_builder.gateways.cfn_response import ResponseSender
     from agent_builder.services.registration import RegistrationService
 
@@ -299,6 +315,8 @@ def reset(*, keep_clients: bool = False) -> None:
     Clients hold no state of their own, only a loaded service model; keeping them
     between cases that share credentials and region saves reloading those models.
     """
+    from agent_builder import settings
+
     for built in (
         api_services,
         customer_services,
