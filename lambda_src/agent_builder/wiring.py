@@ -59,13 +59,19 @@ def _ledger(store: settings.RunStore, audit: AuditLog | None) -> LaunchLedger:
     )
 
 
-def _limits() -> Limits:
+def _launch_records(ledger: LaunchLedger, audit: AuditLog) -> LaunchRecords:
     from agent_builder import settings
 
     limits = settings.load(settings.Limits)
-    return Limits(
-        tests_per_month=limits.free_tests_per_month,
-        launches_per_minute=limits.launches_per_minute,
+    return LaunchRecords(
+        ledger=ledger,
+        audit=audit,
+        limits=Limits(
+            tests_per_month=limits.free_tests_per_month,
+            launches_per_minute=limits.launches_per_minute,
+        ),
+        retention_days=settings.load(settings.RunStore).run_retention_days,
+        max_output_tokens=limits.max_output_tokens,
     )
 
 
@@ -121,13 +127,7 @@ def api_services() -> ApiServices:
         max_output_tokens=limits.max_output_tokens,
     )
     platform = PlatformLauncher(
-        records=LaunchRecords(
-            ledger=ledger,
-            audit=audit,
-            limits=_limits(),
-            retention_days=store.run_retention_days,
-            max_output_tokens=limits.max_output_tokens,
-        ),
+        records=_launch_records(ledger, audit),
         artifacts=ArtifactsGateway(clients.client("s3"), launch.artifacts_bucket),
         cluster=ClusterGateway(
             clients.client("ecs"),
@@ -235,13 +235,7 @@ def customer_services() -> CustomerServices:
     return CustomerServices(
         accounts=accounts.service,
         customer_launcher=CustomerLauncher(
-            records=LaunchRecords(
-                ledger=_ledger(store, accounts.audit),
-                audit=accounts.audit,
-                limits=_limits(),
-                retention_days=store.run_retention_days,
-                max_output_tokens=settings.load(settings.Limits).max_output_tokens,
-            ),
+            records=_launch_records(_ledger(store, accounts.audit), accounts.audit),
             accounts=accounts.repository,
             chain=accounts.chain,
             runs=runs,
