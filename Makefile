@@ -87,7 +87,7 @@ deploy: synth
 
 destroy: $(VENV)/.dev-deps node_modules/.deps
 	$(CDK) destroy --all $(if $(FORCE),--force,)
-	$(PY) scripts/cleanup_leftovers.py
+	$(PY) scripts/teardown_plan.py --force
 
 smoke: $(VENV)/.synth-deps
 	@test -n "$(API)" -a -n "$(TOKEN)" || (echo "usage: make smoke API=<ApiUrl output> TOKEN=<Cognito token>" && exit 2)

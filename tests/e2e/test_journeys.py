@@ -26,6 +26,9 @@ from local_mode.harness import (
     stop_local_mode,
 )
 from tests.e2e.conftest import TESTS_PER_MONTH
+from tests.scripts.conftest import load_script
+
+smoke = load_script("smoke")
 
 pytestmark = pytest.mark.e2e
 
@@ -364,6 +367,19 @@ def test_a_registration_with_an_unknown_external_id_fails_the_stack(
             account_id="222222222222",
             external_id="not-an-id-the-platform-issued",
         )
+
+
+def test_make_smoke_walks_the_readme_journey(
+    local_mode: LocalMode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """scripts/smoke.py, the owner's check after a deploy, against local mode."""
+    token = local_mode.sign_in("smoke@example.com")
+    assert smoke.main(["--api", local_mode.url, "--token", token, "--wait", "60"]) == 0
+    out = capsys.readouterr().out
+    for step in ("signed in as", "created agent", "launched run", ": STOPPED", "deleted agent"):
+        assert step in out
+    assert smoke.main(["--api", local_mode.url, "--token", "not-a-token"]) == 1
+    assert "GET /me: expected 200, got 401" in capsys.readouterr().err
 
 
 def test_zz_sigterm_stops_local_mode_and_frees_its_ports(local_mode: LocalMode) -> None:
