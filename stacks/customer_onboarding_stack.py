@@ -41,14 +41,13 @@ from aws_cdk import (
 )
 from aws_cdk import aws_cloudformation as cfn
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from cdk_nag import AwsSolutionsChecks
 
 from constructs import Construct
 from constructs.agent_cluster import AgentCluster
 from constructs.agent_network import AgentNetwork
-from stacks.config import LOG_RETENTION_DAYS, PlatformConfig
-from stacks.nag import acknowledge, checkov_skip, nag_text
+from constructs.nag import acknowledge, checkov_skip, nag_text
+from stacks.config import PlatformConfig
 
 # Context of the separate onboarding app: no construct paths, no version report.
 ONBOARDING_CONTEXT: dict[str, Any] = {
@@ -82,10 +81,6 @@ _TOP_LEVEL_ORDER = (
     "Outputs",
 )
 
-_RETENTION = dict(
-    zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[: len(LOG_RETENTION_DAYS)], strict=True)
-)
-
 
 class CustomerOnboardingStack(Stack):
     """The deployer role, the agent cluster and its network, and the registration."""
@@ -117,7 +112,7 @@ class CustomerOnboardingStack(Stack):
             self,
             "Network",
             prefix=prefix,
-            flow_log_retention=_RETENTION[config.log_retention_days],
+            flow_log_retention=config.log_retention,
             # Restricting the default security group takes a Lambda-backed custom resource,
             # and this template runs no Lambda in the customer's account.
             restrict_default_security_group=False,
@@ -167,7 +162,7 @@ class CustomerOnboardingStack(Stack):
             prefix=prefix,
             vpc=self.network.vpc,
             allowed_models=config.allowed_models,
-            log_retention=_RETENTION[config.log_retention_days],
+            log_retention=config.log_retention,
         )
         self._pull_platform_runner_image(platform_prefix)
 

@@ -8,8 +8,13 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.control_plane_stack import ACCOUNT_ROUTES, LAUNCH_ROUTES, ROUTES
+from constructs.control_plane_api import COSTLY_ROUTE_THROTTLE, ROUTES
 from tests.infra.conftest import ROOT, Synthesized
+
+# The routes that start paid work, and those that call into a customer's account several
+# times (assume, probe): each gets the tight throttle.
+LAUNCH_ROUTES = ("POST /agents/{agentId}/tests", "POST /agents/{agentId}/deployments")
+ACCOUNT_ROUTES = ("POST /aws-account/onboarding", "PUT /aws-account")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,7 @@ def actions_of(statements: list[dict[str, Any]]) -> set[str]:
 def test_every_contract_route_exists_and_requires_the_jwt_authorizer(template: Template) -> None:
     routes = template.find_resources("AWS::ApiGatewayV2::Route")
     keys = {r["Properties"]["RouteKey"]: r["Properties"] for r in routes.values()}
-    assert set(keys) == {f"{m} {p}" for m, p in ROUTES}
+    assert set(keys) == {route.key for route in ROUTES}
     (authorizer_id,) = template.find_resources("AWS::ApiGatewayV2::Authorizer")
     for key, props in keys.items():
         assert props["AuthorizationType"] == "JWT", key
@@ -79,7 +84,11 @@ def test_stage_throttles_and_writes_json_access_logs(template: Template) -> None
     props = stage["Properties"]
     assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
     assert set(props["RouteSettings"]) == set(LAUNCH_ROUTES + ACCOUNT_ROUTES)
+    assert {r.key for r in ROUTES if r.throttle == COSTLY_ROUTE_THROTTLE} == set(
+        props["RouteSettings"]
+    )
     assert all(v["ThrottlingRateLimit"] == 5 for v in props["RouteSettings"].values())
+    assert all(v["ThrottlingBurstLimit"] == 10 for v in props["RouteSettings"].values())
     log_format = json.loads(props["AccessLogSettings"]["Format"])
     assert {"requestId", "routeKey", "status", "userId"} <= set(log_format)
 
@@ -432,4 +441,4 @@ def test_stack_routes_are_exactly_the_documented_api() -> None:
     documented = {
         (method.upper(), path) for path, ops in document["paths"].items() for method in ops
     }
-    assert documented == set(ROUTES)
+    assert documented == {(route.method, route.path) for route in ROUTES}
