@@ -24,7 +24,7 @@ from stacks.customer_onboarding_stack import (
     render_organization_template,
 )
 from tests.infra.conftest import default_context
-from tests.infra.test_quality_gates import LINT_REGIONS, run_checkov
+from tests.infra.test_quality_gates import LINT_REGIONS, assert_no_nag_findings, run_checkov
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_FILE = ROOT / "stacks" / "customer_onboarding.lock"
@@ -572,6 +572,7 @@ def test_cdk_nag_reports_no_unacknowledged_finding_and_every_acknowledgement_has
     CustomerOnboardingStack(app, "CustomerOnboarding", config=config)
     report = AwsSolutionsChecks().validate_scope(app)
     assert report.violations == [], [v.rule_name for v in report.violations]
+    assert_no_nag_findings(report)
     acknowledged = 0
     for construct in app.node.find_all():
         for entry in construct.node.metadata:
