@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from stacks.config import ConfigError, PlatformConfig  # noqa: E402
-from stacks.customer_onboarding_stack import (  # noqa: E402
+from stacks.onboarding_templates import (  # noqa: E402
     render_customer_template,
     render_organization_template,
 )

@@ -18,7 +18,7 @@ from constructs.agent_network import AgentNetwork
 from constructs.nag import acknowledge, checkov_skip
 from constructs.template_publisher import TemplatePublisher
 from stacks.config import PlatformConfig
-from stacks.customer_onboarding_stack import render_customer_template
+from stacks.onboarding_templates import render_customer_template
 
 
 class PlatformStack(Stack):

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.customer_onboarding_stack import render_customer_template
+from stacks.onboarding_templates import render_customer_template
 from tests.infra.conftest import Synthesized
 
 # Pinned: the template bucket is stateful (its objects are what Launch Stack links point at).
