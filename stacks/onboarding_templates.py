@@ -41,7 +41,12 @@ _TOP_LEVEL_ORDER = (
 
 
 def _new_app(outdir: str) -> cdk.App:
-    return cdk.App(context=dict(ONBOARDING_CONTEXT), analytics_reporting=False, outdir=outdir)
+    # After the CLI's context, not before it: under `cdk synth`/`cdk deploy` the CLI turns
+    # path metadata on for every app in the process, and the published template must be
+    # the one in dist/ (and its lock), byte for byte.
+    return cdk.App(
+        post_cli_context=dict(ONBOARDING_CONTEXT), analytics_reporting=False, outdir=outdir
+    )
 
 
 def _to_yaml(template: dict[str, Any]) -> str:
