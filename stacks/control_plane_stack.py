@@ -46,13 +46,6 @@ def powertools_version() -> str:
 class ControlPlaneStack(DeployedIdsStack):
     """The API users call, what it stores, and the functions that run and watch tests."""
 
-    # These constructs hold resources that deployed platforms created as this stack's own
-    # children; they keep those logical ids (stacks/logical_ids.py, pinned by
-    # tests/infra/test_stateful_ids.py).
-    TRANSPARENT = frozenset(
-        {"Tables", "TimeLimit", "Functions", "CustomerRegistration", "PublicApi", "Alarms"}
-    )
-
     def __init__(
         self,
         scope: Construct,
@@ -68,7 +61,12 @@ class ControlPlaneStack(DeployedIdsStack):
         agents = platform.agents
         self.add_stack_dependency(platform)
 
-        self.tables = ControlPlaneTables(self, "Tables", removal_policy=config.removal_policy)
+        # Deployed platforms created what these constructs hold as the stack's own children:
+        # `transparent` keeps those logical ids (stacks/logical_ids.py; the stateful ones are
+        # pinned by tests/infra/test_stateful_ids.py).
+        self.tables = self.transparent(
+            ControlPlaneTables(self, "Tables", removal_policy=config.removal_policy)
+        )
         self.runner = AgentRunnerTask(
             self,
             "Runner",
@@ -85,15 +83,19 @@ class ControlPlaneStack(DeployedIdsStack):
         self.cluster = ClusterTasks(
             cluster_name=cluster_name(prefix), cluster_arn=agents.cluster.cluster_arn
         )
-        self.time_limit = TimeLimit(self, "TimeLimit", prefix=prefix, cluster=self.cluster)
+        self.time_limit = self.transparent(
+            TimeLimit(self, "TimeLimit", prefix=prefix, cluster=self.cluster)
+        )
 
-        functions = ControlPlaneFunctions(
-            self,
-            "Functions",
-            prefix=prefix,
-            code_directory=str(LAMBDA_SRC),
-            powertools_version=powertools_version(),
-            log_retention=config.log_retention,
+        functions = self.transparent(
+            ControlPlaneFunctions(
+                self,
+                "Functions",
+                prefix=prefix,
+                code_directory=str(LAMBDA_SRC),
+                powertools_version=powertools_version(),
+                log_retention=config.log_retention,
+            )
         )
         environment = environments(self._environment_values(config, platform))
         self.api_function = functions.add(
@@ -147,25 +149,30 @@ class ControlPlaneStack(DeployedIdsStack):
         )
 
         users = identity.users
-        self.api = ControlPlaneApi(
-            self,
-            "PublicApi",
-            prefix=prefix,
-            handler=self.api_function.function,
-            user_pool=users.user_pool,
-            user_pool_client=users.client,
-            allowed_origin=config.production_domain,
-            log_retention=config.log_retention,
+        self.api = self.transparent(
+            ControlPlaneApi(
+                self,
+                "PublicApi",
+                prefix=prefix,
+                handler=self.api_function.function,
+                user_pool=users.user_pool,
+                user_pool_client=users.client,
+                allowed_origin=config.production_domain,
+                log_retention=config.log_retention,
+            )
         )
-        self.alarms = OperationalAlarms(
-            self,
-            "Alarms",
-            functions={name: fn.function for name, fn in functions.functions.items()},
-            api=self.api.http_api,
-            tables=self.tables.by_name,
-            alarm_action=platform.alarm_action,
+        self.alarms = self.transparent(
+            OperationalAlarms(
+                self,
+                "Alarms",
+                functions={name: fn.function for name, fn in functions.functions.items()},
+                api=self.api.http_api,
+                tables=self.tables.by_name,
+                alarm_action=platform.alarm_action,
+            )
         )
         CfnOutput(self, "ApiUrl", value=self.api.url)
+        self.keep_deployed_ids()
 
     def _environment_values(
         self, config: PlatformConfig, platform: PlatformStack
@@ -249,10 +256,12 @@ class ControlPlaneStack(DeployedIdsStack):
         tier2 = (api, self.registration_function.role)
         for role in tier2:
             self.tables.grant_account_connections(role)
-        self.registration = CustomerRegistration(
-            self,
-            "CustomerRegistration",
-            prefix=self.prefix,
-            subscriber=self.registration_function.function,
-            launcher_users=tier2,
+        self.registration = self.transparent(
+            CustomerRegistration(
+                self,
+                "CustomerRegistration",
+                prefix=self.prefix,
+                subscriber=self.registration_function.function,
+                launcher_users=tier2,
+            )
         )

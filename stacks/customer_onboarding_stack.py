@@ -51,10 +51,6 @@ REGISTRATION_TIMEOUT_SECONDS = 300
 class CustomerOnboardingStack(DeployedIdsStack):
     """The deployer role, the agent cluster and its network, and the registration."""
 
-    # The deployer role moved into a construct after customers launched this template:
-    # its role and policy keep their logical ids (stacks/logical_ids.py).
-    TRANSPARENT = frozenset({"DeployerRole"})
-
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig) -> None:
         super().__init__(
             scope,
@@ -143,21 +139,26 @@ class CustomerOnboardingStack(DeployedIdsStack):
         self._pull_platform_runner_image(platform_prefix)
 
         # ---- the role the platform works through ---------------------------------------------
-        deployer = DeployerRole(
-            self,
-            "DeployerRole",
-            platform_prefix=platform_prefix,
-            prefix=prefix,
-            platform_account_id=self.platform_account_id.value_as_string,
-            external_id=self.external_id.value_as_string,
-            cluster=self.agents.cluster,
-            execution_role=self.agents.execution_role,
-            task_role=self.agents.task_role,
-            log_group=self.agents.log_group,
+        # The deployer role moved into a construct after customers launched this template:
+        # its role and policy keep their logical ids (stacks/logical_ids.py).
+        deployer = self.transparent(
+            DeployerRole(
+                self,
+                "DeployerRole",
+                platform_prefix=platform_prefix,
+                prefix=prefix,
+                platform_account_id=self.platform_account_id.value_as_string,
+                external_id=self.external_id.value_as_string,
+                cluster=self.agents.cluster,
+                execution_role=self.agents.execution_role,
+                task_role=self.agents.task_role,
+                log_group=self.agents.log_group,
+            )
         )
         self.deployer, self.deployer_permissions = deployer.role, deployer.permissions
         self._registration(config)
         self._outputs(config)
+        self.keep_deployed_ids()
 
     # -------------------------------------------------------------------------------------------
 

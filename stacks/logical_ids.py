@@ -12,9 +12,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TypeVar
 
 from aws_cdk import CfnElement, Stack
+
+from constructs import IConstruct
+
+C = TypeVar("C", bound=IConstruct)
 
 # What CDK leaves out of logical ids: "Default" everywhere, "Resource" from the readable part.
 _HIDDEN = "Default"
@@ -48,19 +52,42 @@ def logical_id(path: Sequence[str]) -> str:
 class DeployedIdsStack(Stack):
     """A stack some of whose child constructs are left out of their resources' logical ids.
 
-    `TRANSPARENT` names direct children that were carved out of the stack after it was
-    deployed: a resource at `<stack>/Tables/RunsTable/Resource` keeps the id it had at
-    `<stack>/RunsTable/Resource`. Two resources that would share an id fail the synth
-    (CloudFormation's "section 'Resources' already contains ..."), never the deploy.
+    Constructs carved out of the stack after it was deployed go through `transparent()`
+    as they are created: a resource at `<stack>/Tables/RunsTable/Resource` keeps the id it
+    had at `<stack>/RunsTable/Resource`. What the stack adds inside them later (a role's
+    default policy after a grant, a function's permissions) gets its id from
+    `keep_deployed_ids()`, the last call of the subclass's constructor. Two resources that
+    would share an id fail the synth ("section 'Resources' already contains ..."), never
+    the deploy.
+
+    The ids are set with `override_logical_id`, once per resource, rather than by
+    overriding `allocate_logical_id`: CDK calls that again at every resolution of every
+    id, each a call from the jsii runtime into Python, which doubled the synth time.
     """
 
-    TRANSPARENT: ClassVar[frozenset[str]] = frozenset()
+    def transparent(self, construct: C) -> C:
+        self.__dict__.setdefault("_transparent", []).append(construct)
+        self._keep_ids(construct)
+        return construct
 
-    def _allocate_logical_id(self, cfn_element: CfnElement) -> str:
-        path = cfn_element.node.path.split("/")[len(self.node.path.split("/")) :]
-        if len(path) > 1 and path[0] in self.TRANSPARENT:
-            return logical_id(path[1:])
-        return super()._allocate_logical_id(cfn_element)
+    def keep_deployed_ids(self) -> None:
+        for construct in self.transparent_constructs:
+            self._keep_ids(construct)
+
+    @property
+    def transparent_constructs(self) -> tuple[IConstruct, ...]:
+        return tuple(self.__dict__.get("_transparent", ()))
+
+    def _keep_ids(self, construct: IConstruct) -> None:
+        kept: set[str] = self.__dict__.setdefault("_kept", set())
+        depth = len(construct.node.path.split("/"))
+        for element in construct.node.find_all():
+            if not isinstance(element, CfnElement):
+                continue
+            path = element.node.path
+            if path not in kept:
+                kept.add(path)
+                element.override_logical_id(logical_id(path.split("/")[depth:]))
 
 
 __all__ = ["DeployedIdsStack", "logical_id"]
