@@ -24,7 +24,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from local_mode.assembly import cdk_context, context_overrides  # noqa: E402
 from stacks.config import ConfigError, PlatformConfig  # noqa: E402
-from stacks.customer_onboarding_stack import (  # noqa: E402
+from stacks.onboarding_templates import (  # noqa: E402
     render_customer_template,
     render_organization_template,
 )
