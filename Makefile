@@ -73,7 +73,7 @@ lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.dev-deps
-	$(VENV)/bin/mypy app.py stacks constructs lambda_src agent_runner scripts
+	$(VENV)/bin/mypy app.py stacks constructs lambda_src agent_runner scripts local_mode
 
 unit: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps node_modules/.deps
 	$(VENV)/bin/pytest -n 2 --dist loadfile
@@ -87,7 +87,7 @@ deploy: synth
 
 destroy: $(VENV)/.dev-deps node_modules/.deps
 	$(CDK) destroy --all $(if $(FORCE),--force,)
-	$(PY) scripts/cleanup_leftovers.py
+	$(PY) scripts/teardown_plan.py --force
 
 smoke: $(VENV)/.synth-deps
 	@test -n "$(API)" -a -n "$(TOKEN)" || (echo "usage: make smoke API=<ApiUrl output> TOKEN=<Cognito token>" && exit 2)
@@ -110,13 +110,13 @@ bench-runtime: $(VENV)/.dev-deps
 clean:
 	rm -rf cdk.out .bench .pytest_cache .mypy_cache .ruff_cache
 
-# ---- local mode (scripts/local_mode, docs/local-mode.md) --------------------------------
+# ---- local mode (local_mode/README.md, docs/local-mode.md) ------------------------------
 
 .PHONY: local local-customer
 
 local: synth $(VENV)/.dev-deps
-	$(PY) -m scripts.local_mode
+	$(PY) -m local_mode
 
 local-customer: $(VENV)/.dev-deps
 	@test -n "$(ACCOUNT)" -a -n "$(EXTERNAL_ID)" || (echo "usage: make local-customer ACCOUNT=111111111111 EXTERNAL_ID=<from POST /aws-account/onboarding>" && exit 2)
-	$(PY) -m scripts.local_mode.customer --account $(ACCOUNT) --external-id $(EXTERNAL_ID)
+	$(PY) -m local_mode.customer --account $(ACCOUNT) --external-id $(EXTERNAL_ID)

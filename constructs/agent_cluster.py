@@ -12,10 +12,20 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
-from stacks.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip
+from constructs.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip
 
 # Cross-region inference profiles are model ids with a geography in front.
 _INFERENCE_PROFILE = re.compile(r"^(us|eu|apac|us-gov|global)\.(.+)$")
+
+
+def cluster_name(prefix: str) -> str:
+    """The agent cluster's physical name: the customer role and grants are scoped by it."""
+    return f"{prefix}-cluster"
+
+
+def run_log_group_name(prefix: str) -> str:
+    """Where agent runs write their output (the runner's awslogs streams)."""
+    return f"/{prefix}/agent-runs"
 
 
 def bedrock_model_arns(scope: Construct, models: Sequence[str]) -> list[str]:
@@ -62,7 +72,7 @@ class AgentCluster(Construct):
         self.cluster = ecs.Cluster(
             self,
             "Cluster",
-            cluster_name=f"{prefix}-cluster",
+            cluster_name=cluster_name(prefix),
             vpc=vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
             enable_fargate_capacity_providers=True,
@@ -70,7 +80,7 @@ class AgentCluster(Construct):
         self.log_group = logs.LogGroup(
             self,
             "RunLogs",
-            log_group_name=f"/{prefix}/agent-runs",
+            log_group_name=run_log_group_name(prefix),
             retention=log_retention,
             removal_policy=removal_policy,
         )
@@ -80,7 +90,7 @@ class AgentCluster(Construct):
         insights = logs.LogGroup(
             self,
             "InsightsLogs",
-            log_group_name=f"/aws/ecs/containerinsights/{prefix}-cluster/performance",
+            log_group_name=f"/aws/ecs/containerinsights/{cluster_name(prefix)}/performance",
             retention=log_retention,
             removal_policy=removal_policy,
         )

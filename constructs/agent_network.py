@@ -7,7 +7,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
-from stacks.nag import LOG_GROUP_KMS_REASON, checkov_skip
+from constructs.nag import LOG_GROUP_KMS_REASON, checkov_skip
 
 
 class AgentNetwork(Construct):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnResource, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -11,7 +11,9 @@ from aws_cdk import aws_logs as logs
 from cdk_ecr_deployment import DockerImageName, ECRDeployment
 
 from constructs import Construct
-from stacks.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip
+from constructs.agent_cluster import run_log_group_name
+from constructs.cluster_tasks import ClusterTasks
+from constructs.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip, nag_text
 
 CONTAINER_NAME = "runner"
 LOG_STREAM_PREFIX = "runs"
@@ -42,6 +44,8 @@ class AgentRunnerTask(Construct):
         arm64: bool,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._prefix = prefix
+        self._roles = (execution_role, task_role)
         platform = ecr_assets.Platform.LINUX_ARM64 if arm64 else ecr_assets.Platform.LINUX_AMD64
         self.image_asset = ecr_assets.DockerImageAsset(
             self, "Image", directory=directory, platform=platform
@@ -114,3 +118,40 @@ class AgentRunnerTask(Construct):
         )
         self.task_definition.node.add_dependency(self.copy)
         self.container = container
+
+    def grant_run(self, role: iam.IRole, *, cluster: ClusterTasks) -> None:
+        """Run this task definition on `cluster`, tag the task it starts, pass its two roles."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecs:RunTask"],
+                resources=[self.task_definition.task_definition_arn],
+                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
+            )
+        )
+        cluster.grant_tag_on_launch(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[r.role_arn for r in self._roles],
+                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            )
+        )
+
+    def grant_read_logs(self, role: iam.IRole) -> None:
+        """GetLogEvents on the runner's streams, nothing else in the log group."""
+        run_streams = Stack.of(role).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"{run_log_group_name(self._prefix)}:log-stream:"
+            f"{LOG_STREAM_PREFIX}/{CONTAINER_NAME}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["logs:GetLogEvents"], resources=[run_streams])
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{nag_text(role, run_streams)}]",
+            "Log streams are named after random ECS task ids; the wildcard covers only the "
+            "runner's streams in the platform's agent-runs log group, for GetLogEvents only.",
+        )

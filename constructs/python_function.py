@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
-from stacks.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip
+from constructs.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib offers
 

@@ -8,7 +8,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 
 from constructs import Construct
-from stacks.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip, nag_text
+from constructs.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip, nag_text
 
 TEMPLATE_KEY_PREFIX = "customer-onboarding/"
 

@@ -8,7 +8,7 @@ from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 
 from constructs import Construct
-from stacks.nag import acknowledge
+from constructs.nag import acknowledge
 
 
 class AgentBuilderUserPool(Construct):

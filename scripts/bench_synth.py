@@ -17,6 +17,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from local_mode.assembly import cdk_context  # noqa: E402
+
 RUNS = 5
 TARGET = 2.5
 # CloudFormation rejects a template without resources, so "empty" holds one no-op handle.
@@ -39,9 +43,8 @@ def timed(args: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> int:
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
     env = dict(os.environ) | {
-        "CDK_CONTEXT_JSON": json.dumps(context),
+        "CDK_CONTEXT_JSON": json.dumps(cdk_context()),
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as empty:

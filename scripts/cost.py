@@ -17,7 +17,6 @@ size changes them. Exits 1 when the idle cost is above IDLE_TARGET_USD.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -31,13 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "lambda_src")]
 
 from agent_builder import pricing  # noqa: E402
+from agent_builder.validation import MAX_INPUT_BYTES, MAX_INSTRUCTIONS_BYTES  # noqa: E402
+from local_mode import assembly  # noqa: E402
 from stacks.config import ConfigError, PlatformConfig  # noqa: E402
 
 IDLE_TARGET_USD = 2.50
 SCENARIO_USERS = 100
-# The API's own limits on what one test sends the model (handlers/schemas.py); priced at
-# one token per byte, an upper bound for any tokenizer that works on UTF-8 bytes.
-MAX_PROMPT_BYTES = 16 * 1024 + 8 * 1024
+# The API's own limits on what one test sends the model; priced at one token per byte,
+# an upper bound for any tokenizer that works on UTF-8 bytes.
+MAX_PROMPT_BYTES = MAX_INSTRUCTIONS_BYTES + MAX_INPUT_BYTES
 # Assumptions for what the templates cannot say, each printed next to its figure.
 RUNNER_IMAGE_GB = 0.2  # the runner image: python slim + boto3, compressed in ECR
 SCHEDULED_RUN_SECONDS = 0.5  # one sweep: ListTasks + DescribeTasks on an idle cluster
@@ -56,10 +57,11 @@ class LineItem:
 
 
 def load_templates(outdir: Path) -> dict[str, dict[str, Any]]:
-    files = sorted(outdir.glob("*.template.json"))
-    if not files:
-        raise SystemExit(f"no templates in {outdir}: run `make synth` first")
-    return {f.name.removesuffix(".template.json"): json.loads(f.read_text()) for f in files}
+    try:
+        stacks = assembly.load_stacks(outdir)
+    except assembly.TemplateError as exc:
+        raise SystemExit(str(exc)) from None
+    return {stack.artifact_id: stack.template for stack in stacks.values()}
 
 
 def _resources(templates: Mapping[str, Mapping[str, Any]]) -> Iterable[tuple[str, dict[str, Any]]]:
@@ -281,16 +283,6 @@ def _print_items(items: list[LineItem]) -> float:
     return total
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"-c expects key=value, got {pair!r}")
-        overrides[key] = value
-    return overrides
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
@@ -300,8 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    context = json.loads((ROOT / "cdk.json").read_text())["context"] | parse_overrides(args.context)
-    config = config_from(context)
+    try:
+        config = config_from(assembly.cdk_context(assembly.context_overrides(args.context)))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     templates = load_templates(args.cdk_out)
 
     print(f"Prices: {pricing.REGION}, USD, read {pricing.PRICED_AT}; sources:")

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+from local_mode.assembly import cdk_context, context_overrides  # noqa: E402
 from stacks.config import ConfigError, PlatformConfig  # noqa: E402
-from stacks.customer_onboarding_stack import (  # noqa: E402
+from stacks.onboarding_templates import (  # noqa: E402
     render_customer_template,
     render_organization_template,
 )
@@ -43,12 +42,10 @@ def lock_line(config: PlatformConfig, template: str) -> str:
 
 
 def load_config(overrides: list[str]) -> PlatformConfig:
-    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"-c expects key=value, got {item!r}")
-        context[key] = value
+    try:
+        context = cdk_context(context_overrides(overrides))
+    except ValueError as exc:
+        raise SystemExit(f"-c expects key=value: {exc}") from None
     try:
         return PlatformConfig.from_context(context.get)
     except ConfigError as exc:

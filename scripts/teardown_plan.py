@@ -36,6 +36,10 @@ import boto3
 from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from local_mode import assembly  # noqa: E402
+
 LIVE = "live"
 OWNED, RETAINED, LEFT_BEHIND = "stack", "retained (retainData)", "left behind"
 # Kinds `--force` may delete: what exists outside CloudFormation by design.
@@ -439,9 +443,9 @@ def unexpected(rows: list[tuple[Found, str]]) -> list[tuple[Found, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context = assembly.cdk_context()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prefix", default=context["projectName"])
+    parser.add_argument("--prefix", default=assembly.project_prefix())
     parser.add_argument(
         "--retain-data",
         action="store_true",

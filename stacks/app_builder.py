@@ -5,10 +5,10 @@ from __future__ import annotations
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from constructs.nag import CdkProviderCheckovSkips
 from stacks.config import ConfigError, PlatformConfig
 from stacks.control_plane_stack import ControlPlaneStack
 from stacks.identity_stack import IdentityStack
-from stacks.nag import CdkProviderCheckovSkips
 from stacks.platform_stack import PlatformStack
 
 

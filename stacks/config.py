@@ -12,7 +12,11 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aws_cdk import RemovalPolicy
+    from aws_cdk.aws_logs import RetentionDays
 
 # Fargate's valid CPU units -> allowed memory (MiB).
 FARGATE_SIZES: Mapping[int, tuple[int, ...]] = {
@@ -67,6 +71,24 @@ class PlatformConfig:
     def prefix(self) -> str:
         """The resource-name prefix (`projectName`)."""
         return self.project_name
+
+    # aws_cdk is imported inside these two properties: whatever only reads cdk.json (the
+    # exporters, local mode, test fixtures) should not pay for loading the CDK.
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        """What stateful resources do on `cdk destroy`: kept with `retainData`, else deleted."""
+        from aws_cdk import RemovalPolicy
+
+        return RemovalPolicy.RETAIN if self.retain_data else RemovalPolicy.DESTROY
+
+    @property
+    def log_retention(self) -> RetentionDays:
+        """`logRetentionDays` as CDK's enum (whose members are in CloudWatch's order)."""
+        from aws_cdk.aws_logs import RetentionDays
+
+        members = list(RetentionDays)[: len(LOG_RETENTION_DAYS)]
+        return members[LOG_RETENTION_DAYS.index(self.log_retention_days)]
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> PlatformConfig:

@@ -1,9 +1,11 @@
 """Stack 4, customer onboarding: the template a Tier 2 customer launches in their own account.
 
 It is never part of the platform app (`cdk deploy --all` must not create a deployer role in
-the platform's own account): `render_customer_template` builds it in a separate, bootstrapless
-`cdk.App` and returns plain CloudFormation YAML, which `scripts/export_templates.py` writes to
-`dist/customer-onboarding.yaml` and the platform stack publishes for Launch Stack links.
+the platform's own account): `render_customer_template` (stacks/onboarding_templates.py)
+builds it in a separate, bootstrapless `cdk.App` and returns plain CloudFormation YAML,
+which `scripts/export_templates.py` writes to `dist/customer-onboarding.yaml` and the
+platform stack publishes for Launch Stack links. Its parameters are declared in
+stacks/onboarding_parameters.py, shared with the organisation template.
 
 What the customer's security team reads in it:
 
@@ -20,74 +22,33 @@ What the customer's security team reads in it:
 
 from __future__ import annotations
 
-import functools
-import tempfile
 from typing import Any
 
 import aws_cdk as cdk
-import yaml
 from aws_cdk import (
     BootstraplessSynthesizer,
     CfnCondition,
     CfnOutput,
-    CfnParameter,
     CfnResource,
-    CfnRule,
-    CfnRuleAssertion,
-    Duration,
     Fn,
-    Stack,
     Token,
 )
 from aws_cdk import aws_cloudformation as cfn
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
-from cdk_nag import AwsSolutionsChecks
 
 from constructs import Construct
 from constructs.agent_cluster import AgentCluster
 from constructs.agent_network import AgentNetwork
-from stacks.config import LOG_RETENTION_DAYS, PlatformConfig
-from stacks.nag import acknowledge, checkov_skip, nag_text
+from constructs.deployer_role import DeployerRole
+from constructs.nag import acknowledge, checkov_skip, nag_text
+from stacks.config import PlatformConfig
+from stacks.logical_ids import DeployedIdsStack
+from stacks.onboarding_parameters import REGISTRATION_DEFAULT, declare_customer_parameters
 
-# Context of the separate onboarding app: no construct paths, no version report.
-ONBOARDING_CONTEXT: dict[str, Any] = {
-    "aws:cdk:enable-path-metadata": False,
-    "aws:cdk:version-reporting": False,
-    "@aws-cdk/core:enablePartitionLiterals": True,
-    "@aws-cdk/aws-iam:minimizePolicies": False,
-}
-
-# The characters AWS accepts in an External ID (sts:AssumeRole's ExternalId parameter).
-EXTERNAL_ID_PATTERN = r"^[\w+=,.@:/-]+$"
-RESOURCE_PREFIX_PATTERN = r"^[a-z][a-z0-9-]{0,19}$"
-ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
-# "" skips registration; "default" means the platform's topic in the stack's own region.
-REGISTRATION_DEFAULT = "default"
-REGISTRATION_TOPIC_PATTERN = (
-    r"^(|default|arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256})$"
-)
 REGISTRATION_TIMEOUT_SECONDS = 300
-VPC_ID_PATTERN = r"^(|vpc-[0-9a-f]{8,17})$"
-SUBNET_IDS_PATTERN = r"^(|subnet-[0-9a-f]{8,17})$"
-
-_TOP_LEVEL_ORDER = (
-    "AWSTemplateFormatVersion",
-    "Description",
-    "Metadata",
-    "Parameters",
-    "Rules",
-    "Conditions",
-    "Resources",
-    "Outputs",
-)
-
-_RETENTION = dict(
-    zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[: len(LOG_RETENTION_DAYS)], strict=True)
-)
 
 
-class CustomerOnboardingStack(Stack):
+class CustomerOnboardingStack(DeployedIdsStack):
     """The deployer role, the agent cluster and its network, and the registration."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig) -> None:
@@ -105,7 +66,13 @@ class CustomerOnboardingStack(Stack):
         )
         self.template_options.template_format_version = "2010-09-09"
         platform_prefix = config.prefix
-        self._parameters(config)
+        parameters = declare_customer_parameters(self, config.prefix, config.platform_account_id)
+        self.external_id = parameters["ExternalId"]
+        self.resource_prefix = parameters["ResourcePrefix"]
+        self.platform_account_id = parameters["PlatformAccountId"]
+        self.vpc_id = parameters["VpcId"]
+        self.subnet_ids = parameters["SubnetIds"]
+        self.registration_topic = parameters["RegistrationTopicArn"]
         prefix = self.resource_prefix.value_as_string
         cdk.Tags.of(self).add("Project", prefix)
 
@@ -117,7 +84,7 @@ class CustomerOnboardingStack(Stack):
             self,
             "Network",
             prefix=prefix,
-            flow_log_retention=_RETENTION[config.log_retention_days],
+            flow_log_retention=config.log_retention,
             # Restricting the default security group takes a Lambda-backed custom resource,
             # and this template runs no Lambda in the customer's account.
             restrict_default_security_group=False,
@@ -167,143 +134,33 @@ class CustomerOnboardingStack(Stack):
             prefix=prefix,
             vpc=self.network.vpc,
             allowed_models=config.allowed_models,
-            log_retention=_RETENTION[config.log_retention_days],
+            log_retention=config.log_retention,
         )
         self._pull_platform_runner_image(platform_prefix)
 
         # ---- the role the platform works through ---------------------------------------------
-        self.deployer = self._deployer_role(platform_prefix, prefix)
+        # The deployer role moved into a construct after customers launched this template:
+        # its role and policy keep their logical ids (stacks/logical_ids.py).
+        deployer = self.transparent(
+            DeployerRole(
+                self,
+                "DeployerRole",
+                platform_prefix=platform_prefix,
+                prefix=prefix,
+                platform_account_id=self.platform_account_id.value_as_string,
+                external_id=self.external_id.value_as_string,
+                cluster=self.agents.cluster,
+                execution_role=self.agents.execution_role,
+                task_role=self.agents.task_role,
+                log_group=self.agents.log_group,
+            )
+        )
+        self.deployer, self.deployer_permissions = deployer.role, deployer.permissions
         self._registration(config)
         self._outputs(config)
+        self.keep_deployed_ids()
 
     # -------------------------------------------------------------------------------------------
-
-    def _parameters(self, config: PlatformConfig) -> None:
-        self.external_id = CfnParameter(
-            self,
-            "ExternalId",
-            type="String",
-            min_length=16,
-            max_length=1224,
-            allowed_pattern=EXTERNAL_ID_PATTERN,
-            constraint_description="16 to 1224 characters: letters, digits and + = , . @ : / - _",
-            description="The External ID the platform showed you (prefilled by the Launch Stack "
-            "link). The platform must present it to assume the deployer role.",
-        )
-        self.resource_prefix = CfnParameter(
-            self,
-            "ResourcePrefix",
-            type="String",
-            default=config.prefix,
-            min_length=1,
-            max_length=20,
-            allowed_pattern=RESOURCE_PREFIX_PATTERN,
-            constraint_description="lowercase letters, digits and hyphens, starting with a "
-            "letter, at most 20 characters",
-            description="Prefix of the cluster, task roles, log group and task-definition "
-            "families the platform may use. The deployer role keeps the platform's name "
-            f"({config.prefix}-deployer) whatever this says.",
-        )
-        self.platform_account_id = CfnParameter(
-            self,
-            "PlatformAccountId",
-            type="String",
-            allowed_pattern=ACCOUNT_ID_PATTERN,
-            constraint_description="a 12-digit AWS account id",
-            description=f"The {config.prefix} platform's AWS account: only its "
-            f"{config.prefix}-launcher role may assume the deployer role.",
-            # None when cdk.json has no platformAccountId: then the customer must give it.
-            default=config.platform_account_id,
-        )
-        self.vpc_id = CfnParameter(
-            self,
-            "VpcId",
-            type="String",
-            default="",
-            allowed_pattern=VPC_ID_PATTERN,
-            constraint_description="empty, or a VPC id (vpc-...)",
-            description="Optional: an existing VPC for agent tasks. Empty creates a new VPC "
-            "with two public subnets and no NAT gateway.",
-        )
-        self.subnet_ids = CfnParameter(
-            self,
-            "SubnetIds",
-            type="CommaDelimitedList",
-            default="",
-            allowed_pattern=SUBNET_IDS_PATTERN,
-            constraint_description="subnet ids (subnet-...), separated by commas",
-            description="With VpcId: subnets of that VPC for agent tasks (they need a route to "
-            "the internet or VPC endpoints for ECR, CloudWatch Logs and Bedrock).",
-        )
-        self.registration_topic = CfnParameter(
-            self,
-            "RegistrationTopicArn",
-            type="String",
-            default=REGISTRATION_DEFAULT,
-            allowed_pattern=REGISTRATION_TOPIC_PATTERN,
-            constraint_description="empty, 'default', or an SNS topic ARN",
-            description="Where CloudFormation sends this stack's registration. 'default': the "
-            f"platform's topic {config.prefix}-registrations in this region of the platform "
-            "account. Empty: do not register (paste the RoleArn output into the platform).",
-        )
-        self.template_options.metadata = {
-            "AWS::CloudFormation::Interface": {
-                "ParameterGroups": [
-                    {
-                        "Label": {"default": "Connection to the platform"},
-                        "Parameters": [
-                            "ExternalId",
-                            "PlatformAccountId",
-                            "RegistrationTopicArn",
-                        ],
-                    },
-                    {
-                        "Label": {"default": "Resources in this account"},
-                        "Parameters": ["ResourcePrefix", "VpcId", "SubnetIds"],
-                    },
-                ],
-                "ParameterLabels": {
-                    "ExternalId": {"default": "External ID"},
-                    "PlatformAccountId": {"default": "Platform account id"},
-                    "RegistrationTopicArn": {"default": "Registration topic"},
-                    "ResourcePrefix": {"default": "Resource name prefix"},
-                    "VpcId": {"default": "Existing VPC (optional)"},
-                    "SubnetIds": {"default": "Existing subnets (with an existing VPC)"},
-                },
-            }
-        }
-        no_vpc = Fn.condition_equals(self.vpc_id.value_as_string, "")
-        CfnRule(
-            self,
-            "ExistingVpcNeedsSubnets",
-            rule_condition=Fn.condition_not(no_vpc),
-            assertions=[
-                CfnRuleAssertion(
-                    assert_=Fn.condition_not(
-                        Fn.condition_contains(self.subnet_ids.value_as_list, "")
-                    ),
-                    assert_description="With an existing VpcId, give its SubnetIds too.",
-                )
-            ],
-        )
-        CfnRule(
-            self,
-            "SubnetsNeedTheirVpc",
-            rule_condition=no_vpc,
-            assertions=[
-                CfnRuleAssertion(
-                    assert_=Fn.condition_contains(self.subnet_ids.value_as_list, ""),
-                    assert_description="SubnetIds are used only with an existing VpcId: give "
-                    "both, or neither for a new VPC.",
-                )
-            ],
-        )
-
-    def _arn(self, service: str, resource: str, *, region: str | None = None) -> str:
-        return (
-            f"arn:{self.partition}:{service}:{self.region if region is None else region}:"
-            f"{self.account}:{resource}"
-        )
 
     def _pull_platform_runner_image(self, platform_prefix: str) -> None:
         # The platform's runner image lives in the platform account; a cross-account pull needs
@@ -331,156 +188,6 @@ class CustomerOnboardingStack(Stack):
             "wildcard because the template launches in any region and the platform's region is "
             "not known to it. Pulling also needs the repository's own policy to allow it.",
         )
-
-    def _deployer_role(self, platform_prefix: str, prefix: str) -> iam.Role:
-        launcher_arn = (
-            f"arn:{self.partition}:iam::{self.platform_account_id.value_as_string}:"
-            f"role/{platform_prefix}-launcher"
-        )
-        launcher = iam.ArnPrincipal(launcher_arn)
-        deployer = iam.Role(
-            self,
-            "Deployer",
-            # Fixed to the platform's name: the launcher may assume only <platform>-deployer.
-            role_name=f"{platform_prefix}-deployer",
-            description=f"{platform_prefix}: runs agent tasks on {platform_prefix}'s behalf in "
-            "the prefixed cluster; assumable only by its launcher role with your External ID",
-            assumed_by=launcher,
-            external_ids=[self.external_id.value_as_string],
-            max_session_duration=Duration.hours(1),
-        )
-        # The platform sets the user behind each call as the session's source identity, so
-        # the customer's CloudTrail says who launched what.
-        assert deployer.assume_role_policy is not None
-        deployer.assume_role_policy.add_statements(
-            iam.PolicyStatement(actions=["sts:SetSourceIdentity"], principals=[launcher])
-        )
-
-        cluster_arn = self.agents.cluster.cluster_arn
-        families = self._arn("ecs", f"task-definition/{prefix}-*:*")
-        cluster_tasks = self._arn("ecs", f"task/{prefix}-cluster/*")
-        statements = [
-            iam.PolicyStatement(
-                sid="RunPrefixedTaskDefinitionsOnPrefixedCluster",
-                actions=["ecs:RunTask"],
-                resources=[families],
-                conditions={"ArnEquals": {"ecs:cluster": cluster_arn}},
-            ),
-            iam.PolicyStatement(
-                sid="StopAndDescribeTasksOfPrefixedCluster",
-                actions=["ecs:DescribeTasks", "ecs:StopTask"],
-                resources=[cluster_tasks],
-            ),
-            iam.PolicyStatement(
-                sid="ListTasksOfPrefixedCluster",
-                actions=["ecs:ListTasks"],
-                # ListTasks authorises against container instances, which Fargate clusters
-                # have none of: AWS requires "*" here, and the ecs:cluster condition scopes it.
-                resources=["*"],
-                conditions={"ArnEquals": {"ecs:cluster": cluster_arn}},
-            ),
-            iam.PolicyStatement(
-                sid="DescribePrefixedCluster",
-                actions=["ecs:DescribeClusters"],
-                resources=[cluster_arn],
-            ),
-            iam.PolicyStatement(
-                sid="RegisterPrefixedTaskDefinitionsTaggedWithProject",
-                actions=["ecs:RegisterTaskDefinition"],
-                resources=[families],
-                conditions={"StringEquals": {"aws:RequestTag/Project": prefix}},
-            ),
-            iam.PolicyStatement(
-                sid="TagOnlyWhatItCreates",
-                actions=["ecs:TagResource"],
-                resources=[families, cluster_tasks],
-                conditions={
-                    "StringEquals": {
-                        "ecs:CreateAction": ["RegisterTaskDefinition", "RunTask"],
-                        "aws:RequestTag/Project": prefix,
-                    }
-                },
-            ),
-            iam.PolicyStatement(
-                sid="DeregisterTaskDefinitions",
-                actions=["ecs:DeregisterTaskDefinition"],
-                # DeregisterTaskDefinition supports no resource-level permissions or resource
-                # tag conditions: AWS requires "*". It only marks a revision INACTIVE (running
-                # tasks and services keep it); the platform deregisters what it registered.
-                resources=["*"],
-            ),
-            iam.PolicyStatement(
-                sid="PassOnlyAgentTaskRolesToEcsTasks",
-                actions=["iam:PassRole"],
-                resources=[self.agents.execution_role.role_arn, self.agents.task_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-            ),
-            iam.PolicyStatement(
-                sid="ReadAgentRunLogs",
-                actions=["logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:GetLogEvents"],
-                # The log group's ARN ends in ":*", which covers its streams (GetLogEvents).
-                resources=[self.agents.log_group.log_group_arn],
-            ),
-            iam.PolicyStatement(
-                sid="DescribeNetworkForValidation",
-                actions=["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"],
-                # EC2 Describe* actions support no resource-level permissions: AWS requires "*".
-                # They read network metadata only (no data, no secrets).
-                resources=["*"],
-            ),
-        ]
-        policy = iam.Policy(
-            self,
-            "DeployerPermissions",
-            policy_name=f"{platform_prefix}-deployer-permissions",
-            statements=statements,
-            roles=[deployer],
-        )
-        policy_resource = policy.node.default_child
-        assert isinstance(policy_resource, CfnResource)
-        self.deployer_permissions = policy_resource
-        # For the customer's reviewer: why each "*" or wildcard is there, inside the template.
-        policy_resource.add_metadata(
-            "WhyWildcards",
-            {
-                "ListTasksOfPrefixedCluster": 'ecs:ListTasks takes Resource "*" (Fargate has no '
-                "container instances); the ecs:cluster condition limits it to the prefixed cluster.",
-                "DeregisterTaskDefinitions": "ecs:DeregisterTaskDefinition supports no "
-                'resource-level permissions, so AWS requires Resource "*".',
-                "DescribeNetworkForValidation": "EC2 Describe actions support no resource-level "
-                'permissions, so AWS requires Resource "*"; they read network metadata only.',
-                "TaskDefinitionFamilies": "task-definition/<ResourcePrefix>-*:* is every revision "
-                "of the prefixed families the platform registers (one per agent).",
-                "ClusterTasks": "task/<ResourcePrefix>-cluster/* is every task of the prefixed "
-                "cluster; task ids are random.",
-            },
-        )
-        for resource, reason in (
-            (
-                families,
-                "Task-definition families are created per agent by the platform, so the family "
-                "suffix and revision are wildcards; the family prefix is the customer's "
-                "ResourcePrefix and registration also requires the Project request tag.",
-            ),
-            (
-                cluster_tasks,
-                "Task ids are random: the wildcard covers only tasks of the prefixed cluster.",
-            ),
-            (
-                "*",
-                "Only for actions that support no resource-level permissions (AWS requires "
-                '"*"): ecs:ListTasks (limited by the ecs:cluster condition), '
-                "ecs:DeregisterTaskDefinition and two EC2 network describes.",
-            ),
-        ):
-            acknowledge(policy, f"AwsSolutions-IAM5[Resource::{nag_text(self, resource)}]", reason)
-        checkov_skip(
-            policy,
-            CKV_AWS_111="The only unscoped write is ecs:DeregisterTaskDefinition, which supports no "
-            'resource-level permissions (AWS requires "*"); every other write is limited to '
-            "the prefixed cluster, families and roles.",
-        )
-        return deployer
 
     def _registration(self, config: PlatformConfig) -> None:
         topic = self.registration_topic.value_as_string
@@ -572,176 +279,4 @@ class CustomerOnboardingStack(Stack):
                 )
 
 
-class OrganizationOnboardingStack(Stack):
-    """Tier 3: the customer template as a service-managed StackSet over the given OUs."""
-
-    def __init__(
-        self, scope: Construct, construct_id: str, *, config: PlatformConfig, template_body: str
-    ) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            synthesizer=BootstraplessSynthesizer(),
-            analytics_reporting=False,
-            description=(
-                f"{config.prefix} organisation onboarding, template version "
-                f"{config.template_version}: a service-managed StackSet that launches the "
-                f"{config.prefix} customer onboarding template in every account of the given "
-                "organisational units, now and as accounts join them."
-            ),
-        )
-        self.template_options.template_format_version = "2010-09-09"
-        if len(template_body.encode()) > TEMPLATE_BODY_LIMIT:
-            raise ValueError(
-                f"The customer template is {len(template_body.encode())} bytes, over "
-                f"StackSet TemplateBody's {TEMPLATE_BODY_LIMIT}: publish it and use TemplateURL"
-            )
-        ous = CfnParameter(
-            self,
-            "OrganizationalUnitIds",
-            type="CommaDelimitedList",
-            allowed_pattern=r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$",
-            constraint_description="organisational unit ids (ou-...) or the root id (r-...)",
-            description="Organisational units (or the root) whose accounts get the template",
-        )
-        region = CfnParameter(
-            self,
-            "DeploymentRegion",
-            type="String",
-            allowed_pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$",
-            constraint_description="one AWS region, e.g. eu-west-1",
-            description="The one region each account is connected in. One only: the template's "
-            "IAM role names are account-wide, so a second region would collide with the first.",
-        )
-        call_as = CfnParameter(
-            self,
-            "CallAs",
-            type="String",
-            default="SELF",
-            allowed_values=["SELF", "DELEGATED_ADMIN"],
-            description="SELF in the management account; DELEGATED_ADMIN in a delegated "
-            "StackSets administrator account",
-        )
-        passed: dict[str, CfnParameter] = {
-            "ExternalId": CfnParameter(
-                self,
-                "ExternalId",
-                type="String",
-                min_length=16,
-                max_length=1224,
-                allowed_pattern=EXTERNAL_ID_PATTERN,
-                description="The organisation's External ID from the platform",
-            ),
-            "ResourcePrefix": CfnParameter(
-                self,
-                "ResourcePrefix",
-                type="String",
-                default=config.prefix,
-                max_length=20,
-                allowed_pattern=RESOURCE_PREFIX_PATTERN,
-                description="Prefix of the cluster, task roles and log group in each account",
-            ),
-            "PlatformAccountId": CfnParameter(
-                self,
-                "PlatformAccountId",
-                type="String",
-                allowed_pattern=ACCOUNT_ID_PATTERN,
-                description=f"The {config.prefix} platform's AWS account",
-                default=config.platform_account_id,
-            ),
-            "RegistrationTopicArn": CfnParameter(
-                self,
-                "RegistrationTopicArn",
-                type="String",
-                default=REGISTRATION_DEFAULT,
-                allowed_pattern=REGISTRATION_TOPIC_PATTERN,
-                description="'default' (the platform's topic in DeploymentRegion), empty to "
-                "skip registration, or a topic ARN",
-            ),
-        }
-        cfn.CfnStackSet(
-            self,
-            "Onboarding",
-            stack_set_name=f"{config.prefix}-onboarding",
-            description=f"{config.prefix} customer onboarding {config.template_version}",
-            permission_model="SERVICE_MANAGED",
-            auto_deployment=cfn.CfnStackSet.AutoDeploymentProperty(
-                enabled=True, retain_stacks_on_account_removal=False
-            ),
-            call_as=call_as.value_as_string,
-            capabilities=["CAPABILITY_NAMED_IAM"],
-            managed_execution={"Active": True},
-            operation_preferences=cfn.CfnStackSet.OperationPreferencesProperty(
-                failure_tolerance_percentage=10,
-                max_concurrent_percentage=25,
-                region_concurrency_type="PARALLEL",
-            ),
-            # Accounts get their own VPC: an existing VPC id is per account, not per OU.
-            parameters=[
-                cfn.CfnStackSet.ParameterProperty(
-                    parameter_key=key, parameter_value=param.value_as_string
-                )
-                for key, param in passed.items()
-            ],
-            stack_instances_group=[
-                cfn.CfnStackSet.StackInstancesProperty(
-                    deployment_targets=cfn.CfnStackSet.DeploymentTargetsProperty(
-                        organizational_unit_ids=ous.value_as_list
-                    ),
-                    regions=[region.value_as_string],
-                )
-            ],
-            template_body=template_body,
-        )
-
-
-# StackSet TemplateBody (and CreateStack's) limit, in bytes.
-TEMPLATE_BODY_LIMIT = 51_200
-
-
-def _new_app(outdir: str) -> cdk.App:
-    return cdk.App(context=dict(ONBOARDING_CONTEXT), analytics_reporting=False, outdir=outdir)
-
-
-def _to_yaml(template: dict[str, Any]) -> str:
-    ordered = {key: template[key] for key in _TOP_LEVEL_ORDER if key in template}
-    unknown = set(template) - set(ordered)
-    if unknown:
-        raise ValueError(f"unexpected template sections: {sorted(unknown)}")
-    return yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False, width=100)
-
-
-@functools.cache
-def render_customer_template(config: PlatformConfig) -> str:
-    """The customer onboarding template as CloudFormation YAML; same config, same bytes.
-
-    Raises RuntimeError when cdk-nag finds something unacknowledged.
-    """
-    with tempfile.TemporaryDirectory(prefix="onboarding.cdk.out") as outdir:
-        app = _new_app(outdir)
-        stack = CustomerOnboardingStack(app, "CustomerOnboarding", config=config)
-        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-        template = app.synth().get_stack_artifact(stack.artifact_id).template
-    return _to_yaml(template)
-
-
-@functools.cache
-def render_organization_template(config: PlatformConfig) -> str:
-    """The Tier 3 StackSet template (the customer template inline) as CloudFormation YAML."""
-    template_body = render_customer_template(config)
-    with tempfile.TemporaryDirectory(prefix="onboarding.cdk.out") as outdir:
-        app = _new_app(outdir)
-        stack = OrganizationOnboardingStack(
-            app, "OrganizationOnboarding", config=config, template_body=template_body
-        )
-        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-        template = app.synth().get_stack_artifact(stack.artifact_id).template
-    return _to_yaml(template)
-
-
-__all__ = [
-    "CustomerOnboardingStack",
-    "OrganizationOnboardingStack",
-    "render_customer_template",
-    "render_organization_template",
-]
+__all__ = ["CustomerOnboardingStack"]

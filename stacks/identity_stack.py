@@ -7,7 +7,6 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 from constructs.user_pool import AgentBuilderUserPool
 from stacks.config import PlatformConfig
-from stacks.platform_stack import removal_policy
 
 
 class IdentityStack(Stack):
@@ -22,7 +21,7 @@ class IdentityStack(Stack):
             prefix=config.prefix,
             callback_urls=[f"{origin}/auth/callback"],
             logout_urls=[f"{origin}/"],
-            removal_policy=removal_policy(config),
+            removal_policy=config.removal_policy,
         )
         CfnOutput(self, "UserPoolId", value=self.users.user_pool.user_pool_id)
         CfnOutput(self, "WebClientId", value=self.users.client.user_pool_client_id)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -16,25 +15,10 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 from constructs.agent_cluster import AgentCluster
 from constructs.agent_network import AgentNetwork
+from constructs.nag import acknowledge, checkov_skip
 from constructs.template_publisher import TemplatePublisher
-from stacks.config import LOG_RETENTION_DAYS, PlatformConfig
-from stacks.customer_onboarding_stack import render_customer_template
-from stacks.nag import acknowledge, checkov_skip
-
-
-def removal_policy(config: PlatformConfig) -> RemovalPolicy:
-    """What happens to stateful resources on `cdk destroy`: decided by `retainData`."""
-    return RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
-
-
-_RETENTION = dict(
-    zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[: len(LOG_RETENTION_DAYS)], strict=True)
-)
-
-
-def log_retention(config: PlatformConfig) -> logs.RetentionDays:
-    """`logRetentionDays` as CDK's enum (whose members are in CloudWatch's order)."""
-    return _RETENTION[config.log_retention_days]
+from stacks.config import PlatformConfig
+from stacks.onboarding_templates import render_customer_template
 
 
 class PlatformStack(Stack):
@@ -45,13 +29,13 @@ class PlatformStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         prefix = config.prefix
-        stateful_removal = removal_policy(config)
+        stateful_removal = config.removal_policy
 
         self.network = AgentNetwork(
             self,
             "Network",
             prefix=prefix,
-            flow_log_retention=log_retention(config),
+            flow_log_retention=config.log_retention,
         )
         self.agents = AgentCluster(
             self,
@@ -59,7 +43,7 @@ class PlatformStack(Stack):
             prefix=prefix,
             vpc=self.network.vpc,
             allowed_models=config.allowed_models,
-            log_retention=log_retention(config),
+            log_retention=config.log_retention,
         )
 
         self.repository = ecr.Repository(

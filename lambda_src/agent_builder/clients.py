@@ -2,7 +2,7 @@
 
 Clients are built on first use, never at import time, and cached per execution
 environment. boto3 itself honours AWS_ENDPOINT_URL (moto, the local emulator), so there
-is no endpoint switch here; the region comes from the settings (AWS_REGION).
+is no endpoint switch here; the region is the function's (AWS_REGION).
 
 Clients that act in a customer's account (temporary credentials from the launcher
 role chain) come from the same session, so they share its loaded models and hooks, but
@@ -15,14 +15,14 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from agent_builder.settings import get_settings
-
 
 @functools.cache
 def _session() -> Any:
     import boto3
 
-    return boto3.session.Session(region_name=get_settings().region)
+    from agent_builder.settings import aws_region
+
+    return boto3.session.Session(region_name=aws_region())
 
 
 @functools.cache
@@ -42,9 +42,11 @@ def client(service: str) -> Any:
 
 def client_with(service: str, *, region: str | None, credentials: Mapping[str, Any]) -> Any:
     """A client acting with temporary credentials (an STS `Credentials` structure)."""
+    from agent_builder.settings import aws_region
+
     return _session().client(
         service,
-        region_name=region or get_settings().region,
+        region_name=region or aws_region(),
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],

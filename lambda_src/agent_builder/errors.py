@@ -125,7 +125,6 @@ class RoleValidationFailed(DomainError):
     def __init__(self, check: str, message: str, *, retryable: bool = False) -> None:
         super().__init__(f"{check}: {message}")
         self.check = check
-        self.reason = message
         self.retryable = retryable
 
 

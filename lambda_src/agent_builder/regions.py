@@ -2,7 +2,7 @@
 
 Only the `aws` partition: the onboarding template, the launcher role and the role ARNs
 the platform accepts (`arn:aws:iam::...`) all live there. Regions are the ones where ECS
-exists, since a connection is good for nothing else.
+exists, since a connection is good for nothing else. `validation.is_aws_region` asks.
 """
 
 from __future__ import annotations
@@ -15,7 +15,3 @@ from agent_builder import clients
 @functools.cache
 def aws_regions() -> frozenset[str]:
     return frozenset(clients._session().get_available_regions("ecs", partition_name="aws"))
-
-
-def is_aws_region(name: object) -> bool:
-    return isinstance(name, str) and name in aws_regions()

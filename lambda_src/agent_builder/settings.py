@@ -1,48 +1,35 @@
-"""Typed settings: the only place that reads os.environ (see lambda_src/CONTRACT.md)."""
+"""Typed settings: the only place that reads os.environ (lambda_src/CONTRACT.md "Environment").
+
+The environment comes in small groups, each a frozen dataclass whose fields name their
+variable. A function parses only the groups its wiring asks for (`load(Group)`, once
+per execution environment), so each function's stack sets only its own variables:
+HANDLER_ENVIRONMENT, derived from HANDLER_GROUPS, is what each handler reads.
+A missing or bad variable raises SettingsError naming it.
+"""
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import os
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from agent_builder.validation import ACCOUNT_ID, ARCHITECTURES
 
 
 class SettingsError(Exception):
     """The function's environment is incomplete or invalid: a deployment bug."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    project_name: str
-    region: str | None
-    profiles_table: str
-    agents_table: str
-    runs_table: str
-    usage_table: str
-    audit_table: str
-    cluster_arn: str
-    task_definition_arn: str
-    runner_container_name: str
-    subnet_ids: tuple[str, ...]
-    security_group_id: str
-    use_spot: bool
-    artifacts_bucket: str
-    log_group_name: str
-    log_stream_prefix: str
-    free_tests_per_month: int
-    max_test_minutes: int
-    launches_per_minute: int
-    allowed_models: tuple[str, ...]
-    max_output_tokens: int
-    schedule_group_name: str
-    scheduler_role_arn: str
-    run_retention_days: int
+Parser = Callable[[Mapping[str, str], str], Any]
 
 
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"environment variable {name} is required")
+    return value
 
 
 def _positive_int(env: Mapping[str, str], name: str) -> int:
@@ -56,134 +43,247 @@ def _positive_int(env: Mapping[str, str], name: str) -> int:
     return value
 
 
-def parse_settings(env: Mapping[str, str]) -> Settings:
-    """Build Settings from an environment mapping; names the first missing or bad key."""
+def _listing(what: str) -> Parser:
+    """A comma-separated list of at least one `what`."""
 
-    def required(name: str) -> str:
-        value = env.get(name, "").strip()
-        if not value:
-            raise SettingsError(f"environment variable {name} is required")
-        return value
+    def parse(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+        parts = tuple(part.strip() for part in _required(env, name).split(",") if part.strip())
+        if not parts:
+            raise SettingsError(f"{name} must list at least one {what}")
+        return parts
 
-    use_spot = required("USE_SPOT").lower()
-    if use_spot not in ("true", "false"):
-        raise SettingsError(f"USE_SPOT must be 'true' or 'false', got {use_spot!r}")
-    subnets = _csv(required("SUBNET_IDS"))
-    models = _csv(required("ALLOWED_MODELS"))
-    if not subnets:
-        raise SettingsError("SUBNET_IDS must list at least one subnet")
-    if not models:
-        raise SettingsError("ALLOWED_MODELS must list at least one model id")
-    return Settings(
-        project_name=required("PROJECT_NAME"),
-        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-        profiles_table=required("PROFILES_TABLE"),
-        agents_table=required("AGENTS_TABLE"),
-        runs_table=required("RUNS_TABLE"),
-        usage_table=required("USAGE_TABLE"),
-        audit_table=required("AUDIT_TABLE"),
-        cluster_arn=required("CLUSTER_ARN"),
-        task_definition_arn=required("TASK_DEFINITION_ARN"),
-        runner_container_name=required("RUNNER_CONTAINER_NAME"),
-        subnet_ids=subnets,
-        security_group_id=required("SECURITY_GROUP_ID"),
-        use_spot=use_spot == "true",
-        artifacts_bucket=required("ARTIFACTS_BUCKET"),
-        log_group_name=required("LOG_GROUP_NAME"),
-        log_stream_prefix=required("LOG_STREAM_PREFIX"),
-        free_tests_per_month=_positive_int(env, "FREE_TESTS_PER_MONTH"),
-        max_test_minutes=_positive_int(env, "MAX_TEST_MINUTES"),
-        launches_per_minute=_positive_int(env, "LAUNCHES_PER_MINUTE"),
-        allowed_models=models,
-        max_output_tokens=_positive_int(env, "MAX_OUTPUT_TOKENS"),
-        schedule_group_name=required("SCHEDULE_GROUP_NAME"),
-        scheduler_role_arn=required("SCHEDULER_ROLE_ARN"),
-        run_retention_days=_positive_int(env, "RUN_RETENTION_DAYS"),
-    )
+    return parse
 
 
-@functools.cache
-def get_settings() -> Settings:
-    """Parsed once per execution environment; tests call get_settings.cache_clear()."""
-    return parse_settings(os.environ)
+def _boolean(env: Mapping[str, str], name: str) -> bool:
+    value = _required(env, name).lower()
+    if value not in ("true", "false"):
+        raise SettingsError(f"{name} must be 'true' or 'false', got {value!r}")
+    return value == "true"
+
+
+def _account_id(env: Mapping[str, str], name: str) -> str:
+    value = _required(env, name)
+    if not ACCOUNT_ID.fullmatch(value):
+        raise SettingsError(f"{name} must be a 12-digit account id, got {value!r}")
+    return value
+
+
+def _https_url(env: Mapping[str, str], name: str) -> str:
+    value = _required(env, name)
+    if not value.startswith("https://"):
+        raise SettingsError(f"{name} must be an https:// URL")
+    return value
+
+
+def _architecture(env: Mapping[str, str], name: str) -> str:
+    value = _required(env, name).upper()
+    if value not in ARCHITECTURES:
+        raise SettingsError(f"{name} must be {' or '.join(ARCHITECTURES)}, got {value!r}")
+    return value
+
+
+LOOPBACK_PREFIXES = ("http://127.0.0.1:", "http://localhost:")
+
+
+def _loopback_prefix(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip() or None
+    if value and not value.startswith(LOOPBACK_PREFIXES):
+        raise SettingsError(
+            f"{name} (local mode only) must start with http://127.0.0.1: or http://localhost:"
+        )
+    return value
+
+
+def _var(
+    name: str, parse: Parser = _required, *, default: str | None = None, optional: bool = False
+) -> Any:
+    """A field read from environment variable `name`.
+
+    `default`: the value when the variable is unset or empty (the stack still sets it).
+    `optional`: not part of any function's contract (local mode only).
+    """
+    return field(metadata={"env": name, "parse": parse, "default": default, "optional": optional})
+
+
+# ---- the groups ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class AccountSettings:
-    """Tier 2: connecting customers' AWS accounts and deploying into them.
-
-    A group of its own, parsed on first use: the API needs it for /aws-account and
-    customer deployments, the registration function for everything; the task-events and
-    sweeper functions never touch a customer account and do not depend on it.
-    """
-
-    accounts_table: str
-    platform_account_id: str
-    launcher_role_arn: str
-    customer_role_name: str
-    registration_topic_arn: str
-    template_version: str
-    template_url: str
-    runner_image_uri: str
-    runner_architecture: str
-    customer_task_cpu: int
-    customer_task_memory_mib: int
-    local_response_url_prefix: str | None = None
+class Project:
+    project_name: str = _var("PROJECT_NAME")
 
 
-ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-ARCHITECTURES = ("ARM64", "X86_64")
-LOOPBACK_PREFIXES = ("http://127.0.0.1:", "http://localhost:")
-# Optional, with the platform runner's defaults (cdk.json testTask*): the stack may set
-# them from its config so customer tasks match the runner image's architecture.
-RUNNER_DEFAULTS = {
-    "RUNNER_ARCHITECTURE": "ARM64",
-    "CUSTOMER_TASK_CPU": "256",
-    "CUSTOMER_TASK_MEMORY_MIB": "512",
-}
+@dataclass(frozen=True)
+class RunStore:
+    """Where runs and their charges are kept, and for how long."""
+
+    runs_table: str = _var("RUNS_TABLE")
+    usage_table: str = _var("USAGE_TABLE")
+    profiles_table: str = _var("PROFILES_TABLE")
+    run_retention_days: int = _var("RUN_RETENTION_DAYS", _positive_int)
 
 
-def parse_account_settings(env: Mapping[str, str]) -> AccountSettings:
-    def required(name: str) -> str:
-        value = env.get(name, "").strip()
-        if not value:
-            raise SettingsError(f"environment variable {name} is required")
-        return value
+@dataclass(frozen=True)
+class PlatformCluster:
+    """The platform's test cluster: its tasks' events and stops."""
 
-    defaults = {name: env.get(name, "").strip() or value for name, value in RUNNER_DEFAULTS.items()}
-    platform_account = required("PLATFORM_ACCOUNT_ID")
-    if not ACCOUNT_ID.match(platform_account):
-        raise SettingsError(
-            f"PLATFORM_ACCOUNT_ID must be a 12-digit account id, got {platform_account!r}"
-        )
-    template_url = required("TEMPLATE_URL")
-    if not template_url.startswith("https://"):
-        raise SettingsError("TEMPLATE_URL must be an https:// URL")
-    architecture = defaults["RUNNER_ARCHITECTURE"].upper()
-    if architecture not in ARCHITECTURES:
-        raise SettingsError(f"RUNNER_ARCHITECTURE must be ARM64 or X86_64, got {architecture!r}")
-    local_prefix = env.get("LOCAL_RESPONSE_URL_PREFIX", "").strip() or None
-    if local_prefix and not local_prefix.startswith(LOOPBACK_PREFIXES):
-        raise SettingsError(
-            "LOCAL_RESPONSE_URL_PREFIX (local mode only) must start with http://127.0.0.1: "
-            "or http://localhost:"
-        )
-    return AccountSettings(
-        accounts_table=required("ACCOUNTS_TABLE"),
-        platform_account_id=platform_account,
-        launcher_role_arn=required("LAUNCHER_ROLE_ARN"),
-        customer_role_name=required("CUSTOMER_ROLE_NAME"),
-        registration_topic_arn=required("REGISTRATION_TOPIC_ARN"),
-        template_version=required("TEMPLATE_VERSION"),
-        template_url=template_url,
-        runner_image_uri=required("RUNNER_IMAGE_URI"),
-        runner_architecture=architecture,
-        customer_task_cpu=_positive_int(defaults, "CUSTOMER_TASK_CPU"),
-        customer_task_memory_mib=_positive_int(defaults, "CUSTOMER_TASK_MEMORY_MIB"),
-        local_response_url_prefix=local_prefix,
+    cluster_arn: str = _var("CLUSTER_ARN")
+
+
+@dataclass(frozen=True)
+class RunnerContainer:
+    runner_container_name: str = _var("RUNNER_CONTAINER_NAME")
+
+
+@dataclass(frozen=True)
+class TimeLimitSchedules:
+    schedule_group_name: str = _var("SCHEDULE_GROUP_NAME")
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    max_test_minutes: int = _var("MAX_TEST_MINUTES", _positive_int)
+
+
+@dataclass(frozen=True)
+class PlatformLaunch:
+    """What starting a test on the platform cluster needs, and where its output goes."""
+
+    task_definition_arn: str = _var("TASK_DEFINITION_ARN")
+    subnet_ids: tuple[str, ...] = _var("SUBNET_IDS", _listing("subnet"))
+    security_group_id: str = _var("SECURITY_GROUP_ID")
+    use_spot: bool = _var("USE_SPOT", _boolean)
+    artifacts_bucket: str = _var("ARTIFACTS_BUCKET")
+    scheduler_role_arn: str = _var("SCHEDULER_ROLE_ARN")
+    log_group_name: str = _var("LOG_GROUP_NAME")
+    log_stream_prefix: str = _var("LOG_STREAM_PREFIX")
+
+
+@dataclass(frozen=True)
+class ApiTables:
+    agents_table: str = _var("AGENTS_TABLE")
+    audit_table: str = _var("AUDIT_TABLE")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a user may do: tests a month, launches a minute, models and output tokens."""
+
+    free_tests_per_month: int = _var("FREE_TESTS_PER_MONTH", _positive_int)
+    launches_per_minute: int = _var("LAUNCHES_PER_MINUTE", _positive_int)
+    allowed_models: tuple[str, ...] = _var("ALLOWED_MODELS", _listing("model id"))
+    max_output_tokens: int = _var("MAX_OUTPUT_TOKENS", _positive_int)
+
+
+@dataclass(frozen=True)
+class ConnectedAccounts:
+    """Tier 2: connecting customers' AWS accounts (the API and the registration function)."""
+
+    accounts_table: str = _var("ACCOUNTS_TABLE")
+    profiles_table: str = _var("PROFILES_TABLE")
+    audit_table: str = _var("AUDIT_TABLE")
+    platform_account_id: str = _var("PLATFORM_ACCOUNT_ID", _account_id)
+    launcher_role_arn: str = _var("LAUNCHER_ROLE_ARN")
+    customer_role_name: str = _var("CUSTOMER_ROLE_NAME")
+    registration_topic_arn: str = _var("REGISTRATION_TOPIC_ARN")
+    template_version: str = _var("TEMPLATE_VERSION")
+    template_url: str = _var("TEMPLATE_URL", _https_url)
+
+
+@dataclass(frozen=True)
+class CustomerRunner:
+    """Tier 2: the task each customer run registers in the customer's account. The
+    defaults are the platform runner's (cdk.json testTask*)."""
+
+    runner_image_uri: str = _var("RUNNER_IMAGE_URI")
+    runner_architecture: str = _var("RUNNER_ARCHITECTURE", _architecture, default="ARM64")
+    customer_task_cpu: int = _var("CUSTOMER_TASK_CPU", _positive_int, default="256")
+    customer_task_memory_mib: int = _var("CUSTOMER_TASK_MEMORY_MIB", _positive_int, default="512")
+
+
+@dataclass(frozen=True)
+class LocalMode:
+    """Set by local mode only, never by the stack: where CloudFormation answers go."""
+
+    local_response_url_prefix: str | None = _var(
+        "LOCAL_RESPONSE_URL_PREFIX", _loopback_prefix, optional=True
     )
 
 
-@functools.cache
-def get_account_settings() -> AccountSettings:
-    return parse_account_settings(os.environ)
+G = TypeVar("G")
+
+# The groups each handler's wiring loads (agent_builder/wiring.py). Powertools reads
+# POWERTOOLS_SERVICE_NAME itself; the Lambda runtime sets AWS_REGION.
+HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
+    "handlers.api": (
+        Project,
+        RunStore,
+        PlatformCluster,
+        RunnerContainer,
+        TimeLimitSchedules,
+        TimeLimit,
+        PlatformLaunch,
+        ApiTables,
+        Limits,
+        ConnectedAccounts,
+        CustomerRunner,
+    ),
+    "handlers.task_events": (RunStore, PlatformCluster, RunnerContainer, TimeLimitSchedules),
+    "handlers.sweeper": (PlatformCluster, TimeLimit),
+    "handlers.registration": (Project, ConnectedAccounts, LocalMode),
+}
+POWERTOOLS = frozenset({"POWERTOOLS_SERVICE_NAME"})
+
+
+def variables(group: type, *, optional: bool = False) -> frozenset[str]:
+    """The environment variables a group reads (with `optional`, only the optional ones)."""
+    return frozenset(
+        item.metadata["env"]
+        for item in dataclasses.fields(group)
+        if item.metadata["optional"] == optional
+    )
+
+
+# What the stack must set on each function: exactly these, no more.
+HANDLER_ENVIRONMENT: dict[str, frozenset[str]] = {
+    handler: POWERTOOLS.union(*(variables(group) for group in groups))
+    for handler, groups in HANDLER_GROUPS.items()
+}
+
+
+def parse(group: type[G], env: Mapping[str, str]) -> G:
+    """One group from an environment mapping; SettingsError names the first bad variable."""
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(group):  # type: ignore[arg-type]
+        name, default = item.metadata["env"], item.metadata["default"]
+        source = env
+        if default is not None and not env.get(name, "").strip():
+            source = {name: default}
+        values[item.name] = item.metadata["parse"](source, name)
+    return group(**values)
+
+
+def parse_handler(handler: str, env: Mapping[str, str]) -> list[Any]:
+    """Every group a handler reads, parsed (what a check of a whole environment needs)."""
+    return [parse(group, env) for group in HANDLER_GROUPS[handler]]
+
+
+_loaded: dict[type, Any] = {}
+
+
+def load(group: type[G]) -> G:
+    """The group parsed from os.environ, once per execution environment."""
+    if group not in _loaded:
+        _loaded[group] = parse(group, os.environ)
+    return cast(G, _loaded[group])
+
+
+def aws_region() -> str | None:
+    """The function's region (the Lambda runtime sets AWS_REGION)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def reset() -> None:
+    """Forget what was parsed (tests change the environment between cases)."""
+    _loaded.clear()

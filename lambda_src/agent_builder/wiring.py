@@ -1,6 +1,12 @@
-"""Builds the services from the settings and the client factory, once per environment.
+"""Builds each function's services from its settings groups and the client factory.
 
-Nothing here runs at import time; handlers call these on their first invocation.
+One factory per handler, named for it, built once per execution environment on the
+first invocation (nothing runs at import time): `api_services()` (with
+`customer_services()`, its Tier 2 part, built on the first Tier 2 request),
+`task_event_services()`, `sweeper_services()`, `registration_services()`. Each loads
+only the settings groups of its handler (settings.HANDLER_GROUPS). The settings module
+itself is imported inside the factories: defining its groups is work the handler's cold
+import need not do before the first invocation (scripts/bench_runtime.py measures it).
 """
 
 from __future__ import annotations
@@ -12,27 +18,72 @@ from typing import TYPE_CHECKING, Any
 
 from agent_builder import clients
 from agent_builder.gateways.artifacts import ArtifactsGateway
-from agent_builder.gateways.ecs import ClusterGateway
+from agent_builder.gateways.ecs import ClusterGateway, ClusterTasks
 from agent_builder.gateways.logs import RunLogsGateway
-from agent_builder.gateways.scheduler import TimeLimitScheduler
+from agent_builder.gateways.scheduler import TimeLimitCanceller, TimeLimitScheduler
 from agent_builder.repositories.agents import AgentsRepository
 from agent_builder.repositories.audit import AuditLog
 from agent_builder.repositories.ledger import LaunchLedger, Limits
 from agent_builder.repositories.profiles import ProfilesRepository
 from agent_builder.repositories.runs import RunsRepository
+from agent_builder.runs import LaunchRequest
 from agent_builder.services.agents import AgentService
-from agent_builder.services.caller import Caller
-from agent_builder.services.launches import Launcher, LaunchService, PlatformLauncher
+from agent_builder.services.launches import (
+    Launcher,
+    LaunchRecords,
+    LaunchService,
+    PlatformLauncher,
+)
 from agent_builder.services.profiles import ProfileService
 from agent_builder.services.runs import RunService
 from agent_builder.services.sweeper import Sweeper
 from agent_builder.services.task_events import TaskEventService
-from agent_builder.settings import Settings, get_account_settings, get_settings
 
 if TYPE_CHECKING:
+    from agent_builder import settings
+    from agent_builder.gateways.role_chain import RoleChain
+    from agent_builder.repositories.accounts import AccountsRepository
     from agent_builder.services.accounts import AccountService
-    from agent_builder.services.customer_runs import CustomerLauncher, CustomerRuns
+    from agent_builder.services.customer_launcher import CustomerLauncher
+    from agent_builder.services.customer_runs import CustomerRuns
     from agent_builder.services.registration import RegistrationService
+
+
+def _ledger(store: settings.RunStore, audit: AuditLog | None) -> LaunchLedger:
+    return LaunchLedger(
+        clients.client("dynamodb"),
+        runs_table=store.runs_table,
+        usage_table=store.usage_table,
+        profiles_table=store.profiles_table,
+        audit=audit,
+    )
+
+
+def _launch_records(ledger: LaunchLedger, audit: AuditLog) -> LaunchRecords:
+    from agent_builder import settings
+
+    limits = settings.load(settings.Limits)
+    return LaunchRecords(
+        ledger=ledger,
+        audit=audit,
+        limits=Limits(
+            tests_per_month=limits.free_tests_per_month,
+            launches_per_minute=limits.launches_per_minute,
+        ),
+        retention_days=settings.load(settings.RunStore).run_retention_days,
+        max_output_tokens=limits.max_output_tokens,
+    )
+
+
+def _cluster_tasks() -> ClusterTasks:
+    from agent_builder import settings
+
+    return ClusterTasks(
+        clients.client("ecs"), cluster_arn=settings.load(settings.PlatformCluster).cluster_arn
+    )
+
+
+# ---- handlers.api -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -43,102 +94,71 @@ class ApiServices:
     runs: RunService
 
 
-def _ledger(settings: Settings) -> LaunchLedger:
-    return LaunchLedger(
-        clients.client("dynamodb"),
-        runs_table=settings.runs_table,
-        usage_table=settings.usage_table,
-        profiles_table=settings.profiles_table,
-    )
-
-
-def _cluster(settings: Settings) -> ClusterGateway:
-    return ClusterGateway(
-        clients.client("ecs"),
-        cluster_arn=settings.cluster_arn,
-        task_definition_arn=settings.task_definition_arn,
-        container_name=settings.runner_container_name,
-        subnet_ids=settings.subnet_ids,
-        security_group_id=settings.security_group_id,
-        use_spot=settings.use_spot,
-    )
-
-
-def _scheduler(settings: Settings) -> TimeLimitScheduler:
-    return TimeLimitScheduler(
-        clients.client("scheduler"),
-        group_name=settings.schedule_group_name,
-        role_arn=settings.scheduler_role_arn,
-        cluster_arn=settings.cluster_arn,
-    )
-
-
-def _runs(settings: Settings) -> RunsRepository:
-    return RunsRepository(clients.client("dynamodb"), settings.runs_table)
-
-
-def _limits(settings: Settings) -> Limits:
-    return Limits(
-        tests_per_month=settings.free_tests_per_month,
-        launches_per_minute=settings.launches_per_minute,
-    )
-
-
 class _OnFirstUse:
     """The tier router's customer target, built (with the Tier 2 settings) when first used."""
 
     def __init__(self, build: Callable[[], Launcher]) -> None:
         self._build = build
 
-    def launch(self, caller: Caller, agent: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return self._build().launch(caller, agent, **kwargs)
+    def launch(self, request: LaunchRequest) -> dict[str, Any]:
+        return self._build().launch(request)
 
 
 @functools.cache
 def api_services() -> ApiServices:
-    settings = get_settings()
+    from agent_builder import settings
+
+    project = settings.load(settings.Project)
+    store = settings.load(settings.RunStore)
+    cluster_arn = settings.load(settings.PlatformCluster).cluster_arn
+    container = settings.load(settings.RunnerContainer).runner_container_name
+    launch = settings.load(settings.PlatformLaunch)
+    tables = settings.load(settings.ApiTables)
+    limits = settings.load(settings.Limits)
     dynamodb = clients.client("dynamodb")
-    profiles_repo = ProfilesRepository(dynamodb, settings.profiles_table)
-    audit = AuditLog(dynamodb, settings.audit_table)
-    profiles = ProfileService(
-        profiles_repo,
-        dynamodb,
-        usage_table=settings.usage_table,
-        tests_per_month=settings.free_tests_per_month,
-    )
+    audit = AuditLog(dynamodb, tables.audit_table)
+    ledger = _ledger(store, audit)
+    profiles_repo = ProfilesRepository(dynamodb, store.profiles_table)
+    profiles = ProfileService(profiles_repo, ledger, tests_per_month=limits.free_tests_per_month)
     agents = AgentService(
-        AgentsRepository(dynamodb, settings.agents_table),
+        AgentsRepository(dynamodb, tables.agents_table, audit=audit),
         profiles,
-        audit,
-        allowed_models=settings.allowed_models,
-        max_output_tokens=settings.max_output_tokens,
+        allowed_models=limits.allowed_models,
+        max_output_tokens=limits.max_output_tokens,
     )
-    ledger = _ledger(settings)
     platform = PlatformLauncher(
-        ledger=ledger,
-        artifacts=ArtifactsGateway(clients.client("s3"), settings.artifacts_bucket),
-        cluster=_cluster(settings),
-        scheduler=_scheduler(settings),
-        audit=audit,
-        limits=_limits(settings),
-        max_test_minutes=settings.max_test_minutes,
-        max_output_tokens=settings.max_output_tokens,
-        retention_days=settings.run_retention_days,
-        project=settings.project_name,
+        records=_launch_records(ledger, audit),
+        artifacts=ArtifactsGateway(clients.client("s3"), launch.artifacts_bucket),
+        cluster=ClusterGateway(
+            clients.client("ecs"),
+            cluster_arn=cluster_arn,
+            task_definition_arn=launch.task_definition_arn,
+            container_name=container,
+            subnet_ids=launch.subnet_ids,
+            security_group_id=launch.security_group_id,
+            use_spot=launch.use_spot,
+        ),
+        scheduler=TimeLimitScheduler(
+            clients.client("scheduler"),
+            group_name=settings.load(settings.TimeLimitSchedules).schedule_group_name,
+            role_arn=launch.scheduler_role_arn,
+            cluster_arn=cluster_arn,
+        ),
+        max_test_minutes=settings.load(settings.TimeLimit).max_test_minutes,
+        project=project.project_name,
     )
     runs = RunService(
-        _runs(settings),
+        RunsRepository(dynamodb, store.runs_table),
         ledger,
-        RunLogsGateway(clients.client("logs"), group_name=settings.log_group_name),
-        audit,
-        log_stream_prefix=settings.log_stream_prefix,
-        container_name=settings.runner_container_name,
-        retention_days=settings.run_retention_days,
-        customer=lambda: tier2().customer_runs,
+        RunLogsGateway(clients.client("logs"), group_name=launch.log_group_name),
+        log_stream_prefix=launch.log_stream_prefix,
+        container_name=container,
+        retention_days=store.run_retention_days,
+        customer=lambda: customer_services().customer_runs,
     )
     launchers: dict[str, Launcher] = {
         "platform": platform,
-        "customer": _OnFirstUse(lambda: tier2().customer_launcher),
+        "customer": _OnFirstUse(lambda: customer_services().customer_launcher),
     }
     return ApiServices(
         profiles=profiles,
@@ -149,104 +169,138 @@ def api_services() -> ApiServices:
 
 
 @dataclass(frozen=True)
-class Tier2Services:
-    accounts: AccountService
-    customer_launcher: CustomerLauncher
-    customer_runs: CustomerRuns
-    registration: RegistrationService
+class _Accounts:
+    repository: AccountsRepository
+    audit: AuditLog
+    chain: RoleChain
+    service: AccountService
 
 
-@functools.cache
-def tier2() -> Tier2Services:
-    """Connected accounts, customer runs and registrations (AccountSettings).
+def _accounts() -> _Accounts:
+    """Connected accounts (ConnectedAccounts settings): the API's and registration's.
 
-    Imported here, not at the top: the API's cold start does not pay for Tier 2 modules
-    (urllib's HTTP stack among them) until a Tier 2 request needs them.
+    Tier 2 modules are imported here, not at the top: the API's cold start does not pay
+    for them (urllib's HTTP stack among them) until a Tier 2 request needs them.
     """
-    from agent_builder.gateways.cfn_response import ResponseSender
+    from agent_builder import settings
     from agent_builder.gateways.role_chain import RoleChain
     from agent_builder.repositories.accounts import AccountsRepository
     from agent_builder.services.accounts import AccountService, ConnectionValidator
-    from agent_builder.services.customer_runs import CustomerLauncher, CustomerRuns
-    from agent_builder.services.registration import RegistrationService
 
-    settings = get_settings()
-    tier2_settings = get_account_settings()
+    project = settings.load(settings.Project).project_name
+    config = settings.load(settings.ConnectedAccounts)
     dynamodb = clients.client("dynamodb")
-    accounts_repo = AccountsRepository(
-        dynamodb, tier2_settings.accounts_table, profiles_table=settings.profiles_table
+    audit = AuditLog(dynamodb, config.audit_table)
+    repository = AccountsRepository(
+        dynamodb, config.accounts_table, profiles_table=config.profiles_table, audit=audit
     )
-    audit = AuditLog(dynamodb, settings.audit_table)
     chain = RoleChain(
-        clients.client("sts"),
-        launcher_role_arn=tier2_settings.launcher_role_arn,
-        session_prefix=settings.project_name,
+        clients.client("sts"), launcher_role_arn=config.launcher_role_arn, session_prefix=project
     )
-    accounts = AccountService(
-        accounts_repo,
-        ProfilesRepository(dynamodb, settings.profiles_table),
+    service = AccountService(
+        repository,
+        ProfilesRepository(dynamodb, config.profiles_table),
         audit,
-        ConnectionValidator(chain, launcher_role_arn=tier2_settings.launcher_role_arn),
-        project=settings.project_name,
-        platform_account_id=tier2_settings.platform_account_id,
-        platform_region=settings.region or tier2_settings.registration_topic_arn.split(":")[3],
-        customer_role_name=tier2_settings.customer_role_name,
-        registration_topic_arn=tier2_settings.registration_topic_arn,
-        template_url=tier2_settings.template_url,
-        template_version=tier2_settings.template_version,
+        ConnectionValidator(chain, launcher_role_arn=config.launcher_role_arn),
+        project=project,
+        platform_account_id=config.platform_account_id,
+        platform_region=settings.aws_region() or config.registration_topic_arn.split(":")[3],
+        customer_role_name=config.customer_role_name,
+        registration_topic_arn=config.registration_topic_arn,
+        template_url=config.template_url,
+        template_version=config.template_version,
     )
-    runs = _runs(settings)
-    return Tier2Services(
-        accounts=accounts,
+    return _Accounts(repository=repository, audit=audit, chain=chain, service=service)
+
+
+@dataclass(frozen=True)
+class CustomerServices:
+    accounts: AccountService
+    customer_launcher: CustomerLauncher
+    customer_runs: CustomerRuns
+
+
+@functools.cache
+def customer_services() -> CustomerServices:
+    """The API's Tier 2 part: /aws-account, and runs in connected accounts."""
+    from agent_builder import settings
+    from agent_builder.services.customer_launcher import CustomerLauncher
+    from agent_builder.services.customer_runs import CustomerRuns
+
+    accounts = _accounts()
+    store = settings.load(settings.RunStore)
+    container = settings.load(settings.RunnerContainer).runner_container_name
+    runner = settings.load(settings.CustomerRunner)
+    runs = RunsRepository(clients.client("dynamodb"), store.runs_table)
+    return CustomerServices(
+        accounts=accounts.service,
         customer_launcher=CustomerLauncher(
-            accounts=accounts_repo,
-            chain=chain,
-            ledger=_ledger(settings),
+            records=_launch_records(_ledger(store, accounts.audit), accounts.audit),
+            accounts=accounts.repository,
+            chain=accounts.chain,
             runs=runs,
-            audit=audit,
-            limits=_limits(settings),
-            retention_days=settings.run_retention_days,
-            max_output_tokens=settings.max_output_tokens,
-            runner_image_uri=tier2_settings.runner_image_uri,
-            container_name=settings.runner_container_name,
-            architecture=tier2_settings.runner_architecture,
-            cpu=tier2_settings.customer_task_cpu,
-            memory_mib=tier2_settings.customer_task_memory_mib,
+            runner_image_uri=runner.runner_image_uri,
+            container_name=container,
+            architecture=runner.runner_architecture,
+            cpu=runner.customer_task_cpu,
+            memory_mib=runner.customer_task_memory_mib,
         ),
         customer_runs=CustomerRuns(
-            accounts=accounts_repo,
-            chain=chain,
+            accounts=accounts.repository,
+            chain=accounts.chain,
             runs=runs,
-            container_name=settings.runner_container_name,
-            retention_days=settings.run_retention_days,
-        ),
-        registration=RegistrationService(
-            accounts,
-            accounts_repo,
-            audit,
-            ResponseSender(local_prefix=tier2_settings.local_response_url_prefix),
-            project=settings.project_name,
+            container_name=container,
+            retention_days=store.run_retention_days,
         ),
     )
 
 
+# ---- handlers.task_events, handlers.sweeper, handlers.registration -------------------------
+
+
 @functools.cache
-def task_event_service() -> TaskEventService:
-    settings = get_settings()
+def task_event_services() -> TaskEventService:
+    from agent_builder import settings
+
+    store = settings.load(settings.RunStore)
     return TaskEventService(
-        _runs(settings),
-        _ledger(settings),
-        _scheduler(settings),
-        cluster_arn=settings.cluster_arn,
-        container_name=settings.runner_container_name,
-        retention_days=settings.run_retention_days,
+        RunsRepository(clients.client("dynamodb"), store.runs_table),
+        # Refunds by task events are not audited: this function has no audit table.
+        _ledger(store, None),
+        TimeLimitCanceller(
+            clients.client("scheduler"),
+            group_name=settings.load(settings.TimeLimitSchedules).schedule_group_name,
+        ),
+        cluster_arn=settings.load(settings.PlatformCluster).cluster_arn,
+        container_name=settings.load(settings.RunnerContainer).runner_container_name,
+        retention_days=store.run_retention_days,
     )
 
 
 @functools.cache
-def sweeper() -> Sweeper:
-    settings = get_settings()
-    return Sweeper(_cluster(settings), max_test_minutes=settings.max_test_minutes)
+def sweeper_services() -> Sweeper:
+    from agent_builder import settings
+
+    return Sweeper(
+        _cluster_tasks(), max_test_minutes=settings.load(settings.TimeLimit).max_test_minutes
+    )
+
+
+@functools.cache
+def registration_services() -> RegistrationService:
+    from agent_builder import settings
+    from agent_builder.gateways.cfn_response import ResponseSender
+    from agent_builder.services.registration import RegistrationService
+
+    accounts = _accounts()
+    local = settings.load(settings.LocalMode)
+    return RegistrationService(
+        accounts.service,
+        accounts.repository,
+        accounts.audit,
+        ResponseSender(local_prefix=local.local_response_url_prefix),
+        project=settings.load(settings.Project).project_name,
+    )
 
 
 def reset(*, keep_clients: bool = False) -> None:
@@ -255,8 +309,16 @@ def reset(*, keep_clients: bool = False) -> None:
     Clients hold no state of their own, only a loaded service model; keeping them
     between cases that share credentials and region saves reloading those models.
     """
-    for built in (api_services, tier2, task_event_service, sweeper, get_settings):
+    from agent_builder import settings
+
+    for built in (
+        api_services,
+        customer_services,
+        task_event_services,
+        sweeper_services,
+        registration_services,
+    ):
         built.cache_clear()
-    get_account_settings.cache_clear()
+    settings.reset()
     if not keep_clients:
         clients.reset()

@@ -20,7 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent_builder.errors import DomainError, InvalidInput
 from agent_builder.services.caller import Caller
-from agent_builder.wiring import api_services, tier2
+from agent_builder.validation import MAX_IDEMPOTENCY_KEY, MAX_PATH_ID
+from agent_builder.wiring import api_services, customer_services
 from handlers.schemas import (
     Agent,
     AgentPage,
@@ -45,14 +46,14 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="idempotency-key",
-        max_length=128,
+        max_length=MAX_IDEMPOTENCY_KEY,
         description="Retrying with the same key and body returns the same run, counted once",
     ),
 ]
 NextToken = Annotated[str | None, Query(alias="nextToken", max_length=2048)]
 PageSize = Annotated[int, Query(ge=1, le=100)]
-AgentId = Annotated[str, Path(max_length=64)]
-RunId = Annotated[str, Path(max_length=64)]
+AgentId = Annotated[str, Path(max_length=MAX_PATH_ID)]
+RunId = Annotated[str, Path(max_length=MAX_PATH_ID)]
 
 
 ERRORS = {
@@ -266,7 +267,7 @@ def start_onboarding(
         require_json_object()
     request = body or OnboardingRequest()
     return Onboarding.model_validate(
-        tier2().accounts.onboarding(caller(), request.region, request.rotate)
+        customer_services().accounts.onboarding(caller(), request.region, request.rotate)
     )
 
 
@@ -277,7 +278,7 @@ def start_onboarding(
 )
 def connect_account(body: ConnectAccount) -> AwsAccount:
     require_json_object()
-    account = tier2().accounts.connect(
+    account = customer_services().accounts.connect(
         caller(),
         role_arn=body.roleArn,
         external_id=body.externalId,
@@ -295,7 +296,7 @@ def connect_account(body: ConnectAccount) -> AwsAccount:
     responses=answers(200, AwsAccount, 404),
 )
 def get_account() -> AwsAccount:
-    return AwsAccount.model_validate(tier2().accounts.get(caller()))
+    return AwsAccount.model_validate(customer_services().accounts.get(caller()))
 
 
 @app.delete(
@@ -304,7 +305,7 @@ def get_account() -> AwsAccount:
     responses=answers(204, None, 404),
 )
 def disconnect_account() -> Response[None]:
-    tier2().accounts.disconnect(caller())
+    customer_services().accounts.disconnect(caller())
     return Response(HTTPStatus.NO_CONTENT, None, None)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from agent_builder.wiring import tier2
+from agent_builder.wiring import registration_services
 
 logger = Logger()
 
@@ -17,5 +17,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str
     results = []
     for record in event.get("Records") or []:
         message = (record.get("Sns") or {}).get("Message")
-        results.append(tier2().registration.handle(message if isinstance(message, str) else ""))
+        results.append(registration_services().handle(message if isinstance(message, str) else ""))
     return {"results": results}

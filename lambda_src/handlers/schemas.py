@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_INPUT_BYTES = 8 * 1024
-MAX_INSTRUCTIONS_BYTES = 16 * 1024
+from agent_builder.validation import (
+    AGENT_NAME,
+    MAX_AGENT_NAME,
+    MAX_EXTERNAL_ID,
+    MAX_INPUT_BYTES,
+    MAX_INSTRUCTIONS_BYTES,
+    MAX_REGION,
+    MAX_RESOURCE_PREFIX,
+    MAX_SUBNETS,
+)
 
 # strict: "1" is not a number and 1 is not a string; JSON null is not a missing field.
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -26,7 +34,7 @@ class AgentParameters(BaseModel):
 class CreateAgent(BaseModel):
     model_config = _STRICT
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _-]+$")
+    name: str = Field(min_length=1, max_length=MAX_AGENT_NAME, pattern=AGENT_NAME)
     model: str = Field(
         min_length=1, max_length=256, description="one of the allowed Bedrock model ids"
     )
@@ -64,7 +72,7 @@ class OnboardingRequest(BaseModel):
     region: str | None = Field(
         default=None,
         min_length=1,
-        max_length=32,
+        max_length=MAX_REGION,
         description="the AWS region to launch the onboarding stack in (default: the platform's)",
     )
     rotate: bool = Field(
@@ -83,19 +91,23 @@ class ConnectAccount(BaseModel):
         description="the RoleArn output of the onboarding stack: arn:aws:iam::<account>:role/<name>",
     )
     externalId: str = Field(
-        min_length=1, max_length=1224, description="the External ID the platform gave you"
+        min_length=1,
+        max_length=MAX_EXTERNAL_ID,
+        description="the External ID the platform gave you",
     )
-    region: str = Field(min_length=1, max_length=32, description="the onboarding stack's region")
+    region: str = Field(
+        min_length=1, max_length=MAX_REGION, description="the onboarding stack's region"
+    )
     resourcePrefix: str | None = Field(
         default=None,
         min_length=1,
-        max_length=20,
+        max_length=MAX_RESOURCE_PREFIX,
         description="the stack's ResourcePrefix parameter, if changed from the default",
     )
     subnetIds: list[str] | None = Field(
         default=None,
         min_length=1,
-        max_length=16,
+        max_length=MAX_SUBNETS,
         description="with securityGroupId: the network for agent tasks (an existing VPC); "
         "by default the stack's own subnets and security group are found",
     )

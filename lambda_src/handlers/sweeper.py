@@ -7,14 +7,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from agent_builder.wiring import sweeper
+from agent_builder.wiring import sweeper_services
 
 logger = Logger()
 
 
 @logger.inject_lambda_context(correlation_id_path="id")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = sweeper().sweep()
+    report = sweeper_services().sweep()
     logger.info(
         "sweep done", checked=report.checked, stopped=len(report.stopped), failed=len(report.failed)
     )

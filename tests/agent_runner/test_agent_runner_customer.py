@@ -203,7 +203,7 @@ def test_customer_mode_success_never_calls_s3_even_when_given_a_client(
 
 
 def test_the_request_document_the_launcher_builds_is_accepted_as_is(answer, bedrock) -> None:
-    from agent_builder.services.launches import request_document
+    from agent_builder.runs import request_document
 
     agent = {
         "name": "support-bot",

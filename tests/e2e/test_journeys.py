@@ -17,15 +17,18 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.e2e.conftest import (
+from local_mode.assembly import ROOT
+from local_mode.harness import (
     HEALTHY_WITHIN_SECONDS,
-    ROOT,
-    TESTS_PER_MONTH,
     Answer,
     LocalMode,
     nothing_listens_on,
     stop_local_mode,
 )
+from tests.e2e.conftest import TESTS_PER_MONTH
+from tests.scripts.conftest import load_script
+
+smoke = load_script("smoke")
 
 pytestmark = pytest.mark.e2e
 
@@ -114,9 +117,27 @@ def test_a_forged_but_well_formed_token_passes_only_with_the_emulator_key(
 
 def test_routes_the_api_does_not_have_answer_404_like_api_gateway(local_mode: LocalMode) -> None:
     token = local_mode.sign_in("first@example.com")
-    for method, path in (("GET", "/nope"), ("PATCH", "/me"), ("GET", "/agents/a/b/c")):
+    for method, path in (
+        ("GET", "/nope"),
+        ("PATCH", "/me"),
+        ("GET", "/agents/a/b/c"),
+        ("GET", "//me"),
+        ("GET", "/me/"),
+        ("TRACE", "/me"),
+        ("FOO", "/me"),
+    ):
         answer = local_mode.request(method, path, token=token)
         assert (answer.status, answer.body) == (404, {"message": "Not Found"}), (method, path)
+
+
+def test_a_percent_encoded_path_reaches_the_route_it_decodes_to(local_mode: LocalMode) -> None:
+    token = local_mode.sign_in("encoded@example.com")
+    assert local_mode.request("GET", "/%6De", token=token).body["email"] == "encoded@example.com"
+    agent_id = local_mode.request("POST", "/agents", token=token, body=AGENT).body["agentId"]
+    encoded = agent_id.replace("-", "%2D")
+    assert encoded != agent_id
+    answer = local_mode.request("GET", f"/agents/{encoded}", token=token)
+    assert (answer.status, answer.body["agentId"]) == (200, agent_id)
 
 
 def test_openapi_document_is_served_as_exported(local_mode: LocalMode) -> None:
@@ -230,7 +251,7 @@ def test_tier2_onboard_launch_connect_deploy_disconnect(local_mode: LocalMode) -
     disconnected and reconnected by pasting the role."""
     import boto3
 
-    from scripts.local_mode.customer import customer_session, launch_customer_stack
+    from local_mode.customer import customer_session, launch_customer_stack
 
     token = local_mode.sign_in("customer@example.com")
     onboarding = local_mode.request("POST", "/aws-account/onboarding", token=token)
@@ -338,7 +359,7 @@ def test_tier2_onboard_launch_connect_deploy_disconnect(local_mode: LocalMode) -
 def test_a_registration_with_an_unknown_external_id_fails_the_stack(
     local_mode: LocalMode,
 ) -> None:
-    from scripts.local_mode.customer import launch_customer_stack
+    from local_mode.customer import launch_customer_stack
 
     with pytest.raises(RuntimeError, match="Registration answered FAILED: unknown External ID"):
         launch_customer_stack(
@@ -346,6 +367,19 @@ def test_a_registration_with_an_unknown_external_id_fails_the_stack(
             account_id="222222222222",
             external_id="not-an-id-the-platform-issued",
         )
+
+
+def test_make_smoke_walks_the_readme_journey(
+    local_mode: LocalMode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """scripts/smoke.py, the owner's check after a deploy, against local mode."""
+    token = local_mode.sign_in("smoke@example.com")
+    assert smoke.main(["--api", local_mode.url, "--token", token, "--wait", "60"]) == 0
+    out = capsys.readouterr().out
+    for step in ("signed in as", "created agent", "launched run", ": STOPPED", "deleted agent"):
+        assert step in out
+    assert smoke.main(["--api", local_mode.url, "--token", "not-a-token"]) == 1
+    assert "GET /me: expected 200, got 401" in capsys.readouterr().err
 
 
 def test_zz_sigterm_stops_local_mode_and_frees_its_ports(local_mode: LocalMode) -> None:

@@ -8,8 +8,13 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.control_plane_stack import ACCOUNT_ROUTES, LAUNCH_ROUTES, ROUTES
+from constructs.control_plane_api import COSTLY_ROUTE_THROTTLE, ROUTES
 from tests.infra.conftest import ROOT, Synthesized
+
+# The routes that start paid work, and those that call into a customer's account several
+# times (assume, probe): each gets the tight throttle.
+LAUNCH_ROUTES = ("POST /agents/{agentId}/tests", "POST /agents/{agentId}/deployments")
+ACCOUNT_ROUTES = ("POST /aws-account/onboarding", "PUT /aws-account")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,7 @@ def actions_of(statements: list[dict[str, Any]]) -> set[str]:
 def test_every_contract_route_exists_and_requires_the_jwt_authorizer(template: Template) -> None:
     routes = template.find_resources("AWS::ApiGatewayV2::Route")
     keys = {r["Properties"]["RouteKey"]: r["Properties"] for r in routes.values()}
-    assert set(keys) == {f"{m} {p}" for m, p in ROUTES}
+    assert set(keys) == {route.key for route in ROUTES}
     (authorizer_id,) = template.find_resources("AWS::ApiGatewayV2::Authorizer")
     for key, props in keys.items():
         assert props["AuthorizationType"] == "JWT", key
@@ -79,7 +84,11 @@ def test_stage_throttles_and_writes_json_access_logs(template: Template) -> None
     props = stage["Properties"]
     assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
     assert set(props["RouteSettings"]) == set(LAUNCH_ROUTES + ACCOUNT_ROUTES)
+    assert {r.key for r in ROUTES if r.throttle == COSTLY_ROUTE_THROTTLE} == set(
+        props["RouteSettings"]
+    )
     assert all(v["ThrottlingRateLimit"] == 5 for v in props["RouteSettings"].values())
+    assert all(v["ThrottlingBurstLimit"] == 10 for v in props["RouteSettings"].values())
     log_format = json.loads(props["AccessLogSettings"]["Format"])
     assert {"requestId", "routeKey", "status", "userId"} <= set(log_format)
 
@@ -432,4 +441,102 @@ def test_stack_routes_are_exactly_the_documented_api() -> None:
     documented = {
         (method.upper(), path) for path, ops in document["paths"].items() for method in ops
     }
-    assert documented == set(ROUTES)
+    assert documented == {(route.method, route.path) for route in ROUTES}
+
+
+# The per-function environment contract, written out here independently of the stack's
+# own table (stacks/function_environments.py): handler -> exactly the variables it gets.
+_TIER2 = {
+    "PLATFORM_ACCOUNT_ID",
+    "LAUNCHER_ROLE_ARN",
+    "CUSTOMER_ROLE_NAME",
+    "REGISTRATION_TOPIC_ARN",
+    "TEMPLATE_VERSION",
+    "TEMPLATE_URL",
+}
+ENVIRONMENT_CONTRACT = {
+    "handlers.api.handler": {
+        "POWERTOOLS_SERVICE_NAME",
+        "PROJECT_NAME",
+        "PROFILES_TABLE",
+        "AGENTS_TABLE",
+        "RUNS_TABLE",
+        "USAGE_TABLE",
+        "AUDIT_TABLE",
+        "ACCOUNTS_TABLE",
+        "CLUSTER_ARN",
+        "TASK_DEFINITION_ARN",
+        "RUNNER_CONTAINER_NAME",
+        "SUBNET_IDS",
+        "SECURITY_GROUP_ID",
+        "USE_SPOT",
+        "ARTIFACTS_BUCKET",
+        "LOG_GROUP_NAME",
+        "LOG_STREAM_PREFIX",
+        "FREE_TESTS_PER_MONTH",
+        "MAX_TEST_MINUTES",
+        "LAUNCHES_PER_MINUTE",
+        "ALLOWED_MODELS",
+        "MAX_OUTPUT_TOKENS",
+        "SCHEDULE_GROUP_NAME",
+        "SCHEDULER_ROLE_ARN",
+        "RUN_RETENTION_DAYS",
+        "RUNNER_IMAGE_URI",
+        "RUNNER_ARCHITECTURE",
+        "CUSTOMER_TASK_CPU",
+        "CUSTOMER_TASK_MEMORY_MIB",
+    }
+    | _TIER2,
+    "handlers.task_events.handler": {
+        "POWERTOOLS_SERVICE_NAME",
+        "RUNS_TABLE",
+        "USAGE_TABLE",
+        "PROFILES_TABLE",
+        "CLUSTER_ARN",
+        "RUNNER_CONTAINER_NAME",
+        "SCHEDULE_GROUP_NAME",
+        "RUN_RETENTION_DAYS",
+    },
+    "handlers.sweeper.handler": {"POWERTOOLS_SERVICE_NAME", "CLUSTER_ARN", "MAX_TEST_MINUTES"},
+    "handlers.registration.handler": {
+        "POWERTOOLS_SERVICE_NAME",
+        "PROJECT_NAME",
+        "PROFILES_TABLE",
+        "ACCOUNTS_TABLE",
+        "AUDIT_TABLE",
+    }
+    | _TIER2,
+}
+
+
+def environments_by_handler(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        fn["Properties"]["Handler"]: fn["Properties"].get("Environment", {}).get("Variables", {})
+        for fn in template.find_resources("AWS::Lambda::Function").values()
+        if str(fn["Properties"].get("Handler", "")).startswith("handlers.")
+    }
+
+
+def test_each_function_gets_exactly_the_environment_of_the_contract(template: Template) -> None:
+    found = environments_by_handler(template)
+    assert set(found) == set(ENVIRONMENT_CONTRACT)
+    assert len(ENVIRONMENT_CONTRACT["handlers.api.handler"]) == 35
+    for handler, names in ENVIRONMENT_CONTRACT.items():
+        assert set(found[handler]) == names, handler
+
+
+def test_functions_share_the_values_of_the_variables_they_have_in_common(
+    template: Template,
+) -> None:
+    found = environments_by_handler(template)
+    api = found["handlers.api.handler"]
+    for handler, variables in found.items():
+        for name, value in variables.items():
+            assert value == api[name], (handler, name)
+    assert api["POWERTOOLS_SERVICE_NAME"] == "agent-builder-control-plane"
+    assert found["handlers.sweeper.handler"]["MAX_TEST_MINUTES"] == "5"
+
+
+def test_local_response_url_prefix_is_never_set_by_the_stack(template: Template) -> None:
+    for handler, variables in environments_by_handler(template).items():
+        assert "LOCAL_RESPONSE_URL_PREFIX" not in variables, handler

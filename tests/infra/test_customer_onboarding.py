@@ -13,18 +13,20 @@ import yaml
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import PlatformConfig
-from stacks.customer_onboarding_stack import (
-    EXTERNAL_ID_PATTERN,
+from stacks.customer_onboarding_stack import CustomerOnboardingStack
+from stacks.onboarding_parameters import EXTERNAL_ID_PATTERN, REGISTRATION_TOPIC_PATTERN
+from stacks.onboarding_templates import (
     ONBOARDING_CONTEXT,
-    REGISTRATION_TOPIC_PATTERN,
-    TEMPLATE_BODY_LIMIT,
-    CustomerOnboardingStack,
-    OrganizationOnboardingStack,
     render_customer_template,
     render_organization_template,
 )
+from stacks.organization_onboarding_stack import (
+    ORGANIZATION_WORDING,
+    TEMPLATE_BODY_LIMIT,
+    OrganizationOnboardingStack,
+)
 from tests.infra.conftest import default_context
-from tests.infra.test_quality_gates import LINT_REGIONS, run_checkov
+from tests.infra.test_quality_gates import LINT_REGIONS, assert_no_nag_findings, run_checkov
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_FILE = ROOT / "stacks" / "customer_onboarding.lock"
@@ -572,6 +574,7 @@ def test_cdk_nag_reports_no_unacknowledged_finding_and_every_acknowledgement_has
     CustomerOnboardingStack(app, "CustomerOnboarding", config=config)
     report = AwsSolutionsChecks().validate_scope(app)
     assert report.violations == [], [v.rule_name for v in report.violations]
+    assert_no_nag_findings(report)
     acknowledged = 0
     for construct in app.node.find_all():
         for entry in construct.node.metadata:
@@ -661,6 +664,31 @@ def test_organization_template_deploys_the_same_template_as_a_service_managed_st
             template["Parameters"][key]["AllowedPattern"]
             == customer_parameters[key]["AllowedPattern"]
         )
+
+
+def test_organization_template_declares_passed_parameters_as_the_customer_template_does(
+    organization_yaml: str, customer_yaml: str
+) -> None:
+    organization = yaml.safe_load(organization_yaml)["Parameters"]
+    customer = yaml.safe_load(customer_yaml)["Parameters"]
+    passed = ("ExternalId", "ResourcePrefix", "PlatformAccountId", "RegistrationTopicArn")
+    assert set(organization) == set(passed) | {
+        "OrganizationalUnitIds",
+        "DeploymentRegion",
+        "CallAs",
+    }
+    for key in passed:
+        differing = {
+            field
+            for field in set(organization[key]) | set(customer[key])
+            if organization[key].get(field) != customer[key].get(field)
+        }
+        # The one explicit difference: the StackSet's stacks live in DeploymentRegion.
+        assert differing == ({"Description"} if key in ORGANIZATION_WORDING else set()), key
+    assert set(ORGANIZATION_WORDING) == {"RegistrationTopicArn"}
+    assert "DeploymentRegion" in organization["RegistrationTopicArn"]["Description"]
+    assert organization["ResourcePrefix"]["MinLength"] == 1
+    assert all("ConstraintDescription" in organization[key] for key in passed)
 
 
 def test_organization_template_refuses_a_body_over_the_template_body_limit(

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from stacks.config import PlatformConfig
-from stacks.customer_onboarding_stack import render_customer_template, render_organization_template
+from stacks.onboarding_templates import render_customer_template, render_organization_template
 from tests.infra.conftest import ROOT, default_context
 
 

@@ -58,12 +58,25 @@ def run_checkov(directory: Path) -> dict:
     }
 
 
-def test_cdk_nag_reports_no_unacknowledged_finding(default_app: Synthesized) -> None:
-    report = AwsSolutionsChecks().validate_scope(default_app.app)
-    assert report.violations == [], [
-        (v.rule_name, [c.construct_path for c in v.violating_constructs]) for v in report.violations
+def nag_findings(report: cdk.PolicyValidationPluginReport) -> list[str]:
+    """One line per finding of cdk-nag 3's report: rule id, resource path, message."""
+    return [
+        f"{violation.rule_name} {resource.construct_path or resource.resource_logical_id}: "
+        f"{violation.description}"
+        for violation in report.violations
+        for resource in violation.violating_resources
     ]
+
+
+def assert_no_nag_findings(report: cdk.PolicyValidationPluginReport) -> None:
+    findings = nag_findings(report)
+    assert not findings, "unacknowledged cdk-nag findings:\n" + "\n".join(findings)
+    assert report.violations == []
     assert report.success
+
+
+def test_cdk_nag_reports_no_unacknowledged_finding(default_app: Synthesized) -> None:
+    assert_no_nag_findings(AwsSolutionsChecks().validate_scope(default_app.app))
 
 
 def test_cdk_nag_would_catch_a_finding(tmp_path: Path) -> None:
@@ -73,6 +86,22 @@ def test_cdk_nag_would_catch_a_finding(tmp_path: Path) -> None:
     report = AwsSolutionsChecks().validate_scope(app)
     rules = {v.rule_name for v in report.violations}
     assert {"AwsSolutions-S1", "AwsSolutions-S10"} <= rules
+
+
+def test_a_failing_nag_gate_lists_each_finding_readably(tmp_path: Path) -> None:
+    app, platform = make_app(tmp_path, nag=False)
+    s3.Bucket(platform.platform, "Careless")
+    report = AwsSolutionsChecks().validate_scope(app)
+    with pytest.raises(AssertionError) as failure:
+        assert_no_nag_findings(report)
+    message = str(failure.value)
+    assert (
+        "AwsSolutions-S1 Platform/Careless/Resource: The S3 Bucket has server access logs disabled."
+        in message
+    )
+    assert "AwsSolutions-S10 Platform/Careless/Resource: " in message
+    # Only the careless bucket: everything else in the app stays acknowledged.
+    assert {line.split()[1] for line in nag_findings(report)} == {"Platform/Careless/Resource:"}
 
 
 def test_synth_with_nag_attached_fails_on_a_finding(tmp_path: Path) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.customer_onboarding_stack import render_customer_template
-from tests.infra.conftest import Synthesized
+from stacks.onboarding_templates import render_customer_template
+from tests.infra.conftest import ROOT, Synthesized
 
 # Pinned: the template bucket is stateful (its objects are what Launch Stack links point at).
 BUCKET = "CustomerTemplateBucketA3C2A870"
@@ -145,3 +150,28 @@ def test_retain_data_keeps_the_template_bucket(synth: Any) -> None:
     assert resources[BUCKET]["DeletionPolicy"] == "Retain"
     (upload,) = [r for r in resources.values() if r["Type"] == "Custom::CDKBucketDeployment"]
     assert upload["Properties"]["RetainOnDelete"] is True
+
+
+def test_under_the_cdk_cli_the_published_template_is_still_the_committed_one() -> None:
+    # `cdk synth` hands every app in the process its context (path metadata on); the
+    # template the platform publishes must not pick it up.
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    cli_context = context | {"aws:cdk:enable-path-metadata": True}
+    script = (
+        "import hashlib, json\n"
+        "from stacks.config import PlatformConfig\n"
+        "from stacks.onboarding_templates import render_customer_template\n"
+        f"config = PlatformConfig.from_context({context!r}.get)\n"
+        "print(hashlib.sha256(render_customer_template(config).encode()).hexdigest())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=os.environ | {"CDK_CONTEXT_JSON": json.dumps(cli_context)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    committed = (ROOT / "dist" / "customer-onboarding.yaml").read_bytes()
+    assert result.stdout.split()[-1] == hashlib.sha256(committed).hexdigest()

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from stacks.config import PlatformConfig
-from stacks.customer_onboarding_stack import render_customer_template
+from stacks.onboarding_templates import render_customer_template
 
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOMER_ACCOUNT = "111111111111"

@@ -1,12 +1,14 @@
 """Runtime fixtures: moto for every AWS service the functions use (Stubber, in the
 tests, where moto cannot produce a case: RunTask `failures`, a Scheduler outage).
 
-Tables come from ONE function, create_tables(), which mirrors lambda_src/CONTRACT.md
-exactly (it is meant to be switched to the synthesized template's definitions).
+Tables come from ONE function, create_tables(), which creates them from the synthesized
+templates' own AWS::DynamoDB::Table definitions (local_mode/assembly.py reads them), the
+way local mode does.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +19,8 @@ from moto import mock_aws
 from moto.backends import get_backend
 
 from agent_builder import wiring
+from local_mode.assembly import Table, function_tables, load_stacks, synthesized
+from local_mode.emulator import create_table
 from tests.runtime.support import (
     AGENT,
     BUCKET,
@@ -43,64 +47,19 @@ from tests.runtime.support import (
 RESET_PER_TEST = ("dynamodb", "ecs", "s3", "logs", "scheduler")
 
 
+@functools.cache
+def _template_tables() -> dict[str, Table]:
+    """The control plane's tables as the synthesized templates declare them, by the
+    environment variable that names them (synthesized first if cdk.out is stale)."""
+    return function_tables(load_stacks(synthesized()))
+
+
 def create_tables(dynamodb: Any) -> None:
-    """The tables of CONTRACT.md: keys, GSIs byUser and byExternalId, TTLs, on-demand."""
-    s = "S"
-    definitions: list[dict[str, Any]] = [
-        {"TableName": TABLES["PROFILES_TABLE"], "keys": [("userId", s)]},
-        {"TableName": TABLES["AGENTS_TABLE"], "keys": [("userId", s), ("agentId", s)]},
-        {
-            "TableName": TABLES["RUNS_TABLE"],
-            "keys": [("runId", s)],
-            "extra": [("userId", s), ("createdAt", s)],
-            "GlobalSecondaryIndexes": [
-                {
-                    "IndexName": "byUser",
-                    "KeySchema": [
-                        {"AttributeName": "userId", "KeyType": "HASH"},
-                        {"AttributeName": "createdAt", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        },
-        {"TableName": TABLES["USAGE_TABLE"], "keys": [("userId", s), ("period", s)]},
-        {
-            "TableName": TABLES["ACCOUNTS_TABLE"],
-            "keys": [("userId", s)],
-            "extra": [("externalId", s)],
-            "GlobalSecondaryIndexes": [
-                {
-                    "IndexName": "byExternalId",
-                    "KeySchema": [{"AttributeName": "externalId", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        },
-        {"TableName": TABLES["AUDIT_TABLE"], "keys": [("scope", s), ("eventId", s)]},
-    ]
-    for definition in definitions:
-        keys = definition.pop("keys")
-        extra = definition.pop("extra", [])
-        dynamodb.create_table(
-            KeySchema=[
-                {"AttributeName": name, "KeyType": "HASH" if i == 0 else "RANGE"}
-                for i, (name, _) in enumerate(keys)
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": kind} for name, kind in keys + extra
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            **definition,
-        )
-    for table, ttl in (
-        (TABLES["RUNS_TABLE"], "expiresAt"),
-        (TABLES["USAGE_TABLE"], "expiresAt"),
-        (TABLES["AUDIT_TABLE"], "expiresAt"),
-    ):
-        dynamodb.update_time_to_live(
-            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl}
-        )
+    """The templates' own tables (keys, GSIs, TTLs), named as TABLES names them."""
+    tables = _template_tables()
+    assert set(tables) == set(TABLES), f"the functions' tables are {sorted(tables)}"
+    for variable, table in tables.items():
+        create_table(dynamodb, TABLES[variable], table.properties)
 
 
 FAKE_CREDENTIALS = {

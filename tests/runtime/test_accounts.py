@@ -581,12 +581,12 @@ def test_connect_and_disconnect_are_audited(
 def test_the_account_settings_are_required_for_the_account_routes(
     api: ApiCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent_builder import wiring
-    from agent_builder.settings import SettingsError, get_account_settings
+    from agent_builder import settings, wiring
+    from agent_builder.settings import SettingsError
 
     monkeypatch.delenv("TEMPLATE_URL")
     wiring.reset(keep_clients=True)
 
     with pytest.raises(SettingsError, match="TEMPLATE_URL is required"):
-        get_account_settings()
+        settings.load(settings.ConnectedAccounts)
     assert api("POST", "/aws-account/onboarding").status == 500

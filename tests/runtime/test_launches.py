@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from agent_builder import timeutil
-from agent_builder.services.launches import MAX_INPUT_BYTES
+from agent_builder.validation import MAX_INPUT_BYTES
 from tests.runtime.support import (
     AGENT,
     BUCKET,

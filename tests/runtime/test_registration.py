@@ -553,9 +553,10 @@ def test_local_mode_answers_at_its_configured_loopback_prefix(
 
 
 def test_the_local_response_prefix_must_be_loopback(platform: Platform) -> None:
-    from agent_builder.settings import SettingsError, parse_account_settings
+    from agent_builder.settings import SettingsError, parse_handler
 
     with pytest.raises(SettingsError, match="LOCAL_RESPONSE_URL_PREFIX"):
-        parse_account_settings(
-            {**platform.env, "LOCAL_RESPONSE_URL_PREFIX": "https://attacker.example.com/"}
+        parse_handler(
+            "handlers.registration",
+            {**platform.env, "LOCAL_RESPONSE_URL_PREFIX": "https://attacker.example.com/"},
         )

@@ -1,21 +1,105 @@
-"""Settings parsed once from the environment; one client factory honouring boto3's own env."""
+"""Settings parsed once from the environment, per function; one client factory honouring
+boto3's own env."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
-from agent_builder import clients, wiring
-from agent_builder.settings import SettingsError, get_settings, parse_settings
-from tests.runtime.support import Platform
+from agent_builder import clients, settings, wiring
+from agent_builder.settings import HANDLER_ENVIRONMENT, SettingsError, parse_handler
+from tests.runtime.support import (
+    AGENT,
+    ApiCall,
+    Platform,
+    http_event,
+    lambda_context,
+    task_event,
+)
+
+# The per-function contract (lambda_src/CONTRACT.md "Environment"), written out here on
+# purpose: HANDLER_ENVIRONMENT is derived from the settings groups and must equal it.
+CONTRACT = {
+    "handlers.api": {
+        "POWERTOOLS_SERVICE_NAME",
+        "PROJECT_NAME",
+        "PROFILES_TABLE",
+        "AGENTS_TABLE",
+        "RUNS_TABLE",
+        "USAGE_TABLE",
+        "AUDIT_TABLE",
+        "ACCOUNTS_TABLE",
+        "CLUSTER_ARN",
+        "TASK_DEFINITION_ARN",
+        "RUNNER_CONTAINER_NAME",
+        "SUBNET_IDS",
+        "SECURITY_GROUP_ID",
+        "USE_SPOT",
+        "ARTIFACTS_BUCKET",
+        "LOG_GROUP_NAME",
+        "LOG_STREAM_PREFIX",
+        "FREE_TESTS_PER_MONTH",
+        "MAX_TEST_MINUTES",
+        "LAUNCHES_PER_MINUTE",
+        "ALLOWED_MODELS",
+        "MAX_OUTPUT_TOKENS",
+        "SCHEDULE_GROUP_NAME",
+        "SCHEDULER_ROLE_ARN",
+        "RUN_RETENTION_DAYS",
+        "PLATFORM_ACCOUNT_ID",
+        "LAUNCHER_ROLE_ARN",
+        "CUSTOMER_ROLE_NAME",
+        "REGISTRATION_TOPIC_ARN",
+        "TEMPLATE_VERSION",
+        "TEMPLATE_URL",
+        "RUNNER_IMAGE_URI",
+        "RUNNER_ARCHITECTURE",
+        "CUSTOMER_TASK_CPU",
+        "CUSTOMER_TASK_MEMORY_MIB",
+    },
+    "handlers.task_events": {
+        "POWERTOOLS_SERVICE_NAME",
+        "RUNS_TABLE",
+        "USAGE_TABLE",
+        "PROFILES_TABLE",
+        "CLUSTER_ARN",
+        "RUNNER_CONTAINER_NAME",
+        "SCHEDULE_GROUP_NAME",
+        "RUN_RETENTION_DAYS",
+    },
+    "handlers.sweeper": {"POWERTOOLS_SERVICE_NAME", "CLUSTER_ARN", "MAX_TEST_MINUTES"},
+    "handlers.registration": {
+        "POWERTOOLS_SERVICE_NAME",
+        "PROJECT_NAME",
+        "PROFILES_TABLE",
+        "ACCOUNTS_TABLE",
+        "AUDIT_TABLE",
+        "PLATFORM_ACCOUNT_ID",
+        "LAUNCHER_ROLE_ARN",
+        "CUSTOMER_ROLE_NAME",
+        "REGISTRATION_TOPIC_ARN",
+        "TEMPLATE_VERSION",
+        "TEMPLATE_URL",
+    },
+}
+EVERY_VARIABLE = set().union(*CONTRACT.values()) | {"LOCAL_RESPONSE_URL_PREFIX"}
+# Read with a default when unset (the stack sets them from its config all the same).
+DEFAULTED = {
+    "RUNNER_ARCHITECTURE": "ARM64",
+    "CUSTOMER_TASK_CPU": "256",
+    "CUSTOMER_TASK_MEMORY_MIB": "512",
+}
 
 
 def test_settings_parse_the_contract_environment(platform: Platform) -> None:
-    settings = get_settings()
+    launch = settings.load(settings.PlatformLaunch)
 
-    assert settings.use_spot is True
-    assert settings.subnet_ids == (platform.subnet_id,)
-    assert settings.free_tests_per_month == 3
-    assert settings.region == "us-east-1"
+    assert launch.use_spot is True
+    assert launch.subnet_ids == (platform.subnet_id,)
+    assert settings.load(settings.Limits).free_tests_per_month == 3
+    assert settings.aws_region() == "us-east-1"
 
 
 @pytest.mark.parametrize(
@@ -26,13 +110,126 @@ def test_settings_parse_the_contract_environment(platform: Platform) -> None:
         ("FREE_TESTS_PER_MONTH", "ten", "FREE_TESTS_PER_MONTH must be a positive integer"),
         ("MAX_TEST_MINUTES", "0", "MAX_TEST_MINUTES must be a positive integer"),
         ("ALLOWED_MODELS", " , ", "ALLOWED_MODELS must list"),
+        ("PLATFORM_ACCOUNT_ID", "12345", "PLATFORM_ACCOUNT_ID must be a 12-digit account id"),
+        ("TEMPLATE_URL", "http://example.com/t.yaml", "TEMPLATE_URL must be an https:// URL"),
+        ("RUNNER_ARCHITECTURE", "sparc", "RUNNER_ARCHITECTURE must be ARM64 or X86_64"),
     ],
 )
 def test_bad_environment_names_the_variable(
     platform: Platform, name: str, value: str, message: str
 ) -> None:
     with pytest.raises(SettingsError, match=message):
-        parse_settings({**platform.env, name: value})
+        parse_handler("handlers.api", {**platform.env, name: value})
+
+
+def test_each_handler_reads_exactly_its_contract_variables() -> None:
+    assert {handler: set(names) for handler, names in HANDLER_ENVIRONMENT.items()} == CONTRACT
+
+
+@pytest.mark.parametrize(
+    ("handler", "name"),
+    sorted(
+        (handler, name)
+        for handler, names in CONTRACT.items()
+        for name in names - {"POWERTOOLS_SERVICE_NAME", *DEFAULTED}
+    ),
+)
+def test_each_contract_variable_is_required_by_its_handler(
+    platform: Platform, handler: str, name: str
+) -> None:
+    env = {key: value for key, value in platform.env.items() if key != name}
+
+    with pytest.raises(SettingsError, match=name):
+        parse_handler(handler, env)
+
+
+def only_the_contract_of(handler: str, platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function's environment as its stack sets it: its own variables, nothing else."""
+    for name in EVERY_VARIABLE:
+        monkeypatch.delenv(name, raising=False)
+    for name in CONTRACT[handler]:
+        monkeypatch.setenv(name, platform.env.get(name) or DEFAULTED[name])
+    wiring.reset(keep_clients=True)
+
+
+def call_api(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    from handlers import api
+
+    answer = api.handler(http_event(method, path, body=body), lambda_context())
+    return answer["statusCode"], json.loads(answer.get("body") or "null")
+
+
+def test_the_api_starts_with_only_its_contract_variables(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_the_contract_of("handlers.api", platform, monkeypatch)
+
+    status, agent = call_api("POST", "/agents", AGENT)
+    assert status == 201, agent
+    status, run = call_api("POST", f"/agents/{agent['agentId']}/tests", {"input": "Hello"})
+    assert status == 202, run
+    assert call_api("GET", f"/runs/{run['runId']}/logs")[0] == 200
+    assert call_api("GET", "/me")[0] == 200
+    # Tier 2 (its settings groups are parsed on the first Tier 2 request).
+    status, onboarding = call_api("POST", "/aws-account/onboarding")
+    assert status == 200, onboarding
+    status, refused = call_api(
+        "POST", f"/agents/{agent['agentId']}/deployments", {"input": "Hello"}
+    )
+    assert status == 202, refused  # freemium: a test on the platform
+
+
+def test_the_task_events_function_starts_with_only_its_contract_variables(
+    api: ApiCall, agent_id: str, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers import task_events
+
+    run = api("POST", f"/agents/{agent_id}/tests", body={"input": "Hello"}).body
+    [task_arn] = platform.client("ecs").list_tasks(cluster=platform.cluster_arn)["taskArns"]
+    only_the_contract_of("handlers.task_events", platform, monkeypatch)
+
+    event = task_event(
+        platform, run["runId"], task_arn, lastStatus="STOPPED", stopCode="TaskFailedToStart"
+    )
+    result = task_events.handler(event, lambda_context("agent-builder-task-events"))
+
+    assert result == {"result": "refunded"}
+    assert platform.tests_used() == 0
+
+
+def test_the_sweeper_starts_with_only_its_contract_variables(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers import sweeper
+
+    only_the_contract_of("handlers.sweeper", platform, monkeypatch)
+
+    assert sweeper.handler({"id": "event-1"}, lambda_context("agent-builder-sweeper")) == {
+        "checked": 0,
+        "stopped": [],
+        "failed": [],
+    }
+
+
+def test_the_registration_function_starts_with_only_its_contract_variables(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers import registration
+
+    only_the_contract_of("handlers.registration", platform, monkeypatch)
+    message = json.dumps(
+        {
+            "RequestType": "Create",
+            "ResponseURL": "https://example.com/not-cloudformation",
+            "ResourceProperties": {},
+        }
+    )
+    event = {"Records": [{"Sns": {"Message": message}}]}
+
+    result = registration.handler(event, lambda_context("agent-builder-registration"))
+
+    assert result == {"results": ["refused"]}
+    assert settings.load(settings.ConnectedAccounts).template_version == "1.2.0"
 
 
 def test_clients_use_aws_endpoint_url_without_a_switch_of_their_own(

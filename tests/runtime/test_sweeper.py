@@ -9,14 +9,13 @@ from botocore.stub import Stubber
 
 from agent_builder import timeutil, wiring
 from agent_builder.services.sweeper import Sweeper
-from agent_builder.settings import get_settings
 from handlers import sweeper as sweeper_handler
 from tests.runtime.support import ApiCall, Platform, lambda_context
 
 
 def sweeper_at(minutes_from_now: float) -> Sweeper:
     later = timeutil.utcnow() + timedelta(minutes=minutes_from_now)
-    return Sweeper(wiring._cluster(get_settings()), max_test_minutes=5, clock=lambda: later)
+    return Sweeper(wiring._cluster_tasks(), max_test_minutes=5, clock=lambda: later)
 
 
 REASON = "agent-builder: sweeper stopped the task past the time limit of 5 minutes"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +10,10 @@ import pytest
 
 from agent_builder import pricing
 from tests.infra.conftest import default_context, make_app
+from tests.scripts.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("cost", ROOT / "scripts" / "cost.py")
-assert spec and spec.loader
-cost = importlib.util.module_from_spec(spec)
-sys.modules["cost"] = cost  # dataclasses look their module up while the class is built
-spec.loader.exec_module(cost)
+cost = load_script("cost")
 
 
 @pytest.fixture(scope="module")

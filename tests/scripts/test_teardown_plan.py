@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +11,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.scripts.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location(
-    "teardown_plan", ROOT / "scripts" / "teardown_plan.py"
-)
-assert spec and spec.loader
-teardown_plan = importlib.util.module_from_spec(spec)
-sys.modules["teardown_plan"] = teardown_plan  # dataclasses look their module up
-spec.loader.exec_module(teardown_plan)
+teardown_plan = load_script("teardown_plan")
 
 PREFIX = "agent-builder"
 REGION = "us-east-1"
@@ -314,6 +308,28 @@ def test_retain_data_expects_the_retained_kinds_to_remain(session: Any) -> None:
     assert [f.name for f, _ in teardown_plan.unexpected(dropped)] == [
         "agent-builder-platform-artifacts-1a2b"
     ]
+
+
+def test_the_dry_run_deletes_nothing(session: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    helper = "/aws/lambda/agent-builder-platform-CustomS3AutoDeleteObj-abc"
+    session.client("logs").create_log_group(logGroupName=helper)
+    assert teardown_plan.main([]) == 0
+    assert helper in capsys.readouterr().out
+    groups = session.client("logs").describe_log_groups()["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [helper]
+
+
+def test_force_through_the_command_line_cleans_up_and_then_checks(
+    session: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session.client("logs").create_log_group(
+        logGroupName="/aws/lambda/agent-builder-control-plane-CustomCDKECRDeployment-XyZ"
+    )
+    session.client("logs").create_log_group(logGroupName="/aws/lambda/other-platform-Thing-1")
+    assert teardown_plan.main(["--force"]) == 0
+    groups = session.client("logs").describe_log_groups()["logGroups"]
+    assert [g["logGroupName"] for g in groups] == ["/aws/lambda/other-platform-Thing-1"]
+    assert "nothing left behind" in capsys.readouterr().out
 
 
 def test_an_empty_account_has_nothing_of_ours(

@@ -24,7 +24,35 @@ class TaskSpec:
     tags: dict[str, str]
 
 
-class ClusterGateway:
+class ClusterTasks:
+    """The cluster's tasks: list and stop them (all the sweeper needs)."""
+
+    def __init__(self, client: ECSClient, *, cluster_arn: str) -> None:
+        self._client = client
+        self._cluster = cluster_arn
+
+    @property
+    def cluster_arn(self) -> str:
+        return self._cluster
+
+    def stop(self, task_arn: str, reason: str) -> None:
+        self._client.stop_task(cluster=self._cluster, task=task_arn, reason=reason[:MAX_REASON])
+
+    def running_tasks(self) -> Iterator[dict[str, Any]]:
+        """Every task the cluster wants running, described, 100 at a time."""
+        paginator = self._client.get_paginator("list_tasks")
+        for page in paginator.paginate(cluster=self._cluster, desiredStatus="RUNNING"):
+            arns = page.get("taskArns", [])
+            for start in range(0, len(arns), 100):
+                described = self._client.describe_tasks(
+                    cluster=self._cluster, tasks=arns[start : start + 100]
+                )
+                yield from described.get("tasks", [])
+
+
+class ClusterGateway(ClusterTasks):
+    """Also starts the agent runner's tasks (the platform launcher)."""
+
     def __init__(
         self,
         client: ECSClient,
@@ -36,17 +64,12 @@ class ClusterGateway:
         security_group_id: str,
         use_spot: bool,
     ) -> None:
-        self._client = client
-        self._cluster = cluster_arn
+        super().__init__(client, cluster_arn=cluster_arn)
         self._task_definition = task_definition_arn
         self._container = container_name
         self._subnets = list(subnet_ids)
         self._security_group = security_group_id
         self._use_spot = use_spot
-
-    @property
-    def cluster_arn(self) -> str:
-        return self._cluster
 
     def run(self, spec: TaskSpec) -> str:
         """Start one runner task for the run; its ARN. startedBy carries the runId so
@@ -93,20 +116,6 @@ class ClusterGateway:
             )
             raise TaskStartFailed(reason or "RunTask started no task")
         return str(tasks[0]["taskArn"])
-
-    def stop(self, task_arn: str, reason: str) -> None:
-        self._client.stop_task(cluster=self._cluster, task=task_arn, reason=reason[:MAX_REASON])
-
-    def running_tasks(self) -> Iterator[dict[str, Any]]:
-        """Every task the cluster wants running, described, 100 at a time."""
-        paginator = self._client.get_paginator("list_tasks")
-        for page in paginator.paginate(cluster=self._cluster, desiredStatus="RUNNING"):
-            arns = page.get("taskArns", [])
-            for start in range(0, len(arns), 100):
-                described = self._client.describe_tasks(
-                    cluster=self._cluster, tasks=arns[start : start + 100]
-                )
-                yield from described.get("tasks", [])
 
 
 def task_id(task_arn: str) -> str:

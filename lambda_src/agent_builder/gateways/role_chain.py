@@ -10,7 +10,6 @@ on every call in the customer's CloudTrail and cannot be changed down the chain.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,11 +17,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from agent_builder import clients, timeutil
+from agent_builder.validation import STS_NAME
 
 logger = Logger(child=True)
 
-# STS SourceIdentity and RoleSessionName: 2-64 of [\w+=,.@-].
-STS_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+# What STS answers when the role's trust policy (or the External ID) says no.
+ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
 LAUNCHER_REFRESH_MARGIN = timedelta(minutes=5)
 # The shortest session STS grants: a request needs seconds, not an hour.
 CUSTOMER_SESSION_SECONDS = 900
@@ -107,6 +107,18 @@ class RoleChain:
             DurationSeconds=CUSTOMER_SESSION_SECONDS,
         )
         return CustomerSession(response["Credentials"], region=region, factory=self._factory)
+
+    def assume_connection(
+        self, connection: Mapping[str, Any], *, user_id: str, region: str, purpose: str
+    ) -> CustomerSession:
+        """`assume` with a connected account's role and External ID (its accounts item)."""
+        return self.assume(
+            role_arn=str(connection["roleArn"]),
+            external_id=str(connection["externalId"]),
+            region=region,
+            user_id=user_id,
+            purpose=purpose,
+        )
 
     def _session_name(self, purpose: str) -> str:
         return f"{self._prefix}-{purpose}"[:64]

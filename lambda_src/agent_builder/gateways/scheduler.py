@@ -19,7 +19,29 @@ def time_limit_reason(minutes: int) -> str:
     return f"agent-builder: time limit of {minutes} minutes reached"
 
 
-class TimeLimitScheduler:
+class TimeLimitCanceller:
+    """Deletes a run's schedule: all the task-events function does with schedules."""
+
+    def __init__(self, client: EventBridgeSchedulerClient, *, group_name: str) -> None:
+        self._client = client
+        self._group = group_name
+
+    def cancel(self, run_id: str) -> bool:
+        """Delete the run's schedule; False if it is already gone (fired, or never made)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.delete_schedule(Name=run_id, GroupName=self._group)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+
+class TimeLimitScheduler(TimeLimitCanceller):
+    """Also makes the schedule, which stops the task with the scheduler's own role."""
+
     def __init__(
         self,
         client: EventBridgeSchedulerClient,
@@ -28,8 +50,7 @@ class TimeLimitScheduler:
         role_arn: str,
         cluster_arn: str,
     ) -> None:
-        self._client = client
-        self._group = group_name
+        super().__init__(client, group_name=group_name)
         self._role = role_arn
         self._cluster = cluster_arn
 
@@ -59,15 +80,3 @@ class TimeLimitScheduler:
                 "RetryPolicy": {"MaximumEventAgeInSeconds": 300, "MaximumRetryAttempts": 10},
             },
         )
-
-    def cancel(self, run_id: str) -> bool:
-        """Delete the run's schedule; False if it is already gone (fired, or never made)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self._client.delete_schedule(Name=run_id, GroupName=self._group)
-        except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return False
-            raise
-        return True

@@ -7,8 +7,7 @@ the user a customer stack's registration message belongs to.
 
 Connecting and disconnecting are one transaction each: the account item (conditional
 on the External ID it was validated with), the tier change on the profile (conditional
-on the tier it was read with) and the audit record (`audit` is its Put, from
-AuditLog.put_request).
+on the tier it was read with) and the audit record.
 """
 
 from __future__ import annotations
@@ -17,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from agent_builder.repositories.dynamo import error_code, from_item, to_attr
-from agent_builder.repositories.runs import update_parts
+from agent_builder.audit import AuditEvent
+from agent_builder.repositories.audit import AuditLog
+from agent_builder.repositories.dynamo import error_code, from_item, to_attr, transact, update_parts
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -50,10 +50,13 @@ class TierChanged(Exception):
 
 
 class AccountsRepository:
-    def __init__(self, client: DynamoDBClient, table: str, *, profiles_table: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table: str, *, profiles_table: str, audit: AuditLog
+    ) -> None:
         self._client = client
         self._table = table
         self._profiles = profiles_table
+        self._audit = audit
 
     def get(self, user_id: str) -> dict[str, Any] | None:
         response = self._client.get_item(
@@ -99,7 +102,7 @@ class AccountsRepository:
             raise
         return True
 
-    def rotate(self, user_id: str, old: str, new: str, now_iso: str, audit: dict[str, Any]) -> None:
+    def rotate(self, user_id: str, old: str, new: str, now_iso: str, audit: AuditEvent) -> None:
         """Replace a pending External ID; AccountChanged if it was connected meanwhile."""
         self._transact(
             [
@@ -118,8 +121,8 @@ class AccountsRepository:
                         },
                     }
                 },
-                audit,
-            ]
+            ],
+            audit,
         )
 
     def connect(
@@ -129,7 +132,7 @@ class AccountsRepository:
         connection: dict[str, Any],
         *,
         tier_change: tuple[str, str] | None,
-        audit: dict[str, Any],
+        audit: AuditEvent,
     ) -> None:
         """Store the validated connection, change the tier, write the audit record."""
         update, names, values = update_parts({**connection, "status": CONNECTED})
@@ -149,8 +152,7 @@ class AccountsRepository:
         ]
         if tier_change:
             items.append(self._tier_update(user_id, *tier_change))
-        items.append(audit)
-        self._transact(items)
+        self._transact(items, audit)
 
     def disconnect(
         self,
@@ -158,7 +160,7 @@ class AccountsRepository:
         *,
         account_id: str,
         tier_change: tuple[str, str] | None,
-        audit: dict[str, Any],
+        audit: AuditEvent,
     ) -> None:
         """Forget the connection (the External ID stays, pending: relaunching the stack
         connects again). AccountChanged if that account is no longer the connected one."""
@@ -185,8 +187,7 @@ class AccountsRepository:
         ]
         if tier_change:
             items.append(self._tier_update(user_id, *tier_change))
-        items.append(audit)
-        self._transact(items)
+        self._transact(items, audit)
 
     def _tier_update(self, user_id: str, old: str, new: str) -> dict[str, Any]:
         return {
@@ -200,17 +201,13 @@ class AccountsRepository:
             }
         }
 
-    def _transact(self, items: list[dict[str, Any]]) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                raise AccountChanged() from None
-            if "ConditionalCheckFailed" in reasons[1:2] and len(reasons) == 3:
-                raise TierChanged() from None
-            raise
+    def _transact(self, items: list[dict[str, Any]], audit: AuditEvent) -> None:
+        """The account item, the tier change if any, then the audit record."""
+        cancelled = transact(self._client, [*items, self._audit.transaction_item(audit)])
+        if cancelled is None:
+            return
+        if cancelled.failed(0):
+            raise AccountChanged() from None
+        if cancelled.failed(1) and len(cancelled.codes) == 3:
+            raise TierChanged() from None
+        raise cancelled.error

@@ -1,34 +1,39 @@
 """The agents table: a user's agents, keyed (userId, agentId).
 
-Creating and deleting an agent are each one transaction with their audit record (an
-item from `AuditLog.put_request`): one call, as the plain PutItem/DeleteItem was, and
-no agent changes without its record, nor a record without its change.
+Creating and deleting an agent are each one transaction with their audit record: one
+call, as a plain PutItem/DeleteItem would be, and no agent changes without its record,
+nor a record without its change.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from agent_builder.audit import AuditEvent
 from agent_builder.errors import AgentNotFound
-from agent_builder.repositories.dynamo import error_code, from_item, to_item
+from agent_builder.repositories.audit import AuditLog
+from agent_builder.repositories.dynamo import from_item, to_item, transact
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class AgentsRepository:
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    def __init__(self, client: DynamoDBClient, table: str, *, audit: AuditLog) -> None:
         self._client = client
         self._table = table
+        self._audit = audit
 
-    def create(self, agent: dict[str, Any], audit: dict[str, Any]) -> None:
+    def create(self, agent: dict[str, Any], audit: AuditEvent) -> None:
         put = {
             "TableName": self._table,
             "Item": to_item(agent),
             "ConditionExpression": "attribute_not_exists(agentId)",
         }
-        items: list[Any] = [{"Put": put}, audit]
-        self._client.transact_write_items(TransactItems=items)
+        cancelled = transact(self._client, [{"Put": put}, self._audit.transaction_item(audit)])
+        if cancelled is not None:
+            # A fresh uuid4 that exists already: nothing to answer but an error.
+            raise cancelled.error
 
     def get(self, user_id: str, agent_id: str) -> dict[str, Any] | None:
         response = self._client.get_item(
@@ -58,22 +63,18 @@ class AgentsRepository:
             last["agentId"]["S"] if last else None
         )
 
-    def delete(self, user_id: str, agent_id: str, audit: dict[str, Any]) -> None:
-        from botocore.exceptions import ClientError
-
+    def delete(self, user_id: str, agent_id: str, audit: AuditEvent) -> None:
         delete = {
             "TableName": self._table,
             "Key": {"userId": {"S": user_id}, "agentId": {"S": agent_id}},
             "ConditionExpression": "attribute_exists(agentId)",
         }
-        items: list[Any] = [{"Delete": delete}, audit]
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                # Not there (or another user's): nothing changed, so nothing is audited.
-                raise AgentNotFound("no agent with this id") from None
-            raise
+        cancelled = transact(
+            self._client, [{"Delete": delete}, self._audit.transaction_item(audit)]
+        )
+        if cancelled is None:
+            return
+        if cancelled.failed(0):
+            # Not there (or another user's): nothing changed, so nothing is audited.
+            raise AgentNotFound("no agent with this id") from None
+        raise cancelled.error

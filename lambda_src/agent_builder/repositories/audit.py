@@ -1,10 +1,9 @@
 """The audit table: who did what to which account, with what result, and when.
 
-Keyed by scope (`user#<sub>`; organisations will use `org#<id>`) and a time-ordered
-event id (`<ISO-8601 UTC>#<uuid>`), so a scope's trail reads in order with one Query.
-Records never hold secrets: no External ID, no credentials, no agent input or
-instructions. `result` is one of success / refused (a limit said no; nothing changed) /
-failure, with the refusing error's `code` where there is one.
+Keyed by scope (`user#<sub>`) and a time-ordered event id (`<ISO-8601 UTC>#<uuid>`), so a
+scope's trail reads in order with one Query. An AuditEvent becomes either one item of
+the transaction that makes the change (`transaction_item`) or a PutItem of its own
+(`record`).
 """
 
 from __future__ import annotations
@@ -15,15 +14,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent_builder import timeutil
+from agent_builder.audit import AuditEvent
 from agent_builder.repositories.dynamo import to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 AUDIT_RETENTION = timedelta(days=400)
-SUCCESS = "success"
-REFUSED = "refused"
-FAILURE = "failure"
 MAX_REASON = 500
 
 
@@ -43,47 +40,33 @@ class AuditLog:
         self._table = table
         self._clock = clock
 
-    @property
-    def table(self) -> str:
-        return self._table
-
-    def item(
-        self,
-        user_id: str,
-        action: str,
-        *,
-        result: str,
-        account_id: str | None = None,
-        reason: str | None = None,
-        **details: str | None,
-    ) -> dict[str, Any]:
-        """The record as a DynamoDB item (for a transaction, or for `record`)."""
+    def _item(self, event: AuditEvent) -> dict[str, Any]:
         now = self._clock()
         at = timeutil.iso(now)
         return to_item(
             {
-                "scope": user_scope(user_id),
+                "scope": user_scope(event.actor),
                 "eventId": f"{at}#{uuid.uuid4()}",
-                "userId": user_id,
-                "action": action,
-                "result": result,
-                "accountId": account_id,
-                "reason": reason[:MAX_REASON] if reason else None,
+                "userId": event.actor,
+                "action": event.action,
+                "result": event.result,
+                "accountId": event.account_id,
+                "reason": event.reason[:MAX_REASON] if event.reason else None,
                 "at": at,
                 "expiresAt": timeutil.epoch(now + AUDIT_RETENTION),
-                **details,
+                **event.details,
             }
         )
 
-    def put_request(self, user_id: str, action: str, **fields: Any) -> dict[str, Any]:
+    def transaction_item(self, event: AuditEvent) -> dict[str, Any]:
         """The record as one item of a TransactWriteItems."""
         return {
             "Put": {
                 "TableName": self._table,
-                "Item": self.item(user_id, action, **fields),
+                "Item": self._item(event),
                 "ConditionExpression": "attribute_not_exists(eventId)",
             }
         }
 
-    def record(self, user_id: str, action: str, **fields: Any) -> None:
-        self._client.put_item(TableName=self._table, Item=self.item(user_id, action, **fields))
+    def record(self, event: AuditEvent) -> None:
+        self._client.put_item(TableName=self._table, Item=self._item(event))

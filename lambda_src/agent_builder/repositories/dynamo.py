@@ -6,8 +6,14 @@ covers the types the tables hold: str, int, float, bool, None, dict and list.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+CONDITION_FAILED = "ConditionalCheckFailed"
 
 
 def to_attr(value: Any) -> dict[str, Any]:
@@ -55,3 +61,61 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
+
+
+def update_parts(fields: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """SET expression, names and values for `fields` (None values are skipped)."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    sets: list[str] = []
+    for index, (name, value) in enumerate(fields.items()):
+        if value is None:
+            continue
+        names[f"#f{index}"] = name
+        values[f":f{index}"] = to_attr(value)
+        sets.append(f"#f{index} = :f{index}")
+    return "SET " + ", ".join(sets), names, values
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A cancelled TransactWriteItems: one reason code per item, in the items' order."""
+
+    codes: tuple[str, ...]
+    # The item as it was, for items sent with ReturnValuesOnConditionCheckFailure=ALL_OLD.
+    old_items: tuple[dict[str, Any] | None, ...]
+    # The original error, to re-raise when the caller has no answer for these reasons.
+    error: Exception
+
+    def failed(self, index: int) -> bool:
+        """The condition of item `index` failed (and so cancelled the transaction)."""
+        return self.codes[index : index + 1] == (CONDITION_FAILED,)
+
+    @property
+    def conflict(self) -> bool:
+        """Another transaction was writing one of the items at the same moment."""
+        return "TransactionConflict" in self.codes
+
+
+def transact(client: DynamoDBClient, items: list[dict[str, Any]]) -> Cancelled | None:
+    """Run one TransactWriteItems: None if it was written, or why it was cancelled.
+
+    Every other error is raised as botocore raised it.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        client.transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if error_code(exc) != "TransactionCanceledException":
+            raise
+        reasons = exc.response.get("CancellationReasons", [])
+        return Cancelled(
+            codes=tuple(str(reason.get("Code", "None")) for reason in reasons),
+            old_items=tuple(
+                from_item(dict(reason["Item"])) if reason.get("Item") else None
+                for reason in reasons
+            ),
+            error=exc,
+        )
+    return None

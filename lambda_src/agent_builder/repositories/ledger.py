@@ -7,9 +7,9 @@ launches can never exceed the quota; a cancelled transaction says which conditio
 failed. Refunding marks the run finished and takes the test back off the counter,
 again atomically, and only once (the run's status rank guards it).
 
-Both take the audit record of what they do (an `AuditLog.put_request` item) into the
-same transaction: the record exists exactly when the charge or refund happened, at no
-extra call, and a replayed runId (cancelled by the run's condition) records nothing.
+Both take the audit event of what they do into the same transaction: the record exists
+exactly when the charge or refund happened, at no extra call, and a replayed runId
+(cancelled by the run's condition) records nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +19,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent_builder import timeutil
+from agent_builder.audit import AuditEvent
 from agent_builder.errors import LaunchConflict, QuotaExceeded, RateLimited
-from agent_builder.repositories.dynamo import error_code, from_item, to_item
+from agent_builder.repositories.audit import AuditLog
+from agent_builder.repositories.dynamo import (
+    error_code,
+    to_item,
+    transact,
+    update_parts,
+)
 from agent_builder.repositories.profiles import DEFAULT_TIER
-from agent_builder.repositories.runs import STATUS_RANK, TERMINAL_RANK, update_parts
+from agent_builder.repositories.runs import STATUS_RANK, TERMINAL_RANK, stored_run
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -47,21 +54,48 @@ class Limits:
     launches_per_minute: int
 
 
+def charged_period(run: dict[str, Any]) -> str:
+    """The usage item a platform run was charged to (the month it was created in)."""
+    return str(run.get("period") or tests_period(timeutil.parse_iso(run["createdAt"])))
+
+
 class LaunchLedger:
     def __init__(
-        self, client: DynamoDBClient, *, runs_table: str, usage_table: str, profiles_table: str
+        self,
+        client: DynamoDBClient,
+        *,
+        runs_table: str,
+        usage_table: str,
+        profiles_table: str,
+        audit: AuditLog | None = None,
     ) -> None:
         self._client = client
         self._runs = runs_table
         self._usage = usage_table
         self._profiles = profiles_table
+        # Without it (the task-events function has no audit table) no event can be given.
+        self._audit = audit
+
+    def _audit_item(self, event: AuditEvent) -> dict[str, Any]:
+        if self._audit is None:
+            raise RuntimeError("this ledger was built without the audit table")
+        return self._audit.transaction_item(event)
+
+    def tests_used(self, user_id: str, now: datetime) -> int:
+        """How many tests the user has spent in `now`'s month."""
+        response = self._client.get_item(
+            TableName=self._usage,
+            Key={"userId": {"S": user_id}, "period": {"S": tests_period(now)}},
+            ProjectionExpression="testsUsed",
+        )
+        return int(response.get("Item", {}).get("testsUsed", {}).get("N", "0"))
 
     def _new_run_item(self, run: dict[str, Any]) -> dict[str, Any]:
         """Put the run unless its id exists: an existing one is an idempotent replay."""
         return {
             "Put": {
                 "TableName": self._runs,
-                "Item": to_item(run),
+                "Item": to_item(stored_run(run)),
                 "ConditionExpression": "attribute_not_exists(runId)",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
@@ -91,15 +125,14 @@ class LaunchLedger:
         email: str | None,
         now: datetime,
         limits: Limits,
-        audit: dict[str, Any] | None = None,
+        audit: AuditEvent | None = None,
     ) -> dict[str, Any] | None:
         """Store the run and count the test. Returns None when charged, or the existing
         run when this runId already exists (an idempotent replay, not counted again).
 
         Raises QuotaExceeded / RateLimited (with Retry-After) when a limit is reached.
         """
-        from botocore.exceptions import ClientError
-
+        run = {**run, "period": tests_period(now)}
         user = {"S": run["userId"]}
         reset = timeutil.next_month_start(now)
         profile_names = {"#tier": "tier", "#createdAt": "createdAt"}
@@ -141,30 +174,24 @@ class LaunchLedger:
             },
         ]
         if audit is not None:
-            items.append(audit)
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-            if len(reasons) == len(items):
-                run_reason, quota_reason, window_reason = reasons[:3]
-                if run_reason == "ConditionalCheckFailed":
-                    existing = exc.response["CancellationReasons"][0].get("Item")
-                    return from_item(dict(existing)) if existing else {"runId": run["runId"]}
-                if quota_reason == "ConditionalCheckFailed":
-                    raise QuotaExceeded(
-                        f"all {limits.tests_per_month} tests of {timeutil.month(now)} are used; "
-                        f"the quota resets at {timeutil.iso(reset)}",
-                        headers={"Retry-After": str(max(1, int((reset - now).total_seconds())))},
-                    ) from None
-                if window_reason == "ConditionalCheckFailed":
-                    raise rate_limited(limits, now) from None
-            if "TransactionConflict" in reasons:
-                raise launch_conflict() from None
-            raise
-        return None
+            items.append(self._audit_item(audit))
+        cancelled = transact(self._client, items)
+        if cancelled is None:
+            return None
+        if len(cancelled.codes) == len(items):
+            if cancelled.failed(0):
+                return cancelled.old_items[0] or {"runId": run["runId"]}
+            if cancelled.failed(1):
+                raise QuotaExceeded(
+                    f"all {limits.tests_per_month} tests of {timeutil.month(now)} are used; "
+                    f"the quota resets at {timeutil.iso(reset)}",
+                    headers={"Retry-After": str(max(1, int((reset - now).total_seconds())))},
+                ) from None
+            if cancelled.failed(2):
+                raise rate_limited(limits, now) from None
+        if cancelled.conflict:
+            raise launch_conflict() from None
+        raise cancelled.error
 
     def open_uncharged(
         self, run: dict[str, Any], *, now: datetime, limits: Limits
@@ -172,28 +199,19 @@ class LaunchLedger:
         """Store a run that costs no test (it runs in the customer's account): the run
         and the per-minute launch window, in one transaction. Returns None when stored,
         or the existing run for a replayed runId; RateLimited when the window is full."""
-        from botocore.exceptions import ClientError
-
-        items: list[Any] = [
-            self._new_run_item(run),
-            self._window_item(run["userId"], now, limits),
-        ]
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            cancelled = exc.response.get("CancellationReasons", [])
-            reasons = [r.get("Code", "None") for r in cancelled]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                existing = cancelled[0].get("Item")
-                return from_item(dict(existing)) if existing else {"runId": run["runId"]}
-            if reasons[1:2] == ["ConditionalCheckFailed"]:
-                raise rate_limited(limits, now) from None
-            if "TransactionConflict" in reasons:
-                raise launch_conflict() from None
-            raise
-        return None
+        cancelled = transact(
+            self._client,
+            [self._new_run_item(run), self._window_item(run["userId"], now, limits)],
+        )
+        if cancelled is None:
+            return None
+        if cancelled.failed(0):
+            return cancelled.old_items[0] or {"runId": run["runId"]}
+        if cancelled.failed(1):
+            raise rate_limited(limits, now) from None
+        if cancelled.conflict:
+            raise launch_conflict() from None
+        raise cancelled.error
 
     def finish_and_refund(
         self,
@@ -203,7 +221,7 @@ class LaunchLedger:
         fields: dict[str, Any],
         task_arn: str | None = None,
         require_no_task: bool = False,
-        audit: dict[str, Any] | None = None,
+        audit: AuditEvent | None = None,
     ) -> bool:
         """Finish the run with `status` and give its test back, atomically and once.
 
@@ -211,8 +229,6 @@ class LaunchLedger:
         only the counter refused (already at zero), the run is still finished, without a
         refund, and the audit record says `refunded: false`.
         """
-        from botocore.exceptions import ClientError
-
         rank = STATUS_RANK[status]
         run_fields = {**fields, "status": status, "statusRank": rank, "refunded": True}
         if task_arn:
@@ -238,32 +254,24 @@ class LaunchLedger:
         }
         refund = {
             "TableName": self._usage,
-            "Key": {"userId": {"S": run["userId"]}, "period": {"S": run["period"]}},
+            "Key": {"userId": {"S": run["userId"]}, "period": {"S": charged_period(run)}},
             "UpdateExpression": "ADD testsUsed :minus",
             "ConditionExpression": "testsUsed > :zero",
             "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
         }
         items: list[Any] = [{"Update": run_update}, {"Update": refund}]
         if audit is not None:
-            items.append(_with_refunded(audit, True))
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                return False
-            if reasons[1:2] == ["ConditionalCheckFailed"]:
-                return self._finish_without_refund(run_update, audit)
-            raise
-        return True
+            items.append(self._audit_item(audit.with_details(refunded=True)))
+        cancelled = transact(self._client, items)
+        if cancelled is None:
+            return True
+        if cancelled.failed(0):
+            return False
+        if cancelled.failed(1):
+            return self._finish_without_refund(run_update, audit)
+        raise cancelled.error
 
-    def _finish_without_refund(
-        self, run_update: dict[str, Any], audit: dict[str, Any] | None
-    ) -> bool:
-        from botocore.exceptions import ClientError
-
+    def _finish_without_refund(self, run_update: dict[str, Any], audit: AuditEvent | None) -> bool:
         # Same update, but it records that nothing was given back.
         names = run_update["ExpressionAttributeNames"]
         values = dict(run_update["ExpressionAttributeValues"])
@@ -271,28 +279,23 @@ class LaunchLedger:
             if name == "refunded":
                 values[":" + alias[1:]] = {"BOOL": False}
         run_update = {**run_update, "ExpressionAttributeValues": values}
-        try:
-            if audit is None:
-                self._client.update_item(**run_update)
-            else:
-                items: list[Any] = [{"Update": run_update}, _with_refunded(audit, False)]
-                self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            code = error_code(exc)
-            if code == "ConditionalCheckFailedException":
+        if audit is not None:
+            record = self._audit_item(audit.with_details(refunded=False))
+            cancelled = transact(self._client, [{"Update": run_update}, record])
+            if cancelled is None:
+                return True
+            if cancelled.failed(0):
                 return False
-            if code == "TransactionCanceledException":
-                cancelled = exc.response.get("CancellationReasons", [])
-                if [r.get("Code") for r in cancelled][:1] == ["ConditionalCheckFailed"]:
-                    return False
+            raise cancelled.error
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(**run_update)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
             raise
         return True
-
-
-def _with_refunded(audit: dict[str, Any], refunded: bool) -> dict[str, Any]:
-    """The audit Put with whether the test was given back (known only here)."""
-    put = audit["Put"]
-    return {"Put": {**put, "Item": {**put["Item"], "refunded": {"BOOL": refunded}}}}
 
 
 def rate_limited(limits: Limits, now: datetime) -> RateLimited:

@@ -8,39 +8,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent_builder.repositories.dynamo import error_code, from_item, to_attr
+from agent_builder.repositories.dynamo import error_code, from_item, update_parts
+from agent_builder.runs import FAILED, PENDING, RUNNING, STOPPED
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-PENDING, RUNNING, STOPPED, FAILED = "PENDING", "RUNNING", "STOPPED", "FAILED"
+# Stored with every run as `statusRank`: conditions compare it to move runs forward only.
 STATUS_RANK = {PENDING: 0, RUNNING: 1, STOPPED: 2, FAILED: 3}
 TERMINAL_RANK = STATUS_RANK[STOPPED]
 BY_USER_INDEX = "byUser"
 
 
-def update_parts(fields: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """SET expression, names and values for `fields` (None values are skipped)."""
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    sets: list[str] = []
-    for index, (name, value) in enumerate(fields.items()):
-        if value is None:
-            continue
-        names[f"#f{index}"] = name
-        values[f":f{index}"] = to_attr(value)
-        sets.append(f"#f{index} = :f{index}")
-    return "SET " + ", ".join(sets), names, values
+def stored_run(run: dict[str, Any]) -> dict[str, Any]:
+    """The run as an item holds it: with the rank of its status."""
+    return {**run, "statusRank": STATUS_RANK[run["status"]]}
 
 
 class RunsRepository:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
-
-    @property
-    def table(self) -> str:
-        return self._table
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         response = self._client.get_item(TableName=self._table, Key={"runId": {"S": run_id}})

@@ -1,27 +1,14 @@
 """Tier 2: connecting a customer's AWS account (POST /aws-account/onboarding, PUT, GET,
 DELETE /aws-account) and the validation both ways of connecting end in.
 
-Decisions (lambda_src/CONTRACT.md "Connected AWS accounts"):
-- One External ID per user: `secrets.token_urlsafe(32)` (43 characters of
-  [A-Za-z0-9_-], all characters STS accepts in an External ID), created by the first
-  onboarding call and the same on every later one. `{"rotate": true}` replaces it while
-  nothing is connected (409 while connected: the connected role trusts the old one).
-  Disconnecting keeps it, pending: relaunching the same stack connects again.
-- One connected account per user. Connecting another account needs a disconnect first
-  (409); connecting the same account again re-validates it and refreshes what is stored.
-- Tiers: connecting upgrades freemium to personal; personal stays; enterprise is allowed
-  to connect and stays enterprise (its deployments keep going to the organisation's
-  target; the connection is stored for Tier 3 to use). Disconnecting turns personal back
-  into freemium and leaves enterprise alone. Runs stay readable either way.
-- A refused request (400/403/404/409) stores nothing and writes no audit record; a
-  validation failure (422) stores nothing but is audited; every connect, disconnect,
-  onboarding and rotation is audited in the same transaction as the change.
+One External ID per user, one connected account per user; connecting upgrades
+freemium to personal, disconnecting undoes it. The rules, refusals and their order:
+lambda_src/CONTRACT.md "Tier 2: connected AWS accounts".
 """
 
 from __future__ import annotations
 
 import hmac
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -33,6 +20,7 @@ from urllib.parse import quote, urlencode
 from aws_lambda_powertools import Logger
 
 from agent_builder import timeutil
+from agent_builder.audit import FAILURE, AuditEvent
 from agent_builder.errors import (
     AccountAlreadyConnected,
     AwsAccountNotFound,
@@ -44,8 +32,7 @@ from agent_builder.errors import (
     RoleValidationFailed,
 )
 from agent_builder.gateways.customer_account import AccountProbe
-from agent_builder.gateways.role_chain import RoleChain
-from agent_builder.regions import is_aws_region
+from agent_builder.gateways.role_chain import ACCESS_DENIED, RoleChain
 from agent_builder.repositories.accounts import (
     CONNECTED,
     AccountChanged,
@@ -56,16 +43,18 @@ from agent_builder.repositories.audit import AuditLog
 from agent_builder.repositories.dynamo import error_code
 from agent_builder.repositories.profiles import DEFAULT_TIER, ProfilesRepository
 from agent_builder.services.caller import Caller
+from agent_builder.validation import (
+    RESOURCE_PREFIX,
+    ROLE_ARN,
+    SECURITY_GROUP,
+    SUBNET,
+    is_aws_region,
+    parse_version,
+)
 
 logger = Logger(child=True)
 
-ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):role/(?P<name>[\w+=,.@-]{1,64})$")
-# What STS accepts as an External ID (and what the template's parameter allows).
-EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 EXTERNAL_ID_BYTES = 32  # token_urlsafe(32): 43 characters, 256 random bits
-RESOURCE_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 UPGRADES = {"freemium": "personal"}
 DOWNGRADES = {"personal": "freemium"}
 # Registration messages arrive right after CloudFormation created the role and its
@@ -75,12 +64,6 @@ REGISTRATION_PATIENCE_SECONDS = 40.0
 
 def new_external_id() -> str:
     return secrets.token_urlsafe(EXTERNAL_ID_BYTES)
-
-
-def parse_version(value: object) -> tuple[int, ...] | None:
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9]+(\.[0-9]+){0,3}", value):
-        return None
-    return tuple(int(part) for part in value.split("."))
 
 
 def template_outdated(version: object, latest: str) -> bool | None:
@@ -176,7 +159,7 @@ class ConnectionValidator:
             )
         except ClientError as exc:
             code = error_code(exc)
-            if code in ("AccessDenied", "AccessDeniedException"):
+            if code in ACCESS_DENIED:
                 raise RoleValidationFailed(
                     "assumeRole",
                     f"the platform could not assume the role {candidate.role_arn}: check the "
@@ -241,14 +224,6 @@ class AccountService:
         self._version = template_version
         self._clock = clock
 
-    @property
-    def customer_role_name(self) -> str:
-        return self._role_name
-
-    @property
-    def platform_account_id(self) -> str:
-        return self._platform_account
-
     # ---- POST /aws-account/onboarding -------------------------------------------------
 
     def onboarding(self, caller: Caller, region: str | None, rotate: bool) -> dict[str, Any]:
@@ -262,7 +237,7 @@ class AccountService:
             external_id = new_external_id()
             if self._accounts.create_pending(caller.user_id, external_id, now):
                 self._audit.record(
-                    caller.user_id, "account.onboarding", result="success", region=region
+                    AuditEvent(caller.user_id, "account.onboarding", details={"region": region})
                 )
                 logger.info("external id created")
                 record = {"externalId": external_id}
@@ -281,9 +256,7 @@ class AccountService:
                     record["externalId"],
                     external_id,
                     now,
-                    self._audit.put_request(
-                        caller.user_id, "account.rotate_external_id", result="success"
-                    ),
+                    AuditEvent(caller.user_id, "account.rotate_external_id"),
                 )
             except AccountChanged:
                 raise AccountAlreadyConnected(
@@ -398,13 +371,14 @@ class AccountService:
         except RoleValidationFailed as exc:
             logger.info("validation failed", check=exc.check, account_id=candidate.account_id)
             self._audit.record(
-                user_id,
-                "account.validate",
-                result="failure",
-                account_id=candidate.account_id,
-                reason=exc.message,
-                region=candidate.region,
-                via=candidate.via,
+                AuditEvent(
+                    user_id,
+                    "account.validate",
+                    result=FAILURE,
+                    account_id=candidate.account_id,
+                    reason=exc.message,
+                    details={"region": candidate.region, "via": candidate.via},
+                )
             )
             raise
         connection["connectedAt"] = timeutil.iso(self._clock())
@@ -416,14 +390,15 @@ class AccountService:
                     candidate.external_id,
                     connection,
                     tier_change=(tier, UPGRADES[tier]) if tier in UPGRADES else None,
-                    audit=self._audit.put_request(
+                    audit=AuditEvent(
                         user_id,
                         "account.connect",
-                        result="success",
                         account_id=candidate.account_id,
-                        region=candidate.region,
-                        via=candidate.via,
-                        tier=UPGRADES.get(tier, tier),
+                        details={
+                            "region": candidate.region,
+                            "via": candidate.via,
+                            "tier": UPGRADES.get(tier, tier),
+                        },
                     ),
                 )
             except TierChanged:
@@ -465,14 +440,15 @@ class AccountService:
                     user_id,
                     account_id=str(record["accountId"]),
                     tier_change=(tier, DOWNGRADES[tier]) if tier in DOWNGRADES else None,
-                    audit=self._audit.put_request(
+                    audit=AuditEvent(
                         user_id,
                         "account.disconnect",
-                        result="success",
                         account_id=str(record["accountId"]),
-                        region=record.get("region"),
-                        via=via,
-                        tier=DOWNGRADES.get(tier, tier),
+                        details={
+                            "region": record.get("region"),
+                            "via": via,
+                            "tier": DOWNGRADES.get(tier, tier),
+                        },
                     ),
                 )
             except TierChanged:

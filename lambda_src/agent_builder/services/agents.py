@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from agent_builder import pagination, timeutil
+from agent_builder.audit import AuditEvent
 from agent_builder.errors import AgentNotFound, ImageNotAllowed, InvalidInput
 from agent_builder.repositories.agents import AgentsRepository
-from agent_builder.repositories.audit import SUCCESS, AuditLog
 from agent_builder.services.caller import Caller
 from agent_builder.services.profiles import ProfileService
+from agent_builder.validation import MAX_INSTRUCTIONS_BYTES, valid_id
 
-MAX_INSTRUCTIONS_BYTES = 16 * 1024
 # Tiers whose runs happen in the customer's own account, where their image may run.
 IMAGE_TIERS = frozenset({"personal", "enterprise"})
 AGENT_FIELDS = ("agentId", "name", "model", "instructions", "parameters", "image", "createdAt")
@@ -36,7 +36,6 @@ class AgentService:
         self,
         agents: AgentsRepository,
         profiles: ProfileService,
-        audit: AuditLog,
         *,
         allowed_models: tuple[str, ...],
         max_output_tokens: int,
@@ -44,7 +43,6 @@ class AgentService:
     ) -> None:
         self._agents = agents
         self._profiles = profiles
-        self._audit = audit
         self._models = allowed_models
         self._max_tokens = max_output_tokens
         self._clock = clock
@@ -89,9 +87,7 @@ class AgentService:
         }
         self._agents.create(
             item,
-            self._audit.put_request(
-                caller.user_id, "agent.create", result=SUCCESS, agentId=item["agentId"]
-            ),
+            AuditEvent(caller.user_id, "agent.create", details={"agentId": item["agentId"]}),
         )
         return agent_view(item)
 
@@ -119,15 +115,5 @@ class AgentService:
         self._agents.delete(
             caller.user_id,
             agent_id,
-            self._audit.put_request(
-                caller.user_id, "agent.delete", result=SUCCESS, agentId=agent_id
-            ),
+            AuditEvent(caller.user_id, "agent.delete", details={"agentId": agent_id}),
         )
-
-
-def valid_id(value: str) -> bool:
-    """Ids this platform issues are UUIDs; anything else cannot exist (and is not looked up)."""
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False

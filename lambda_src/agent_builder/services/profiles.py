@@ -4,30 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent_builder import timeutil
-from agent_builder.repositories.ledger import tests_period
+from agent_builder.repositories.ledger import LaunchLedger
 from agent_builder.repositories.profiles import ProfilesRepository
 from agent_builder.services.caller import Caller
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class ProfileService:
     def __init__(
         self,
         profiles: ProfilesRepository,
-        usage_client: DynamoDBClient,
+        ledger: LaunchLedger,
         *,
-        usage_table: str,
         tests_per_month: int,
         clock: Callable[[], datetime] = timeutil.utcnow,
     ) -> None:
         self._profiles = profiles
-        self._usage = usage_client
-        self._usage_table = usage_table
+        self._ledger = ledger
         self._limit = tests_per_month
         self._clock = clock
 
@@ -37,12 +32,7 @@ class ProfileService:
     def me(self, caller: Caller) -> dict[str, Any]:
         now = self._clock()
         profile = self.ensure(caller)
-        response = self._usage.get_item(
-            TableName=self._usage_table,
-            Key={"userId": {"S": caller.user_id}, "period": {"S": tests_period(now)}},
-            ProjectionExpression="testsUsed",
-        )
-        used = int(response.get("Item", {}).get("testsUsed", {}).get("N", "0"))
+        used = self._ledger.tests_used(caller.user_id, now)
         return {
             "userId": caller.user_id,
             "email": profile.get("email") or caller.email,

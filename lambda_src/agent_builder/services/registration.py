@@ -1,56 +1,49 @@
 """Registration messages from customers' onboarding stacks (SNS-backed custom resource).
 
-Anyone may publish to the registration topic, so every message is untrusted:
-- It is acted on only if its ResponseURL is a CloudFormation pre-signed S3 URL (see
-  gateways/cfn_response.py); otherwise nothing is done and nothing is contacted.
-- Create/Update connect only with an External ID the platform issued (found through
-  GSI byExternalId) that is pending, or already connected to the same account (SNS may
-  deliver a message twice); the RoleArn's account must equal AccountId and the stack's,
-  and the role goes through the same validation as a pasted one (assuming it with the
-  External ID is what proves the stack's account trusts the platform).
-- Delete disconnects only if that External ID is connected to the stack's account; it
-  always answers SUCCESS, so a customer can always delete their stack.
-- Every acted-on message gets an answer, also after an unexpected error (FAILED for
-  Create/Update; SUCCESS for Delete, and the error is re-raised so Lambda retries the
-  disconnect). PhysicalResourceId is `<prefix>-registration-<AccountId>`, stable per
-  account, echoed from the request on Update/Delete.
+Anyone may publish to the registration topic, so every message is untrusted: it is acted
+on only if its ResponseURL is a CloudFormation pre-signed S3 URL (gateways/cfn_response.py),
+connects only with an External ID the platform issued and through the same validation as
+a pasted role, and every acted-on message gets an answer (a Delete always SUCCESS). The
+rules: lambda_src/CONTRACT.md "Registration".
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from agent_builder.audit import FAILURE, AuditEvent
 from agent_builder.errors import DomainError, InvalidInput, InvalidRegion, RoleValidationFailed
 from agent_builder.gateways.cfn_response import (
     MAX_REASON,
     ResponseSender,
     url_host,
 )
-from agent_builder.regions import is_aws_region
 from agent_builder.repositories.accounts import CONNECTED, AccountsRepository
 from agent_builder.repositories.audit import AuditLog
 from agent_builder.services.accounts import (
-    EXTERNAL_ID,
     REGISTRATION_PATIENCE_SECONDS,
-    RESOURCE_PREFIX,
-    SECURITY_GROUP,
-    SUBNET,
     AccountService,
     Candidate,
+)
+from agent_builder.validation import (
+    ACCOUNT_ID,
+    EXTERNAL_ID,
+    MAX_SUBNETS,
+    RESOURCE_PREFIX,
+    SECURITY_GROUP,
+    STACK_ARN,
+    SUBNET,
+    is_aws_region,
     parse_version,
 )
 
 logger = Logger(child=True)
 
 SUCCESS, FAILED = "SUCCESS", "FAILED"
-STACK_ARN = re.compile(
-    r"^arn:aws:cloudformation:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):stack/"
-)
 INTERNAL_REASON = (
     "the platform hit an internal error (it has been logged); retry the stack operation"
 )
@@ -145,12 +138,14 @@ class RegistrationService:
             return Outcome(FAILED, exc.message)  # audited by connect_candidate
         except DomainError as exc:
             self._audit.record(
-                user_id,
-                "account.registration",
-                result="failure",
-                account_id=_text(props.get("AccountId")),
-                reason=exc.message,
-                via="registration",
+                AuditEvent(
+                    user_id,
+                    "account.registration",
+                    result=FAILURE,
+                    account_id=_text(props.get("AccountId")),
+                    reason=exc.message,
+                    details={"via": "registration"},
+                )
             )
             return Outcome(FAILED, exc.message)
         return Outcome(SUCCESS)
@@ -179,7 +174,7 @@ class RegistrationService:
             subnets = [part.strip() for part in subnets.split(",") if part.strip()]
         if (
             not isinstance(subnets, list)
-            or not 1 <= len(subnets) <= 16
+            or not 1 <= len(subnets) <= MAX_SUBNETS
             or not all(isinstance(s, str) and SUBNET.match(s) for s in subnets)
         ):
             raise InvalidInput("SubnetIds must be 1 to 16 subnet ids")
@@ -248,7 +243,7 @@ class RegistrationService:
             return given
         props = request.get("ResourceProperties")
         account = props.get("AccountId") if isinstance(props, dict) else None
-        if isinstance(account, str) and re.fullmatch(r"[0-9]{12}", account):
+        if isinstance(account, str) and ACCOUNT_ID.fullmatch(account):
             return f"{self._project}-registration-{account}"
         return f"{self._project}-registration"
 

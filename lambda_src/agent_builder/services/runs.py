@@ -12,21 +12,29 @@ with the same `launch.failed` audit record.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from agent_builder import pagination, timeutil
+from agent_builder.audit import FAILURE
 from agent_builder.errors import LaunchFailed, RunNotFound
-from agent_builder.gateways.ecs import task_id
 from agent_builder.gateways.logs import RunLogsGateway
-from agent_builder.repositories.audit import FAILURE, AuditLog
 from agent_builder.repositories.ledger import LaunchLedger
-from agent_builder.repositories.runs import FAILED, PENDING, RunsRepository
-from agent_builder.services.agents import valid_id
+from agent_builder.repositories.runs import RunsRepository
+from agent_builder.runs import (
+    FAILED,
+    PENDING,
+    audit_event,
+    finished,
+    log_lines,
+    log_stream,
+    no_log_lines,
+    run_view,
+)
 from agent_builder.services.caller import Caller
-from agent_builder.services.launches import run_audit_fields, run_view
+from agent_builder.validation import valid_id
 
 if TYPE_CHECKING:
     from agent_builder.services.customer_runs import CustomerRuns
@@ -44,7 +52,6 @@ class RunService:
         runs: RunsRepository,
         ledger: LaunchLedger,
         logs: RunLogsGateway,
-        audit: AuditLog,
         *,
         log_stream_prefix: str,
         container_name: str,
@@ -57,7 +64,6 @@ class RunService:
         self._customer = customer
         self._ledger = ledger
         self._logs = logs
-        self._audit = audit
         self._stream_prefix = log_stream_prefix
         self._container = container_name
         self._retention = timedelta(days=retention_days)
@@ -92,19 +98,9 @@ class RunService:
             return self._customer().logs(run, self._stream_prefix, next_token, limit)
         task_arn = run.get("taskArn")
         if not task_arn:
-            return {"lines": [], "nextToken": None}
-        stream = f"{self._stream_prefix}/{self._container}/{task_id(task_arn)}"
-        page = self._logs.page(stream, next_token, limit)
-        return {
-            "lines": [
-                {
-                    "timestamp": timeutil.iso(datetime.fromtimestamp(ms / 1000, tz=UTC)),
-                    "message": text,
-                }
-                for ms, text in page.events
-            ],
-            "nextToken": page.next_token,
-        }
+            return no_log_lines()
+        stream = log_stream(self._stream_prefix, self._container, task_arn)
+        return log_lines(self._logs.page(stream, next_token, limit))
 
     def _repair(self, item: dict[str, Any]) -> dict[str, Any]:
         if item.get("status") != PENDING or item.get("taskArn") or item.get("target") != "platform":
@@ -112,18 +108,13 @@ class RunService:
         now = self._clock()
         if now - timeutil.parse_iso(item["createdAt"]) < STALE_LAUNCH:
             return item
-        fields = {
-            "stopReason": NEVER_STARTED_REASON,
-            "stoppedAt": timeutil.iso(now),
-            "expiresAt": timeutil.epoch(now + self._retention),
-        }
-        audit = self._audit.put_request(
-            str(item["userId"]),
+        fields = finished(NEVER_STARTED_REASON, now, self._retention)
+        audit = audit_event(
+            item,
             "launch.failed",
             result=FAILURE,
-            code=LaunchFailed.code,
             reason=NEVER_STARTED_REASON,
-            **run_audit_fields(item),
+            code=LaunchFailed.code,
         )
         if self._ledger.finish_and_refund(
             item, status=FAILED, fields=fields, require_no_task=True, audit=audit

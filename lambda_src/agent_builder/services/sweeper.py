@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from agent_builder import timeutil
-from agent_builder.gateways.ecs import ClusterGateway
+from agent_builder.gateways.ecs import ClusterTasks
 
 logger = Logger(child=True)
 
@@ -33,7 +33,7 @@ class SweepReport:
 class Sweeper:
     def __init__(
         self,
-        cluster: ClusterGateway,
+        cluster: ClusterTasks,
         *,
         max_test_minutes: int,
         clock: Callable[[], datetime] = timeutil.utcnow,

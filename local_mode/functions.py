@@ -15,12 +15,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from scripts.local_mode.templates import Resolver, Stack, TemplateError
+from local_mode.assembly import ROOT, Stack, TemplateError
+from local_mode.templates import Resolver
 
-ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_SRC = ROOT / "lambda_src"
 
 log = logging.getLogger("local_mode.functions")
@@ -111,15 +110,14 @@ class Functions:
         if str(LAMBDA_SRC) not in sys.path:
             sys.path.insert(0, str(LAMBDA_SRC))
 
-    def has(self, handler: str) -> bool:
-        """Declared in the template AND present in lambda_src (Tier 2 may lag behind)."""
-        if handler not in self._specs:
-            return False
-        try:
-            self._load(handler)
-        except ImportError:
-            return False
-        return True
+    def load_all(self) -> None:
+        """Import every handler the template declares, so that one lambda_src lacks
+        fails local mode's start rather than its first event."""
+        for handler in self._specs:
+            try:
+                self._load(handler)
+            except (ImportError, AttributeError) as exc:
+                raise TemplateError(f"the template's handler {handler}: {exc}") from exc
 
     def _load(self, handler: str) -> Any:
         if handler not in self._loaded:

@@ -15,18 +15,22 @@ from typing import Any
 
 import pytest
 
-from scripts.local_mode.emulator import MotoEmulator, free_port
-from scripts.local_mode.gateway import Route, converse
-from scripts.local_mode.plumbing import (
+from local_mode.assembly import Stack, load_stacks, stack_with_handler, synthesized
+from local_mode.emulator import MotoEmulator
+from local_mode.gateway import ApiDefinition, Cors, Route, converse
+from local_mode.harness import free_port
+from local_mode.plumbing import (
     CustomerClusters,
     EcsWatcher,
     SchedulerEmulator,
     due_time,
+    is_ecs_task_state_change,
+    rule_targets,
 )
-from scripts.local_mode.task_executor import TaskExecutor
-from scripts.local_mode.templates import Physical, Resolver, Stack
+from local_mode.task_executor import TaskExecutor
+from local_mode.templates import Physical, Resolver
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.local_mode
 REGION = "eu-west-3"
 
 
@@ -353,9 +357,23 @@ def test_the_resolver_follows_refs_imports_and_conditions_across_stacks() -> Non
 
 def test_routes_match_path_parameters_and_prefer_literal_segments() -> None:
     route = Route("GET", "/runs/{runId}/logs", authorized=True)
-    assert route.match("GET", "/runs/r%2F1/logs") == {"runId": "r/1"}
+    # Routes see the path the server has decoded once (as API Gateway routes it, where
+    # /runs/r%2F1/logs is /runs/r/1/logs and matches nothing): no second decoding here.
+    assert route.match("GET", "/runs/r 1/logs") == {"runId": "r 1"}
+    assert route.match("GET", "/runs/r%2F1/logs") == {"runId": "r%2F1"}
+    assert route.match("GET", "/runs/r/1/logs") is None
     assert route.match("POST", "/runs/r1/logs") is None
     assert route.match("GET", "/runs//logs") is None
+    api = ApiDefinition(
+        routes=[Route("GET", "/org/{part}", authorized=True), Route("GET", "/org/members", True)],
+        cors=Cors(),
+        api_id="local",
+        account_id="123456789012",
+    )
+    found = api.find("GET", "/org/members")
+    assert found is not None and found[0].path == "/org/members"
+    found = api.find("GET", "/org/other")
+    assert found is not None and found == (api.routes[0], {"part": "other"})
 
 
 def test_the_converse_stand_in_is_deterministic_and_respects_max_tokens() -> None:
@@ -371,3 +389,39 @@ def test_the_converse_stand_in_is_deterministic_and_respects_max_tokens() -> Non
     assert answer["stopReason"] == "max_tokens"
     assert answer["usage"]["outputTokens"] == 5
     assert answer["usage"]["inputTokens"] == 2
+
+
+def test_the_templates_rules_give_the_sweeper_its_rate_and_task_events_the_ecs_changes() -> None:
+    stacks = load_stacks(synthesized())
+    api_stack, _ = stack_with_handler(stacks, "handlers.api.handler")
+    rules = rule_targets(api_stack)
+    scheduled = {(rule.handler, rule.period_seconds) for rule in rules if rule.period_seconds}
+    assert scheduled == {("handlers.sweeper.handler", 60)}
+    ecs = [rule.handler for rule in rules if is_ecs_task_state_change(rule)]
+    assert ecs == ["handlers.task_events.handler"]
+
+
+def test_only_enabled_rate_rules_with_a_function_target_are_emulated() -> None:
+    def rule(**properties: Any) -> dict[str, Any]:
+        return {"Type": "AWS::Events::Rule", "Properties": properties}
+
+    target = [{"Arn": {"Fn::GetAtt": ["Fn", "Arn"]}, "Id": "T"}]
+    stack = Stack(
+        "S",
+        "s",
+        {
+            "Resources": {
+                "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Handler": "handlers.x.h"}},
+                "Hourly": rule(ScheduleExpression="rate(2 hours)", Targets=target),
+                "Off": rule(ScheduleExpression="rate(1 minute)", State="DISABLED", Targets=target),
+                "Cron": rule(ScheduleExpression="cron(0 12 * * ? *)", Targets=target),
+                "Elsewhere": rule(
+                    ScheduleExpression="rate(1 day)", Targets=[{"Arn": "arn:aws:sqs:q", "Id": "Q"}]
+                ),
+            }
+        },
+        [],
+    )
+    assert [(r.logical_id, r.handler, r.period_seconds) for r in rule_targets(stack)] == [
+        ("Hourly", "handlers.x.h", 7200)
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -12,37 +13,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.local_mode.emulator import DEFAULT_ACCOUNT_ID, MotoEmulator, Provisioner
-from scripts.local_mode.functions import Functions, function_specs, shared_environment
-from scripts.local_mode.gateway import (
-    REGISTRATION_HANDLER,
-    Gateway,
-    LocalServices,
-    api_definition,
-    serve,
-)
-from scripts.local_mode.jwt_check import Authorizer, JwtVerifier
-from scripts.local_mode.plumbing import (
-    SWEEPER_HANDLER,
-    TASK_EVENTS_HANDLER,
-    CustomerClusters,
-    EcsWatcher,
-    EventBus,
-    SchedulerEmulator,
-    Ticker,
-    sns_lambda_event,
-    sweeper_event,
-)
-from scripts.local_mode.task_executor import TaskExecutor
-from scripts.local_mode.templates import (
-    Resolver,
+from local_mode.assembly import (
+    ROOT,
     TemplateError,
     dependency_closure,
     load_stacks,
     stack_with_handler,
 )
+from local_mode.emulator import DEFAULT_ACCOUNT_ID, MotoEmulator, Provisioner
+from local_mode.functions import Functions, function_specs, shared_environment
+from local_mode.gateway import Gateway, LocalServices, api_definition
+from local_mode.http_server import serve
+from local_mode.jwt_check import Authorizer, JwtVerifier
+from local_mode.plumbing import (
+    CustomerClusters,
+    EcsWatcher,
+    EventBus,
+    SchedulerEmulator,
+    Ticker,
+    is_ecs_task_state_change,
+    rule_targets,
+    scheduled_event,
+    sns_lambda_event,
+)
+from local_mode.task_executor import TaskExecutor
+from local_mode.templates import Resolver
 
-ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = ROOT / "dist" / "openapi.json"
 
 log = logging.getLogger("local_mode")
@@ -56,7 +52,7 @@ class Options:
     region: str = "us-east-1"
     task_poll_seconds: float = 1.0
     scheduler_poll_seconds: float = 1.0
-    sweeper_seconds: float = 60.0
+    schedule_seconds: float | None = None  # rate(...) rules fire at their own rate
     stop_grace_seconds: float = 10.0
 
     @classmethod
@@ -73,7 +69,7 @@ class Options:
             region=os.environ.get("LOCAL_AWS_REGION", "").strip() or "us-east-1",
             task_poll_seconds=task_poll,
             scheduler_poll_seconds=number("LOCAL_SCHEDULER_POLL_SECONDS", task_poll),
-            sweeper_seconds=number("LOCAL_SWEEPER_SECONDS", 60.0),
+            schedule_seconds=number("LOCAL_SWEEPER_SECONDS", 0) or None,
             stop_grace_seconds=number("LOCAL_STOP_GRACE_SECONDS", 10.0),
         )
 
@@ -132,6 +128,9 @@ class LocalPlatform:
         if level:
             os.environ["POWERTOOLS_LOG_LEVEL"] = level
         self.functions = Functions(specs, region=options.region, account_id=self.account_id)
+        self.functions.load_all()  # a handler the template names but lambda_src lacks: now
+        self.rules = rule_targets(api_stack)
+        self._api_stack = api_stack
 
         api, jwt = api_definition(resolver, api_stack)
         api.account_id = self.account_id
@@ -173,7 +172,12 @@ class LocalPlatform:
         options = self.options
         ecs = self.emulator.client("ecs")
         cluster_arn = self.environment["CLUSTER_ARN"]
-        self.bus = EventBus(self.functions.invoke, TASK_EVENTS_HANDLER)
+        task_events = [rule.handler for rule in self.rules if is_ecs_task_state_change(rule)]
+        if len(task_events) != 1:
+            raise TemplateError(
+                f"expected one ECS task state change rule targeting a function, found {task_events}"
+            )
+        self.bus = EventBus(self.functions.invoke, task_events[0])
         self.bus.start()
         runner_env = {
             **self.emulator.environment(),
@@ -199,24 +203,29 @@ class LocalPlatform:
             executor_for=self._customer_executor,
         )
         self.scheduler = SchedulerEmulator(self.emulator.client("scheduler"), self.emulator.client)
-        rule = f"arn:aws:events:{options.region}:{self.account_id}:rule/local-sweep-every-minute"
         self._tickers = [
             Ticker("ecs-watcher", options.task_poll_seconds, watcher.tick),
             Ticker("customer-clusters", options.task_poll_seconds, self.customers.tick),
             Ticker("scheduler", options.scheduler_poll_seconds, self.scheduler.tick),
         ]
-        if self.functions.has(SWEEPER_HANDLER):
+        for rule in self.rules:
+            if rule.period_seconds is None:
+                continue
+            arn = self.resolver.physical(self._api_stack, rule.logical_id).attributes["Arn"]
             self._tickers.append(
                 Ticker(
-                    "sweeper",
-                    options.sweeper_seconds,
-                    lambda: self.functions.invoke(
-                        SWEEPER_HANDLER, sweeper_event(self.account_id, options.region, rule)
-                    ),
+                    f"rule-{rule.logical_id}",
+                    options.schedule_seconds or rule.period_seconds,
+                    functools.partial(self._fire_rule, rule.handler, str(arn)),
                 )
             )
         for ticker in self._tickers:
             ticker.start()
+
+    def _fire_rule(self, handler: str, rule_arn: str) -> None:
+        self.functions.invoke(
+            handler, scheduled_event(self.account_id, self.options.region, rule_arn)
+        )
 
     def _customer_executor(self, account_id: str) -> tuple[Any, TaskExecutor]:
         """ECS and logs clients, and an executor whose runners act, in `account_id`."""
@@ -316,12 +325,8 @@ class LocalPlatform:
         handler = self.sns_routes.get(function)
         if message.get("Type") == "SubscriptionConfirmation":
             return
-        if handler is None or not self.functions.has(handler):
-            log.warning(
-                "an SNS message for %s arrived, but %s is not in lambda_src yet: dropped",
-                function,
-                handler or REGISTRATION_HANDLER,
-            )
+        if handler is None:
+            log.warning("an SNS message for %s, which no subscription names: dropped", function)
             return
         subscription = f"{message.get('TopicArn')}:local-{function}"
         result = self.functions.invoke(handler, sns_lambda_event(message, subscription))
@@ -336,6 +341,8 @@ class LocalPlatform:
             "accountId": self.account_id,
             "userPoolId": self.user_pool_id,
             "clientId": self.client_id,
+            # The platform's topic, as the Launch Stack link passes it (customer.py).
+            "registrationTopicArn": self.environment.get("REGISTRATION_TOPIC_ARN", ""),
             "runningTasks": len(running),
             "startedInSeconds": round(self.started_in or 0, 3),
         }

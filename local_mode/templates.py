@@ -1,7 +1,7 @@
 """The synthesized CloudFormation templates, read the way CloudFormation reads them.
 
-Local mode creates nothing from a list of its own: it walks cdk.out (the manifest,
-then each stack's template) and resolves intrinsic functions (Ref, Fn::GetAtt,
+Local mode creates nothing from a list of its own: it walks cdk.out (read by
+assembly.py: the manifest, then each stack's template) and resolves intrinsic functions (Ref, Fn::GetAtt,
 Fn::ImportValue, Fn::Join, Fn::Sub, ...) against what the emulator created. The
 physical resources themselves come from a `Provisioner` (emulator.py), asked lazily
 the first time something refers to them, so the order of resources in a template
@@ -11,17 +11,12 @@ does not matter.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
-
-class TemplateError(Exception):
-    """cdk.out is missing, incomplete, or uses something local mode cannot resolve."""
-
+from local_mode.assembly import Stack, TemplateError
 
 NO_VALUE = object()  # AWS::NoValue: the property is dropped
 
@@ -34,83 +29,12 @@ class Physical:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class Stack:
-    artifact_id: str
-    name: str
-    template: dict[str, Any]
-    dependencies: list[str]
-
-    @property
-    def resources(self) -> dict[str, dict[str, Any]]:
-        return dict(self.template.get("Resources", {}))
-
-    def functions(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for logical_id, resource in self.resources.items():
-            if resource.get("Type") == "AWS::Lambda::Function":
-                yield logical_id, resource
-
-
 class Provisioner(Protocol):
     def supports(self, resource_type: str) -> bool: ...
 
     def create(
         self, stack: Stack, logical_id: str, resource_type: str, properties: dict[str, Any]
     ) -> Physical: ...
-
-
-def load_stacks(cdk_out: Path) -> dict[str, Stack]:
-    """Every CloudFormation stack in cdk.out's manifest, by artifact id."""
-    manifest_path = cdk_out / "manifest.json"
-    if not manifest_path.is_file():
-        raise TemplateError(f"{manifest_path} not found: synthesize first (make synth)")
-    manifest = json.loads(manifest_path.read_text())
-    stacks: dict[str, Stack] = {}
-    for artifact_id, artifact in manifest.get("artifacts", {}).items():
-        if artifact.get("type") != "aws:cloudformation:stack":
-            continue
-        properties = artifact.get("properties", {})
-        template_path = cdk_out / properties["templateFile"]
-        if not template_path.is_file():
-            raise TemplateError(f"{template_path} is listed in the manifest but missing")
-        stacks[artifact_id] = Stack(
-            artifact_id=artifact_id,
-            name=properties.get("stackName", artifact_id),
-            template=json.loads(template_path.read_text()),
-            dependencies=[
-                d for d in artifact.get("dependencies", []) if d in manifest["artifacts"]
-            ],
-        )
-    if not stacks:
-        raise TemplateError(f"{manifest_path} lists no CloudFormation stack")
-    return stacks
-
-
-def stack_with_handler(stacks: dict[str, Stack], handler: str) -> tuple[Stack, dict[str, Any]]:
-    """The stack and function resource whose Handler is `handler` (e.g. handlers.api.handler)."""
-    for stack in stacks.values():
-        for _, resource in stack.functions():
-            if resource.get("Properties", {}).get("Handler") == handler:
-                return stack, resource
-    raise TemplateError(f"no Lambda function with handler {handler} in the templates")
-
-
-def dependency_closure(stacks: dict[str, Stack], root: Stack) -> list[Stack]:
-    """`root` and every stack it depends on, dependencies first."""
-    ordered: list[Stack] = []
-    seen: set[str] = set()
-
-    def visit(stack: Stack) -> None:
-        if stack.artifact_id in seen:
-            return
-        seen.add(stack.artifact_id)
-        for dependency in stack.dependencies:
-            if dependency in stacks:
-                visit(stacks[dependency])
-        ordered.append(stack)
-
-    visit(root)
-    return ordered
 
 
 def generated_name(stack: Stack, logical_id: str, *, max_length: int = 128) -> str:

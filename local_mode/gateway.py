@@ -4,7 +4,7 @@ Routes, the JWT authorizer and CORS come from the control-plane template
 (AWS::ApiGatewayV2::Route / Authorizer / Api). Requests become HTTP API payload
 v2 events; answers are translated back as API Gateway does, including its own
 401 {"message":"Unauthorized"} and 404 {"message":"Not Found"}. Local-only routes
-live under /_local/ without auth.
+live under /_local/ without auth. The HTTP/1.1 server itself is http_server.py.
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ import logging
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
 
-from scripts.local_mode.jwt_check import (
+from local_mode.jwt_check import (
     JwtVerifier,
     Unauthorized,
     claims_as_api_gateway_passes_them,
@@ -50,9 +48,11 @@ class Route:
         return f"{self.method} {self.path}"
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters if this route has `method` and the (decoded) `path`."""
         if method != self.method and self.method != "ANY":
             return None
-        # Exact segments: a trailing slash is another path, as for API Gateway.
+        # Exact segments: a trailing slash or an empty segment is another path, as for
+        # API Gateway.
         mine, theirs = self.path.split("/"), path.split("/")
         if len(mine) != len(theirs) or not path.startswith("/"):
             return None
@@ -61,7 +61,7 @@ class Route:
             if pattern.startswith("{") and pattern.endswith("}"):
                 if not segment:
                     return None
-                parameters[pattern[1:-1]] = unquote(segment)
+                parameters[pattern[1:-1]] = segment
             elif pattern != segment:
                 return None
         return parameters
@@ -151,8 +151,6 @@ class Gateway:
                     f'Bearer scope="" error="invalid_token" error_description="{exc}"'
                 )
                 return answer
-        if len(request.body) > MAX_BODY_BYTES:
-            return Answer.message(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Entity Too Large")
         event = self.event(request, route, parameters, claims)
         try:
             result = self.invoke(API_HANDLER, event)
@@ -255,7 +253,8 @@ class Gateway:
     # ---- /_local/ -------------------------------------------------------------------
 
     def handle_local(self, request: Request) -> Answer:
-        path, method = request.path, request.method
+        # Local mode's own routes match the path as sent (a model id may hold "%2F").
+        path, method = request.raw_path, request.method
         if path == "/_local/health" and method == "GET":
             if not self.ready.is_set():
                 return Answer.json(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "starting"})
@@ -361,7 +360,8 @@ def converse(model_id: str, body: bytes) -> Answer:
 @dataclass
 class Request:
     method: str
-    path: str
+    path: str  # decoded, as API Gateway routes it and hands it to the function
+    raw_path: str  # as the client sent it
     query: str
     headers: dict[str, str]
     body: bytes
@@ -405,67 +405,6 @@ class Answer:
             body = str(raw).encode()
         headers.setdefault("content-type", "application/json")
         return cls(int(result["statusCode"]), headers, body, list(result.get("cookies") or []))
-
-
-def serve(gateway: Gateway, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "agent-builder-local"
-
-        def _handle(self) -> None:
-            started = time.perf_counter()
-            split = urlsplit(self.path)
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers: dict[str, str] = {}
-            for name, value in self.headers.items():
-                key = name.lower()
-                headers[key] = f"{headers[key]},{value}" if key in headers else value
-            request = Request(
-                method=self.command,
-                path=split.path,
-                query=split.query,
-                headers=headers,
-                body=body,
-                source_ip=self.client_address[0],
-            )
-            try:
-                if split.path.startswith("/_local/"):
-                    answer = gateway.handle_local(request)
-                else:
-                    answer = gateway.handle_api(request)
-            except Exception:
-                log.exception("local gateway error")
-                answer = Answer.message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
-            self.send_response(answer.status)
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            for cookie in answer.cookies:
-                self.send_header("set-cookie", cookie)
-            self.send_header("content-length", str(len(answer.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(answer.body)
-            if not split.path.startswith("/_local/bedrock"):
-                log.info(
-                    "%s %s -> %s (%.0f ms)",
-                    self.command,
-                    split.path,
-                    answer.status,
-                    (time.perf_counter() - started) * 1000,
-                )
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _handle
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # _handle logs one line per request
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-
-    server = Server(("127.0.0.1", port), Handler)
-    return server
 
 
 def api_definition(resolver: Any, stack: Any) -> tuple[ApiDefinition, dict[str, Any]]:

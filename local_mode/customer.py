@@ -1,6 +1,6 @@
 """Tier 2 locally: launch dist/customer-onboarding.yaml into a second emulated account.
 
-    python -m scripts.local_mode.customer --account 111111111111 --external-id <id>
+    python -m local_mode.customer --account 111111111111 --external-id <id>
     (make local-customer ACCOUNT=111111111111 EXTERNAL_ID=<id>)
 
 Run against a running local mode (LOCAL_API_PORT). Credentials for the customer
@@ -23,15 +23,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 from typing import Any
 
 import boto3
 import yaml
 
-from scripts.local_mode.templates import Physical, Resolver, Stack
+from local_mode.assembly import ROOT, Stack
+from local_mode.templates import Physical, Resolver
 
-ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "dist" / "customer-onboarding.yaml"
 
 
@@ -137,7 +136,9 @@ def launch_customer_stack(
         elif depends in registrations:
             del resource["DependsOn"]
 
-    topic = f"arn:aws:sns:{info['region']}:{info['accountId']}:agent-builder-registrations"
+    topic = info.get("registrationTopicArn")
+    if not topic:
+        raise RuntimeError("the running local mode reports no registration topic")
     declared = template.get("Parameters", {})
     values = {
         "ExternalId": external_id,
@@ -232,9 +233,7 @@ def wait_for_response(api_url: str, request_id: str, timeout: float = 60) -> dic
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    parser = argparse.ArgumentParser(
-        prog="python -m scripts.local_mode.customer", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m local_mode.customer", description=__doc__)
     parser.add_argument("--account", required=True, help="the customer's 12-digit account id")
     parser.add_argument("--external-id", required=True, help="from POST /aws-account/onboarding")
     parser.add_argument(

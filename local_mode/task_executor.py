@@ -24,10 +24,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from local_mode.assembly import ROOT
+
 RUNNER = ROOT / "agent_runner" / "runner.py"
 EXITED_REASON = "Essential container in task exited"
 

@@ -1,10 +1,14 @@
 """The event plumbing AWS provides around the functions, on local timers.
 
+The rules come from the template (AWS::Events::Rule and its function targets), not from
+a list of handler names here.
+
 - ECS -> EventBridge -> task-events function: a watcher polls the emulated cluster,
-  starts new tasks (task_executor) and notices tasks stopped from outside.
+  starts new tasks (task_executor) and notices tasks stopped from outside; their state
+  changes go to the function the ECS task-state-change rule targets.
 - Tier 2: the clusters of other emulated accounts (customers') are watched the same
   way, their tasks run with that account's credentials; no events reach the platform.
-- EventBridge rule rate(1 minute) -> sweeper function: a timer.
+- EventBridge rate(...) rules -> their function (the sweeper): a timer.
 - EventBridge Scheduler one-time `at(...)` schedules: moto stores them and never
   fires them; here they fire when due (universal `aws-sdk` targets are called with
   their JSON Input) and are deleted when ActionAfterCompletion is DELETE.
@@ -22,18 +26,73 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scripts.local_mode.task_executor import TaskExecutor, iso
+from local_mode.assembly import Stack
+from local_mode.task_executor import TaskExecutor, iso
 
 log = logging.getLogger("local_mode.plumbing")
 
-TASK_EVENTS_HANDLER = "handlers.task_events.handler"
-SWEEPER_HANDLER = "handlers.sweeper.handler"
+RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 UNIVERSAL_TARGET = re.compile(r"^arn:aws[\w-]*:scheduler:::aws-sdk:([a-z0-9-]+):(\w+)$")
 AT_EXPRESSION = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
+
+
+@dataclass(frozen=True)
+class RuleTarget:
+    """An EventBridge rule of the template whose target is one of the functions."""
+
+    logical_id: str
+    handler: str
+    period_seconds: float | None  # rate(...) rules; None for event-pattern rules
+    event_pattern: dict[str, Any]
+
+
+def rule_targets(stack: Stack) -> list[RuleTarget]:
+    """The stack's enabled AWS::Events::Rule resources that invoke one of its functions,
+    one per (rule, function) target: the sweeper's rate(1 minute), the ECS task state
+    changes to the task-events function, and whatever the stacks add later."""
+    handlers = {
+        logical_id: str(resource.get("Properties", {}).get("Handler"))
+        for logical_id, resource in stack.functions()
+    }
+    targets: list[RuleTarget] = []
+    for logical_id, rule in stack.of_type("AWS::Events::Rule"):
+        properties = rule.get("Properties", {})
+        if properties.get("State", "ENABLED") != "ENABLED":
+            continue
+        period: float | None = None
+        expression = properties.get("ScheduleExpression")
+        if expression is not None:
+            match = RATE.match(str(expression))
+            if match is None:
+                log.warning("rule %s: %s is not emulated (rate() only)", logical_id, expression)
+                continue
+            period = int(match.group(1)) * RATE_UNIT_SECONDS[match.group(2).rstrip("s")]
+        for target in properties.get("Targets", []):
+            arn = target.get("Arn")
+            function = arn.get("Fn::GetAtt", [None])[0] if isinstance(arn, dict) else None
+            if function in handlers:
+                targets.append(
+                    RuleTarget(
+                        logical_id=logical_id,
+                        handler=handlers[function],
+                        period_seconds=period,
+                        event_pattern=dict(properties.get("EventPattern") or {}),
+                    )
+                )
+    return targets
+
+
+def is_ecs_task_state_change(target: RuleTarget) -> bool:
+    pattern = target.event_pattern
+    return "aws.ecs" in pattern.get("source", []) and "ECS Task State Change" in pattern.get(
+        "detail-type", []
+    )
 
 
 class Ticker(threading.Thread):
@@ -256,8 +315,8 @@ def call_universal_target(client: Any, action: str, raw_input: str) -> Any:
     return getattr(client, snake)(**params)
 
 
-def sweeper_event(account_id: str, region: str, rule_arn: str) -> dict[str, Any]:
-    """What an EventBridge rate(1 minute) rule sends its target."""
+def scheduled_event(account_id: str, region: str, rule_arn: str) -> dict[str, Any]:
+    """What a scheduled EventBridge rule (rate(...)) sends its target."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),

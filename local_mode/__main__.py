@@ -1,7 +1,7 @@
 """`make local`: the control plane on this machine, on an embedded AWS emulator.
 
-    python -m scripts.local_mode                         # templates from cdk.out
-    python -m scripts.local_mode -c freeTestsPerMonth=3  # synthesize with overrides first
+    python -m local_mode                         # templates from cdk.out
+    python -m local_mode -c freeTestsPerMonth=3  # synthesize with overrides first
 
 Ports: LOCAL_AWS_PORT (4566), LOCAL_API_PORT (8080). Timers: LOCAL_TASK_POLL_SECONDS,
 LOCAL_SCHEDULER_POLL_SECONDS, LOCAL_SWEEPER_SECONDS, LOCAL_STOP_GRACE_SECONDS.
@@ -20,17 +20,16 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from scripts.local_mode.platform import ROOT, LocalPlatform, Options
-from scripts.local_mode.synth import parse_overrides, synthesize
-from scripts.local_mode.templates import TemplateError
+from local_mode.assembly import CDK_OUT, TemplateError, context_overrides, synthesize
+from local_mode.platform import LocalPlatform, Options
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.local_mode", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local_mode", description=__doc__)
     parser.add_argument(
         "--cdk-out",
         type=Path,
-        default=Path(os.environ.get("LOCAL_CDK_OUT") or ROOT / "cdk.out"),
+        default=Path(os.environ.get("LOCAL_CDK_OUT") or CDK_OUT),
         help="synthesized templates to build the emulated platform from (default: cdk.out)",
     )
     parser.add_argument(
@@ -66,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             cdk_out = Path(scratch) / "cdk.out"
             print(f"synthesizing into {cdk_out} ...", flush=True)
             try:
-                synthesize(cdk_out, parse_overrides(args.context))
-            except (RuntimeError, ValueError) as exc:
+                synthesize(cdk_out, context_overrides(args.context))
+            except (TemplateError, ValueError) as exc:
                 print(f"local mode: {exc}", file=sys.stderr)
                 return 2
         platform = LocalPlatform(Options.from_environment(cdk_out))

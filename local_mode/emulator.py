@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-from scripts.local_mode.templates import Physical, Stack, generated_name
+from local_mode.assembly import Stack
+from local_mode.templates import Physical, generated_name
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 FAKE_CREDENTIALS = {
@@ -198,10 +196,20 @@ def _snake(name: str) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
-class Created:
-    physical: Physical
-    kind: str
+def create_table(dynamodb: Any, name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """Create the table an AWS::DynamoDB::Table declares (keys, indexes, TTL) under `name`;
+    its TableDescription. Local mode and the runtime test fixtures both create theirs here.
+    """
+    description: dict[str, Any] = request(
+        dynamodb, "CreateTable", properties, TableName=name, BillingMode="PAY_PER_REQUEST"
+    )["TableDescription"]
+    ttl = properties.get("TimeToLiveSpecification") or {}
+    if ttl.get("Enabled") in (True, "true"):
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+        )
+    return description
 
 
 class Provisioner:
@@ -253,16 +261,7 @@ class Provisioner:
 
     def _table(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("TableName") or generated_name(stack, logical_id, max_length=255)
-        dynamodb = self.client("dynamodb")
-        description = request(
-            dynamodb, "CreateTable", props, TableName=name, BillingMode="PAY_PER_REQUEST"
-        )["TableDescription"]
-        ttl = props.get("TimeToLiveSpecification") or {}
-        if ttl.get("Enabled") in (True, "true"):
-            dynamodb.update_time_to_live(
-                TableName=name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
-            )
+        description = create_table(self.client("dynamodb"), name, props)
         return Physical(
             ref=name,
             attributes={
@@ -415,22 +414,3 @@ class Provisioner:
             Description=str(props.get("Description", ""))[:1000],
         )["Role"]
         return Physical(ref=name, attributes={"Arn": role["Arn"], "RoleId": role["RoleId"]})
-
-
-def utc_now() -> datetime:
-    from datetime import UTC
-
-    return datetime.now(UTC)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default

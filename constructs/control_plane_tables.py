@@ -1,0 +1,129 @@
+"""The control plane's DynamoDB tables, and the item-level grants its functions get."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+
+from constructs import Construct
+from constructs.nag import checkov_skip
+
+# Item-level actions only: grant_read_write_data would add Scan, batch writes and every
+# index. TransactWriteItems is authorised per item by these same actions.
+ITEM_READ_WRITE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+)
+ITEM_UPDATE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
+
+_S = dynamodb.AttributeType.STRING
+
+
+class ControlPlaneTables(Construct):
+    """On-demand tables with PITR, AWS-managed encryption and TTL where data expires.
+
+    Key schemas are the runtime's contract (lambda_src/CONTRACT.md); functions get
+    item-level actions on exactly the tables they touch, through the grants below.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._removal_policy = removal_policy
+        self.profiles = self._table("ProfilesTable", "userId")
+        self.agents = self._table("AgentsTable", "userId", "agentId")
+        self.runs = self._table("RunsTable", "runId", ttl="expiresAt")
+        self.runs.add_global_secondary_index(
+            index_name="byUser",
+            partition_key=dynamodb.Attribute(name="userId", type=_S),
+            sort_key=dynamodb.Attribute(name="createdAt", type=_S),
+        )
+        self.usage = self._table("UsageTable", "userId", "period", ttl="expiresAt")
+        # Tier 2: one connected (or pending) AWS account per user; registration messages
+        # from customer stacks find their user through the External ID.
+        self.accounts = self._table("AccountsTable", "userId")
+        self.accounts.add_global_secondary_index(
+            index_name="byExternalId",
+            partition_key=dynamodb.Attribute(name="externalId", type=_S),
+        )
+        # Audit trail: pk is the scope read together (user#<id>, later org#<id>), sk the
+        # time-ordered event id.
+        self.audit = self._table("AuditTable", "scope", "eventId", ttl="expiresAt")
+        self.by_name: Mapping[str, dynamodb.Table] = {
+            "profiles": self.profiles,
+            "agents": self.agents,
+            "runs": self.runs,
+            "usage": self.usage,
+            "accounts": self.accounts,
+            "audit": self.audit,
+        }
+
+    def _table(
+        self, construct_id: str, pk: str, sk: str | None = None, ttl: str | None = None
+    ) -> dynamodb.Table:
+        table = dynamodb.Table(
+            self,
+            construct_id,
+            partition_key=dynamodb.Attribute(name=pk, type=_S),
+            sort_key=dynamodb.Attribute(name=sk, type=_S) if sk else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            time_to_live_attribute=ttl,
+            deletion_protection=self._removal_policy == RemovalPolicy.RETAIN,
+            removal_policy=self._removal_policy,
+        )
+        checkov_skip(
+            table,
+            CKV_AWS_119="Encrypted with the AWS-managed DynamoDB KMS key: encryption at rest "
+            "with key use logged in CloudTrail, without a customer key billing every month.",
+        )
+        return table
+
+    def grant_user_data(self, grantee: iam.IGrantable) -> None:
+        """The HTTP API: a user's profile, agents, runs and usage, and their runs by date."""
+        _grant_items(
+            grantee, [self.profiles, self.agents, self.runs, self.usage], ITEM_READ_WRITE_ACTIONS
+        )
+        _grant_index_query(grantee, self.runs, "byUser")
+
+    def grant_run_updates(self, grantee: iam.IGrantable) -> None:
+        """ECS task events: move runs along and settle their usage, nothing else."""
+        _grant_items(grantee, [self.runs, self.usage], ITEM_UPDATE_ACTIONS)
+
+    def grant_account_connections(self, grantee: iam.IGrantable) -> None:
+        """Tier 2: connected accounts (found by External ID too), profiles, audit appends."""
+        _grant_items(grantee, [self.accounts, self.profiles], ITEM_READ_WRITE_ACTIONS)
+        _grant_index_query(grantee, self.accounts, "byExternalId")
+        _grant_items(grantee, [self.audit], ("dynamodb:PutItem",))
+
+
+def _grant_items(
+    grantee: iam.IGrantable, tables: Sequence[dynamodb.ITable], actions: Sequence[str]
+) -> None:
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=list(actions),
+        resource_arns=[table.table_arn for table in tables],
+    )
+
+
+def _grant_index_query(grantee: iam.IGrantable, table: dynamodb.ITable, index: str) -> None:
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["dynamodb:Query"],
+        resource_arns=[f"{table.table_arn}/index/{index}"],
+    )
+
+
+__all__ = ["ITEM_READ_WRITE_ACTIONS", "ITEM_UPDATE_ACTIONS", "ControlPlaneTables"]

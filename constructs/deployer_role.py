@@ -1,0 +1,193 @@
+"""The role a customer's account lets the platform work through: scoped to `<prefix>-*`."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+
+from constructs import Construct
+from constructs.nag import acknowledge, checkov_skip, nag_text
+
+
+def _arn(stack: Stack, service: str, resource: str) -> str:
+    # Spelled out rather than format_arn, so the template reads the same to every reviewer.
+    return f"arn:{stack.partition}:{service}:{stack.region}:{stack.account}:{resource}"
+
+
+class DeployerRole(Construct):
+    """The deployer role and its one policy, in the customer's account.
+
+    Its name is fixed to the platform's (`<platform prefix>-deployer`): the platform's
+    launcher role may assume only roles of exactly that name. It trusts that launcher role
+    (not the account root) with the customer's External ID, and may set the source
+    identity. Its permissions reach only the `prefix`-named cluster, task-definition
+    families, task roles and log group; each wildcard says why in the policy's metadata.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        platform_prefix: str,
+        prefix: str,
+        platform_account_id: str,
+        external_id: str,
+        cluster: ecs.ICluster,
+        execution_role: iam.IRole,
+        task_role: iam.IRole,
+        log_group: logs.ILogGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        launcher_arn = (
+            f"arn:{stack.partition}:iam::{platform_account_id}:role/{platform_prefix}-launcher"
+        )
+        launcher = iam.ArnPrincipal(launcher_arn)
+        self.role = deployer = iam.Role(
+            self,
+            "Deployer",
+            # Fixed to the platform's name: the launcher may assume only <platform>-deployer.
+            role_name=f"{platform_prefix}-deployer",
+            description=f"{platform_prefix}: runs agent tasks on {platform_prefix}'s behalf in "
+            "the prefixed cluster; assumable only by its launcher role with your External ID",
+            assumed_by=launcher,
+            external_ids=[external_id],
+            max_session_duration=Duration.hours(1),
+        )
+        # The platform sets the user behind each call as the session's source identity, so
+        # the customer's CloudTrail says who launched what.
+        assert deployer.assume_role_policy is not None
+        deployer.assume_role_policy.add_statements(
+            iam.PolicyStatement(actions=["sts:SetSourceIdentity"], principals=[launcher])
+        )
+
+        cluster_arn = cluster.cluster_arn
+        families = _arn(stack, "ecs", f"task-definition/{prefix}-*:*")
+        cluster_tasks = _arn(stack, "ecs", f"task/{prefix}-cluster/*")
+        statements = [
+            iam.PolicyStatement(
+                sid="RunPrefixedTaskDefinitionsOnPrefixedCluster",
+                actions=["ecs:RunTask"],
+                resources=[families],
+                conditions={"ArnEquals": {"ecs:cluster": cluster_arn}},
+            ),
+            iam.PolicyStatement(
+                sid="StopAndDescribeTasksOfPrefixedCluster",
+                actions=["ecs:DescribeTasks", "ecs:StopTask"],
+                resources=[cluster_tasks],
+            ),
+            iam.PolicyStatement(
+                sid="ListTasksOfPrefixedCluster",
+                actions=["ecs:ListTasks"],
+                # ListTasks authorises against container instances, which Fargate clusters
+                # have none of: AWS requires "*" here, and the ecs:cluster condition scopes it.
+                resources=["*"],
+                conditions={"ArnEquals": {"ecs:cluster": cluster_arn}},
+            ),
+            iam.PolicyStatement(
+                sid="DescribePrefixedCluster",
+                actions=["ecs:DescribeClusters"],
+                resources=[cluster_arn],
+            ),
+            iam.PolicyStatement(
+                sid="RegisterPrefixedTaskDefinitionsTaggedWithProject",
+                actions=["ecs:RegisterTaskDefinition"],
+                resources=[families],
+                conditions={"StringEquals": {"aws:RequestTag/Project": prefix}},
+            ),
+            iam.PolicyStatement(
+                sid="TagOnlyWhatItCreates",
+                actions=["ecs:TagResource"],
+                resources=[families, cluster_tasks],
+                conditions={
+                    "StringEquals": {
+                        "ecs:CreateAction": ["RegisterTaskDefinition", "RunTask"],
+                        "aws:RequestTag/Project": prefix,
+                    }
+                },
+            ),
+            iam.PolicyStatement(
+                sid="DeregisterTaskDefinitions",
+                actions=["ecs:DeregisterTaskDefinition"],
+                # DeregisterTaskDefinition supports no resource-level permissions or resource
+                # tag conditions: AWS requires "*". It only marks a revision INACTIVE (running
+                # tasks and services keep it); the platform deregisters what it registered.
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="PassOnlyAgentTaskRolesToEcsTasks",
+                actions=["iam:PassRole"],
+                resources=[execution_role.role_arn, task_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadAgentRunLogs",
+                actions=["logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:GetLogEvents"],
+                # The log group's ARN ends in ":*", which covers its streams (GetLogEvents).
+                resources=[log_group.log_group_arn],
+            ),
+            iam.PolicyStatement(
+                sid="DescribeNetworkForValidation",
+                actions=["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"],
+                # EC2 Describe* actions support no resource-level permissions: AWS requires "*".
+                # They read network metadata only (no data, no secrets).
+                resources=["*"],
+            ),
+        ]
+        policy = iam.Policy(
+            self,
+            "DeployerPermissions",
+            policy_name=f"{platform_prefix}-deployer-permissions",
+            statements=statements,
+            roles=[deployer],
+        )
+        policy_resource = policy.node.default_child
+        assert isinstance(policy_resource, CfnResource)
+        self.permissions = policy_resource
+        # For the customer's reviewer: why each "*" or wildcard is there, inside the template.
+        policy_resource.add_metadata(
+            "WhyWildcards",
+            {
+                "ListTasksOfPrefixedCluster": 'ecs:ListTasks takes Resource "*" (Fargate has no '
+                "container instances); the ecs:cluster condition limits it to the prefixed cluster.",
+                "DeregisterTaskDefinitions": "ecs:DeregisterTaskDefinition supports no "
+                'resource-level permissions, so AWS requires Resource "*".',
+                "DescribeNetworkForValidation": "EC2 Describe actions support no resource-level "
+                'permissions, so AWS requires Resource "*"; they read network metadata only.',
+                "TaskDefinitionFamilies": "task-definition/<ResourcePrefix>-*:* is every revision "
+                "of the prefixed families the platform registers (one per agent).",
+                "ClusterTasks": "task/<ResourcePrefix>-cluster/* is every task of the prefixed "
+                "cluster; task ids are random.",
+            },
+        )
+        for resource, reason in (
+            (
+                families,
+                "Task-definition families are created per agent by the platform, so the family "
+                "suffix and revision are wildcards; the family prefix is the customer's "
+                "ResourcePrefix and registration also requires the Project request tag.",
+            ),
+            (
+                cluster_tasks,
+                "Task ids are random: the wildcard covers only tasks of the prefixed cluster.",
+            ),
+            (
+                "*",
+                "Only for actions that support no resource-level permissions (AWS requires "
+                '"*"): ecs:ListTasks (limited by the ecs:cluster condition), '
+                "ecs:DeregisterTaskDefinition and two EC2 network describes.",
+            ),
+        ):
+            acknowledge(policy, f"AwsSolutions-IAM5[Resource::{nag_text(self, resource)}]", reason)
+        checkov_skip(
+            policy,
+            CKV_AWS_111="The only unscoped write is ecs:DeregisterTaskDefinition, which supports no "
+            'resource-level permissions (AWS requires "*"); every other write is limited to '
+            "the prefixed cluster, families and roles.",
+        )
+
+
+__all__ = ["DeployerRole"]

@@ -1,0 +1,82 @@
+"""The control plane's operational alarms: anything that means a bug or a limit reached."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+
+from constructs import Construct
+
+PERIOD = Duration.minutes(5)
+
+
+class OperationalAlarms(Construct):
+    """One alarm per function's errors and throttles, the API's 5xx and each table's throttles.
+
+    Each fires on a single occurrence in five minutes (none of them is normal) and notifies
+    `alarm_action`. `functions` and `tables` are keyed by the name the alarm carries.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Mapping[str, lambda_.IFunction],
+        api: apigw.IHttpApi,
+        tables: Mapping[str, dynamodb.ITable],
+        alarm_action: cloudwatch.IAlarmAction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.alarms: list[cloudwatch.Alarm] = []
+        for name, function in functions.items():
+            for metric, what in (
+                (function.metric_errors(), "Errors"),
+                (function.metric_throttles(), "Throttles"),
+            ):
+                self._alarm(
+                    f"{name}{what}",
+                    metric.with_(period=PERIOD, statistic="Sum"),
+                    f"{what} in the {name} function",
+                )
+        self._alarm(
+            "Api5xx",
+            api.metric_server_error(period=PERIOD, statistic="Sum"),
+            "The HTTP API answered 5xx: a 5xx is a bug",
+        )
+        for name, table in tables.items():
+            self._alarm(
+                f"{name.capitalize()}Throttles",
+                cloudwatch.Metric(
+                    namespace="AWS/DynamoDB",
+                    metric_name="ThrottledRequests",
+                    dimensions_map={"TableName": table.table_name},
+                    statistic="Sum",
+                    period=PERIOD,
+                ),
+                f"DynamoDB throttled requests on the {name} table",
+            )
+        for alarm in self.alarms:
+            alarm.add_alarm_action(alarm_action)
+
+    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> None:
+        self.alarms.append(
+            cloudwatch.Alarm(
+                self,
+                construct_id,
+                metric=metric,
+                alarm_description=description,
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
+
+
+__all__ = ["OperationalAlarms"]

@@ -1,0 +1,97 @@
+"""Which environment variables each control-plane function gets: what its handler reads.
+
+The other half of this contract is lambda_src/agent_builder/settings.py, which parses
+each function's group; lambda_src/CONTRACT.md describes the variables. A function gets
+exactly its names here, nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+_TIER2 = (
+    "PLATFORM_ACCOUNT_ID",
+    "LAUNCHER_ROLE_ARN",
+    "CUSTOMER_ROLE_NAME",
+    "REGISTRATION_TOPIC_ARN",
+    "TEMPLATE_VERSION",
+    "TEMPLATE_URL",
+)
+
+ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
+    # handlers.api: everything the HTTP API does, Tier 2 connections and deployments too.
+    "Api": (
+        "POWERTOOLS_SERVICE_NAME",
+        "PROJECT_NAME",
+        "PROFILES_TABLE",
+        "AGENTS_TABLE",
+        "RUNS_TABLE",
+        "USAGE_TABLE",
+        "AUDIT_TABLE",
+        "ACCOUNTS_TABLE",
+        "CLUSTER_ARN",
+        "TASK_DEFINITION_ARN",
+        "RUNNER_CONTAINER_NAME",
+        "SUBNET_IDS",
+        "SECURITY_GROUP_ID",
+        "USE_SPOT",
+        "ARTIFACTS_BUCKET",
+        "LOG_GROUP_NAME",
+        "LOG_STREAM_PREFIX",
+        "FREE_TESTS_PER_MONTH",
+        "MAX_TEST_MINUTES",
+        "LAUNCHES_PER_MINUTE",
+        "ALLOWED_MODELS",
+        "MAX_OUTPUT_TOKENS",
+        "SCHEDULE_GROUP_NAME",
+        "SCHEDULER_ROLE_ARN",
+        "RUN_RETENTION_DAYS",
+        *_TIER2,
+        "RUNNER_IMAGE_URI",
+        "RUNNER_ARCHITECTURE",
+        "CUSTOMER_TASK_CPU",
+        "CUSTOMER_TASK_MEMORY_MIB",
+    ),
+    # handlers.task_events: runs and usage follow ECS task state; the stop schedule goes.
+    "TaskEvents": (
+        "POWERTOOLS_SERVICE_NAME",
+        "RUNS_TABLE",
+        "USAGE_TABLE",
+        "PROFILES_TABLE",
+        "CLUSTER_ARN",
+        "RUNNER_CONTAINER_NAME",
+        "SCHEDULE_GROUP_NAME",
+        "RUN_RETENTION_DAYS",
+    ),
+    # handlers.sweeper: ECS only, the backstop of the time limit.
+    "Sweeper": ("POWERTOOLS_SERVICE_NAME", "CLUSTER_ARN", "MAX_TEST_MINUTES"),
+    # handlers.registration: customers' onboarding stacks connecting and disconnecting.
+    "Registration": (
+        "POWERTOOLS_SERVICE_NAME",
+        "PROJECT_NAME",
+        "PROFILES_TABLE",
+        "ACCOUNTS_TABLE",
+        "AUDIT_TABLE",
+        *_TIER2,
+    ),
+}
+
+
+def environments(values: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Each function's variables, out of `values`, which must hold exactly the names above.
+
+    A missing value or one that no function reads fails synth, naming it.
+    """
+    wanted = {name for names in ENVIRONMENT_NAMES.values() for name in names}
+    if set(values) != wanted:
+        raise ValueError(
+            f"environment values missing {sorted(wanted - set(values))}, "
+            f"unused {sorted(set(values) - wanted)}"
+        )
+    return {
+        function: {name: values[name] for name in names}
+        for function, names in ENVIRONMENT_NAMES.items()
+    }
+
+
+__all__ = ["ENVIRONMENT_NAMES", "environments"]
