@@ -29,7 +29,7 @@ def run_log_group_name(prefix: str) -> str:
 
 
 def bedrock_model_arns(scope: Construct, models: Sequence[str]) -> list[str]:
-    """The ARNs `bedrock:InvokeModel` needs for these model ids, and no others.
+    """The ARNs invoking these model ids needs, and no others.
 
     A foundation model is invoked in the stack's own region. A cross-region inference
     profile routes each request to its model in any region the profile spans, which
@@ -130,7 +130,11 @@ class AgentCluster(Construct):
         model_arns = bedrock_model_arns(self, allowed_models)
         self.task_role.add_to_policy(
             iam.PolicyStatement(
-                sid="InvokeAllowedModels", actions=["bedrock:InvokeModel"], resources=model_arns
+                sid="InvokeAllowedModels",
+                # Converse needs InvokeModel; ConverseStream (the runner's call) needs
+                # InvokeModelWithResponseStream.
+                actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                resources=model_arns,
             )
         )
         for arn in model_arns:

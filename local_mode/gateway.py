@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from local_mode import eventstream
 from local_mode.jwt_check import (
     JwtVerifier,
     Unauthorized,
@@ -273,9 +274,12 @@ class Gateway:
                 {"content-type": "application/json"},
                 self.local.openapi_path.read_bytes(),
             )
-        match = re.fullmatch(r"/_local/bedrock/model/([^/]+)/converse", path)
+        match = re.fullmatch(r"/_local/bedrock/model/([^/]+)/(converse|converse-stream)", path)
         if match and method == "POST":
-            return converse(unquote(match.group(1)), request.body)
+            model_id, operation = unquote(match.group(1)), match.group(2)
+            return (converse if operation == "converse" else converse_stream)(
+                model_id, request.body
+            )
         match = re.fullmatch(r"/_local/cfn-response/([A-Za-z0-9-]+)", path)
         if match and method == "PUT":
             # Where a custom resource's handler answers CloudFormation (customer.py).
@@ -315,12 +319,16 @@ class Gateway:
         return Answer(HTTPStatus.OK, {}, b"")
 
 
-def converse(model_id: str, body: bytes) -> Answer:
-    """A deterministic stand-in for Bedrock Runtime's Converse: moto has no Bedrock."""
-    try:
-        request = json.loads(body or b"{}")
-    except ValueError:
-        return Answer.json(HTTPStatus.BAD_REQUEST, {"message": "body is not JSON"})
+@dataclass(frozen=True)
+class ModelAnswer:
+    text: str
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+
+
+def model_answer(model_id: str, request: dict[str, Any]) -> ModelAnswer:
+    """A deterministic stand-in for a Bedrock model: moto has no Bedrock."""
     said = " ".join(
         block.get("text", "")
         for message in request.get("messages", [])
@@ -340,20 +348,54 @@ def converse(model_id: str, body: bytes) -> Answer:
     if len(words) > max_tokens:
         words, stop = words[:max_tokens], "max_tokens"
     text = " ".join(words)
-    input_tokens = len(said.split()) + len(system.split())
-    output_tokens = len(text.split())
+    return ModelAnswer(text, stop, len(said.split()) + len(system.split()), len(text.split()))
+
+
+def _request(body: bytes) -> dict[str, Any] | None:
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    return request if isinstance(request, dict) else None
+
+
+def converse(model_id: str, body: bytes) -> Answer:
+    """Bedrock Runtime's Converse: the whole answer in one JSON document."""
+    request = _request(body)
+    if request is None:
+        return Answer.json(HTTPStatus.BAD_REQUEST, {"message": "body is not JSON"})
+    answer = model_answer(model_id, request)
     return Answer.json(
         HTTPStatus.OK,
         {
-            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-            "stopReason": stop,
+            "output": {"message": {"role": "assistant", "content": [{"text": answer.text}]}},
+            "stopReason": answer.stop_reason,
             "usage": {
-                "inputTokens": input_tokens,
-                "outputTokens": output_tokens,
-                "totalTokens": input_tokens + output_tokens,
+                "inputTokens": answer.input_tokens,
+                "outputTokens": answer.output_tokens,
+                "totalTokens": answer.input_tokens + answer.output_tokens,
             },
             "metrics": {"latencyMs": 1},
         },
+    )
+
+
+def converse_stream(model_id: str, body: bytes) -> Answer:
+    """Bedrock Runtime's ConverseStream: the same answer as events, a word at a time."""
+    request = _request(body)
+    if request is None:
+        return Answer.json(HTTPStatus.BAD_REQUEST, {"message": "body is not JSON"})
+    answer = model_answer(model_id, request)
+    chunks = re.findall(r"\S+\s*|\s+", answer.text)
+    return Answer(
+        HTTPStatus.OK,
+        {"content-type": eventstream.CONTENT_TYPE},
+        eventstream.converse_stream(
+            chunks,
+            stop_reason=answer.stop_reason,
+            input_tokens=answer.input_tokens,
+            output_tokens=answer.output_tokens,
+        ),
     )
 
 

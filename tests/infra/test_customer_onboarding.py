@@ -332,7 +332,7 @@ def test_agent_task_role_may_only_invoke_bedrock_models(template: dict[str, Any]
         if p["Properties"]["Roles"] == [{"Ref": task}]
     ]
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "bedrock:InvokeModel"
+    assert statement["Action"] == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
     for arn in text(statement["Resource"]):
         assert ":bedrock:" in arn and "foundation-model/" in arn and not arn.endswith("*")
 

@@ -154,8 +154,13 @@ def test_agent_task_role_may_only_invoke_allowed_models_and_touch_its_run_object
         for s in statements
         for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     )
-    assert actions == ["bedrock:InvokeModel", "s3:GetObject", "s3:PutObject"]
-    bedrock = next(s for s in statements if s["Action"] == "bedrock:InvokeModel")
+    assert actions == [
+        "bedrock:InvokeModel",
+        "bedrock:InvokeModelWithResponseStream",
+        "s3:GetObject",
+        "s3:PutObject",
+    ]
+    bedrock = next(s for s in statements if "bedrock:InvokeModel" in s["Action"])
     model_arns = [r["Fn::Join"][1][-1] for r in bedrock["Resource"]]
     assert sorted(model_arns) == sorted(
         f"::foundation-model/{m}"
@@ -166,7 +171,9 @@ def test_agent_task_role_may_only_invoke_allowed_models_and_touch_its_run_object
         )
     )
     s3_resources = [
-        str(s["Resource"]) for s in statements if s["Action"] in ("s3:GetObject", "s3:PutObject")
+        str(s["Resource"])
+        for s in statements
+        if isinstance(s["Action"], str) and s["Action"] in ("s3:GetObject", "s3:PutObject")
     ]
     assert any("/runs/*/request.json" in r for r in s3_resources)
     assert any("/runs/*/result.json" in r for r in s3_resources)

@@ -115,12 +115,14 @@ def test_the_rendered_template_is_uploaded_at_its_versioned_key(
     # CDK stages the asset as a folder and zips it when publishing.
     staged = default_app.outdir / f"asset.{asset_key.removesuffix('.zip')}"
     files = [p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()]
-    assert files == ["customer-onboarding/1.0.0.yaml"]
-    published = (staged / "customer-onboarding" / "1.0.0.yaml").read_text()
+    version = default_app.platform.config.template_version
+    assert files == [f"customer-onboarding/{version}.yaml"]
+    published = (staged / "customer-onboarding" / f"{version}.yaml").read_text()
     assert published == render_customer_template(default_app.platform.config)
 
 
-def test_template_url_is_a_stack_output(template: Template) -> None:
+def test_template_url_is_a_stack_output(template: Template, default_app: Synthesized) -> None:
+    version = default_app.platform.config.template_version
     output = template.to_json()["Outputs"]["CustomerTemplateUrl"]
     assert output["Value"] == {
         "Fn::Join": [
@@ -128,7 +130,7 @@ def test_template_url_is_a_stack_output(template: Template) -> None:
             [
                 "https://",
                 {"Fn::GetAtt": [BUCKET, "RegionalDomainName"]},
-                "/customer-onboarding/1.0.0.yaml",
+                f"/customer-onboarding/{version}.yaml",
             ],
         ]
     }

@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from local_mode.assembly import cdk_context
 from stacks.config import PlatformConfig
 from stacks.onboarding_templates import render_customer_template
 
@@ -155,7 +156,7 @@ def test_the_platform_account_itself_gets_nothing(launched: Launched) -> None:
 def test_outputs_describe_the_connection_for_a_pasted_role_arn(launched: Launched) -> None:
     outputs = launched.outputs
     assert outputs["ExternalId"] == EXTERNAL_ID
-    assert outputs["TemplateVersion"] == "1.0.0"
+    assert outputs["TemplateVersion"] == cdk_context()["templateVersion"]
     assert outputs["ExecutionRoleArn"].endswith(":role/agent-builder-task-execution")
     assert outputs["TaskRoleArn"].endswith(":role/agent-builder-agent-task")
     assert outputs["LogGroupName"] == "/agent-builder/agent-runs"
