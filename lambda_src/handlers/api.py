@@ -61,11 +61,14 @@ ERRORS = {
     401: "No authenticated user",
     403: "Not allowed for the caller's tier or role",
     404: "Not found, or not the caller's",
-    409: "Conflict (Idempotency-Key reused, account not connected or already connected, unknown tier)",
+    409: "Conflict (Idempotency-Key reused, account not connected or already connected, unknown "
+    "tier, AGENT_LIMIT: the caller has maxAgentsPerUser agents)",
     422: "ROLE_VALIDATION_FAILED (which check failed) or DEPLOY_FAILED (which step failed in "
     "the connected account)",
     429: "QUOTA_EXCEEDED or RATE_LIMITED, with a Retry-After header",
-    503: "LAUNCH_FAILED: the run could not be started and the test was given back",
+    503: "LAUNCH_FAILED: the run could not be started and the test was given back; "
+    "CAPACITY_EXHAUSTED: every platform test slot is in use; FREE_TIER_PAUSED: the platform's "
+    "free tests are spent or paused for the month. Nothing was charged; Retry-After says when",
 }
 
 
@@ -164,7 +167,7 @@ def require_json_object() -> None:
         raise InvalidInput("the request body must be a JSON object")
 
 
-@app.post("/agents", summary="Register an agent", responses=answers(201, Agent, 403))
+@app.post("/agents", summary="Register an agent", responses=answers(201, Agent, 403, 409))
 def create_agent(body: CreateAgent) -> Response[Agent]:
     require_json_object()
     agent = api_services().agents.create(caller(), body.model_dump(exclude_none=True))
