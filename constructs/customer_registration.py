@@ -87,8 +87,10 @@ class CustomerRegistration(Construct):
             self.topic,
             "AwsSolutions-SNS2",
             "Registration messages carry a role ARN, account id and External ID, none of which "
-            "grants anything alone (the role trusts only our launcher role); SSE with a KMS key "
-            "would also need a key policy open to every customer account.",
+            "grants anything alone (the role trusts only our launcher role), and a single-use "
+            "registration token that the platform keeps only as a hash and that is spent by the "
+            "registration it came with; SSE with a KMS key would also need a key policy open to "
+            "every customer account.",
         )
         checkov_skip(
             self.topic,

@@ -69,7 +69,6 @@ NOT_VERIFIED_REASON = (
     "the registration could not be verified: launch the stack from a fresh Launch Stack "
     "link (POST /aws-account/onboarding); each link registers once, within 24 hours"
 )
-UNKNOWN_ID_REASON = NOT_VERIFIED_REASON
 TOKEN_LENGTH = 43
 # The stack status in which CloudFormation sends a stack deletion's Delete requests.
 DELETING = "DELETE_IN_PROGRESS"
