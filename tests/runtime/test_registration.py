@@ -928,3 +928,26 @@ def test_messages_arrive_through_the_queue_in_snss_envelope(
 
     assert result == {"results": ["SUCCESS", "ignored"], "batchItemFailures": []}
     assert api("GET", "/aws-account").body["accountId"] == CUSTOMER_ACCOUNT
+
+
+def test_an_update_of_a_stack_connected_before_binding_needs_a_fresh_token_and_binds_it(
+    api: ApiCall,
+    customer: Customer,
+    platform: Platform,
+    cloudformation: CloudFormation,
+    external_id: str,
+) -> None:
+    """A stack from before template 1.2.0 (connected by pasting here): its Update is
+    believed only with a new link's token, which it spends and which binds the stack."""
+    paste_connect(api, customer, externalId=external_id)
+    stale = request("Update", customer, external_id, RegistrationToken="")
+    deliver(stale)
+    assert cloudformation.sent[-1].body["Status"] == "FAILED"
+
+    token = onboard_for_token(api)
+    deliver(request("Update", customer, external_id, RegistrationToken=token))
+
+    assert cloudformation.sent[-1].body["Status"] == "SUCCESS"
+    [item] = platform.table_items("ACCOUNTS_TABLE")
+    assert item["registrationStackId"] == STACK_ID
+    assert "registrationTokenHash" not in item
