@@ -118,5 +118,5 @@ local: synth $(VENV)/.dev-deps
 	$(PY) -m local_mode
 
 local-customer: $(VENV)/.dev-deps
-	@test -n "$(ACCOUNT)" -a -n "$(EXTERNAL_ID)" || (echo "usage: make local-customer ACCOUNT=111111111111 EXTERNAL_ID=<from POST /aws-account/onboarding>" && exit 2)
-	$(PY) -m local_mode.customer --account $(ACCOUNT) --external-id $(EXTERNAL_ID)
+	@test -n "$(ACCOUNT)" -a -n "$(LAUNCH_STACK_URL)" || (echo "usage: make local-customer ACCOUNT=111111111111 LAUNCH_STACK_URL='<launchStackUrl of POST /aws-account/onboarding>'" && exit 2)
+	$(PY) -m local_mode.customer --account $(ACCOUNT) --launch-stack-url '$(LAUNCH_STACK_URL)'

@@ -136,6 +136,14 @@ class DeployerRole(Construct):
                 # They read network metadata only (no data, no secrets).
                 resources=["*"],
             ),
+            # Added by issue 10 section 1; kept separate from the ECS/IAM statements.
+            iam.PolicyStatement(
+                sid="ConfirmOwnStackDeletion",
+                # The platform believes a registration Delete only once this stack itself
+                # says it is being deleted: read of this one stack, nothing else.
+                actions=["cloudformation:DescribeStacks"],
+                resources=[Stack.of(self).stack_id],
+            ),
         ]
         policy = iam.Policy(
             self,

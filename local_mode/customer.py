@@ -1,7 +1,10 @@
 """Tier 2 locally: launch dist/customer-onboarding.yaml into a second emulated account.
 
-    python -m local_mode.customer --account 111111111111 --external-id <id>
-    (make local-customer ACCOUNT=111111111111 EXTERNAL_ID=<id>)
+    python -m local_mode.customer --account 111111111111 --launch-stack-url '<url>'
+    (make local-customer ACCOUNT=111111111111 LAUNCH_STACK_URL='<url>')
+
+The Launch Stack link of POST /aws-account/onboarding carries the External ID and the
+single-use registration token; its parameters are the stack's, as in the console.
 
 Run against a running local mode (LOCAL_API_PORT). Credentials for the customer
 account come from assuming a role in it, which is how moto scopes an account. The
@@ -9,8 +12,11 @@ stack is created by the emulator's CloudFormation. moto can only back custom
 resources with Lambda functions, so the registration custom resource (whose
 ServiceToken is the platform's SNS topic) is taken out of the template and its
 Create request is published to the topic here, as CloudFormation would, with the
-properties resolved from the created stack. Its response URL points back at local
-mode, which records the answer; this waits for it (SUCCESS, or the FAILED reason).
+properties resolved from the created stack. Its ResponseURL is one of CloudFormation's
+own: a key in the `cloudformation-custom-resource-response-<region>` bucket, which the
+registration function accepts exactly as in AWS; local mode's process sends its https
+requests for that bucket to the emulator's S3 (local_mode/plumbing.py), where this waits
+for the answer (SUCCESS, or the FAILED reason).
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ import copy
 import json
 import sys
 import time
-import urllib.error
 import urllib.request
 import uuid
 from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import boto3
 import yaml
 
 from local_mode.assembly import ROOT, Stack
+from local_mode.plumbing import response_bucket
 from local_mode.templates import Physical, Resolver
 
 TEMPLATE = ROOT / "dist" / "customer-onboarding.yaml"
@@ -113,10 +120,41 @@ def _apply_vpc_attributes(ec2: Any, template: dict[str, Any], physical: dict[str
                 )
 
 
+def link_parameters(launch_stack_url: str) -> dict[str, str]:
+    """The stack parameters a Launch Stack link prefills (`param_<Name>=<value>`)."""
+    fragment = urlsplit(launch_stack_url).fragment
+    query = fragment.split("?", 1)[1] if "?" in fragment else ""
+    return {
+        key.removeprefix("param_"): values[0]
+        for key, values in parse_qs(query, keep_blank_values=True).items()
+        if key.startswith("param_")
+    }
+
+
+def response_url(region: str, stack_id: str, logical_id: str, request_id: str) -> str:
+    """A ResponseURL shaped as CloudFormation's (its bucket, its key; no signature here)."""
+    key = quote(f"{stack_id}|{logical_id}|{request_id}", safe="")
+    return f"https://{response_bucket(region)}.s3.{region}.amazonaws.com/{key}"
+
+
 def launch_customer_stack(
-    *, api_url: str, account_id: str, external_id: str, stack_name: str = "agent-builder-onboarding"
+    *,
+    api_url: str,
+    account_id: str,
+    launch_stack_url: str | None = None,
+    external_id: str | None = None,
+    registration_token: str = "",
+    stack_name: str = "agent-builder-onboarding",
 ) -> dict[str, str]:
-    """Create the onboarding stack in `account_id`, register it; the stack's outputs."""
+    """Create the onboarding stack in `account_id`, register it; the stack's outputs.
+
+    The parameters come from `launch_stack_url` (as the console fills them in), or from
+    `external_id` and `registration_token`."""
+    linked = link_parameters(launch_stack_url) if launch_stack_url else {}
+    external_id = linked.get("ExternalId", external_id)
+    if not external_id:
+        raise RuntimeError("give a Launch Stack link or an External ID")
+    registration_token = linked.get("RegistrationToken", registration_token)
     info = _local_info(api_url)
     session = customer_session(info, account_id)
     endpoint = info["aws"]
@@ -142,6 +180,7 @@ def launch_customer_stack(
     declared = template.get("Parameters", {})
     values = {
         "ExternalId": external_id,
+        "RegistrationToken": registration_token,
         "PlatformAccountId": info["accountId"],
         "RegistrationTopicArn": topic,
     }
@@ -190,10 +229,11 @@ def launch_customer_stack(
     for logical_id, resource in registrations.items():
         properties = resolver.resolve(customer_stack, resource["Properties"])
         request_id = str(uuid.uuid4())
+        url = response_url(info["region"], stack_id, logical_id, request_id)
         message = {
             "RequestType": "Create",
             "ServiceToken": properties["ServiceToken"],
-            "ResponseURL": f"{api_url}/_local/cfn-response/{request_id}",
+            "ResponseURL": url,
             "StackId": stack_id,
             "RequestId": request_id,
             "LogicalResourceId": logical_id,
@@ -201,9 +241,9 @@ def launch_customer_stack(
             "ResourceProperties": properties,
         }
         sns.publish(TopicArn=properties["ServiceToken"], Message=json.dumps(message))
-        answers[logical_id] = request_id
-    for logical_id, request_id in answers.items():
-        answer = wait_for_response(api_url, request_id)
+        answers[logical_id] = url
+    for logical_id, url in answers.items():
+        answer = wait_for_response(info, url)
         if answer.get("Status") != "SUCCESS":
             # CloudFormation would roll the stack back; here it stays, to look at.
             raise RuntimeError(
@@ -213,20 +253,32 @@ def launch_customer_stack(
     return outputs
 
 
-def wait_for_response(api_url: str, request_id: str, timeout: float = 60) -> dict[str, Any]:
-    """The custom resource's answer, as CloudFormation would wait for it. Registration
-    retries AccessDenied for up to 40 s (IAM propagation), hence the patience."""
-    url = f"{api_url}/_local/cfn-response/{request_id}"
+def wait_for_response(info: dict[str, Any], url: str, timeout: float = 60) -> dict[str, Any]:
+    """The custom resource's answer in the emulated response bucket, as CloudFormation
+    would wait for it. Registration retries AccessDenied for up to 40 s (IAM propagation),
+    hence the patience."""
+    from botocore.exceptions import ClientError
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=info["aws"],
+        region_name=info["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - the emulator's fake credentials
+    )
+    parts = urlsplit(url)
+    bucket = (parts.hostname or "").split(".", 1)[0]
+    key = unquote(parts.path.lstrip("/"))
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local
-                return dict(json.loads(response.read()))
-        except urllib.error.HTTPError as error:
-            if error.code != 404:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return dict(json.loads(body))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
                 raise
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no answer to custom resource request {request_id} in {timeout} s")
+            raise RuntimeError(f"no answer to custom resource request at {key} in {timeout} s")
         time.sleep(0.2)
 
 
@@ -235,7 +287,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m local_mode.customer", description=__doc__)
     parser.add_argument("--account", required=True, help="the customer's 12-digit account id")
-    parser.add_argument("--external-id", required=True, help="from POST /aws-account/onboarding")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--launch-stack-url", help="the launchStackUrl of POST /aws-account/onboarding"
+    )
+    given.add_argument("--external-id", help="from POST /aws-account/onboarding")
+    parser.add_argument(
+        "--registration-token",
+        default="",
+        help="with --external-id: the link's param_RegistrationToken (single use, 24 h)",
+    )
     parser.add_argument(
         "--api",
         default=f"http://127.0.0.1:{os.environ.get('LOCAL_API_PORT', '8080')}",
@@ -249,7 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         outputs = launch_customer_stack(
-            api_url=args.api, account_id=args.account, external_id=args.external_id
+            api_url=args.api,
+            account_id=args.account,
+            launch_stack_url=args.launch_stack_url,
+            external_id=args.external_id,
+            registration_token=args.registration_token,
         )
     except (RuntimeError, OSError) as exc:
         print(f"local-customer: {exc}", file=sys.stderr)

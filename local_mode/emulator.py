@@ -224,6 +224,7 @@ class Provisioner:
             "AWS::DynamoDB::Table": self._table,
             "AWS::S3::Bucket": self._bucket,
             "AWS::SNS::Topic": self._topic,
+            "AWS::SQS::Queue": self._queue,
             "AWS::Logs::LogGroup": self._log_group,
             "AWS::ECS::Cluster": self._cluster,
             "AWS::ECS::ClusterCapacityProviderAssociations": self._capacity_providers,
@@ -293,6 +294,24 @@ class Provisioner:
         name = props.get("TopicName") or generated_name(stack, logical_id, max_length=256)
         arn = self.client("sns").create_topic(Name=name)["TopicArn"]
         return Physical(ref=arn, attributes={"TopicArn": arn, "TopicName": name})
+
+    def _queue(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("QueueName") or generated_name(stack, logical_id, max_length=80)
+        attributes = {
+            key: json.dumps(props[key]) if isinstance(props[key], dict) else str(props[key])
+            for key in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy")
+            if key in props
+        }
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        return Physical(
+            ref=url,
+            attributes={
+                "Arn": self._arn("sqs", name),
+                "QueueName": name,
+                "QueueUrl": url,
+            },
+        )
 
     def _log_group(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("LogGroupName") or generated_name(stack, logical_id, max_length=512)

@@ -127,9 +127,6 @@ class Gateway:
         self.invoke = invoke
         self.local = local
         self.ready = threading.Event()
-        # Custom-resource answers PUT to /_local/cfn-response/<id>, as CloudFormation
-        # would receive them; customer.py reads them back to report the stack's fate.
-        self.cfn_responses: dict[str, Any] = {}
 
     # ---- the deployed API's part ---------------------------------------------------
 
@@ -280,19 +277,6 @@ class Gateway:
             return (converse if operation == "converse" else converse_stream)(
                 model_id, request.body
             )
-        match = re.fullmatch(r"/_local/cfn-response/([A-Za-z0-9-]+)", path)
-        if match and method == "PUT":
-            # Where a custom resource's handler answers CloudFormation (customer.py).
-            log.info("custom resource response %s: %s", match.group(1), request.body[:500])
-            try:
-                self.cfn_responses[match.group(1)] = json.loads(request.body)
-            except ValueError:
-                return Answer.message(HTTPStatus.BAD_REQUEST, "not a custom resource response")
-            return Answer(HTTPStatus.OK, {}, b"")
-        if match and method == "GET":
-            if match.group(1) not in self.cfn_responses:
-                return Answer.message(HTTPStatus.NOT_FOUND, "no response yet")
-            return Answer.json(HTTPStatus.OK, self.cfn_responses[match.group(1)])
         match = re.fullmatch(r"/_local/sns/([A-Za-z0-9_-]+)", path)
         if match and method == "POST":
             return self._sns(match.group(1), request.body)

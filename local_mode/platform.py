@@ -29,9 +29,12 @@ from local_mode.plumbing import (
     CustomerClusters,
     EcsWatcher,
     EventBus,
+    QueuePoller,
     SchedulerEmulator,
     Ticker,
+    install_s3_response_transport,
     is_ecs_task_state_change,
+    response_bucket,
     rule_targets,
     scheduled_event,
     sns_lambda_event,
@@ -52,6 +55,7 @@ class Options:
     region: str = "us-east-1"
     task_poll_seconds: float = 1.0
     scheduler_poll_seconds: float = 1.0
+    queue_poll_seconds: float = 0.2
     schedule_seconds: float | None = None  # rate(...) rules fire at their own rate
     stop_grace_seconds: float = 10.0
 
@@ -69,6 +73,7 @@ class Options:
             region=os.environ.get("LOCAL_AWS_REGION", "").strip() or "us-east-1",
             task_poll_seconds=task_poll,
             scheduler_poll_seconds=number("LOCAL_SCHEDULER_POLL_SECONDS", task_poll),
+            queue_poll_seconds=number("LOCAL_QUEUE_POLL_SECONDS", 0.2),
             schedule_seconds=number("LOCAL_SWEEPER_SECONDS", 0) or None,
             stop_grace_seconds=number("LOCAL_STOP_GRACE_SECONDS", 10.0),
         )
@@ -121,9 +126,11 @@ class LocalPlatform:
         # environment, pointed at the emulator (boto3 honours AWS_ENDPOINT_URL).
         os.environ.update(self.environment)
         os.environ.update(self.emulator.environment())
-        # The registration function answers CloudFormation at pre-signed S3 URLs only;
-        # locally the answers come here (customer.py reads them back).
-        os.environ["LOCAL_RESPONSE_URL_PREFIX"] = f"{self.api_url}/_local/cfn-response/"
+        # The registration function answers CloudFormation only in CloudFormation's
+        # response bucket, as in AWS: the bucket exists in the emulator and urllib's
+        # https requests to it go there (customer.py reads the answers back).
+        self._create_response_bucket()
+        install_s3_response_transport(self.emulator.endpoint)
         level = os.environ.get("LOCAL_FUNCTION_LOG_LEVEL", "").strip()
         if level:
             os.environ["POWERTOOLS_LOG_LEVEL"] = level
@@ -219,6 +226,10 @@ class LocalPlatform:
                     functools.partial(self._fire_rule, rule.handler, str(arn)),
                 )
             )
+        for poller in self.queue_pollers:
+            self._tickers.append(
+                Ticker(f"sqs-{poller.handler}", options.queue_poll_seconds, poller.tick)
+            )
         for ticker in self._tickers:
             ticker.start()
 
@@ -256,16 +267,42 @@ class LocalPlatform:
             executors += self.customers.executors
         return executors
 
+    def _create_response_bucket(self) -> None:
+        s3 = self.emulator.client("s3")
+        kwargs: dict[str, Any] = {"Bucket": response_bucket(self.options.region)}
+        if self.options.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.options.region}
+        s3.create_bucket(**kwargs)
+
     def _subscribe_sns(self, stack: Any) -> dict[str, str]:
-        """SNS -> Lambda subscriptions of the template, as HTTP subscriptions to us."""
+        """The template's SNS subscriptions: a queue's is made in the emulator (moto
+        delivers SNS to SQS), a function's becomes an HTTP subscription to us; each SQS
+        event source mapping becomes a poller (found by type, not by logical id)."""
         sns = self.emulator.client("sns")
         handlers = {
             logical_id: resource["Properties"].get("Handler")
             for logical_id, resource in stack.functions()
         }
         routes: dict[str, str] = {}
+        self.queue_pollers: list[QueuePoller] = []
         for logical_id, resource in stack.resources.items():
             properties = resource.get("Properties", {})
+            if resource["Type"] == "AWS::SNS::Subscription" and properties.get("Protocol") == "sqs":
+                topic = self.resolver.resolve(stack, properties["TopicArn"])
+                queue_arn = self.resolver.resolve(stack, properties["Endpoint"])
+                attributes = {}
+                if properties.get("RawMessageDelivery") is not None:
+                    attributes["RawMessageDelivery"] = str(properties["RawMessageDelivery"]).lower()
+                sns.subscribe(
+                    TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes
+                )
+                log.debug("SNS %s -> SQS %s (%s)", topic, queue_arn, logical_id)
+                continue
+            if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+                poller = self._queue_poller(stack, properties, handlers)
+                if poller is not None:
+                    self.queue_pollers.append(poller)
+                continue
             if (
                 resource["Type"] != "AWS::SNS::Subscription"
                 or properties.get("Protocol") != "lambda"
@@ -285,6 +322,29 @@ class LocalPlatform:
             routes[str(function)] = str(handler)
             log.debug("SNS %s -> %s (%s)", topic, handler, logical_id)
         return routes
+
+    def _queue_poller(
+        self, stack: Any, properties: dict[str, Any], handlers: dict[str, Any]
+    ) -> QueuePoller | None:
+        """An event source mapping of a queue of this stack to one of its functions."""
+        source = properties.get("EventSourceArn")
+        queue_id = source.get("Fn::GetAtt", [None])[0] if isinstance(source, dict) else None
+        function = properties.get("FunctionName")
+        function_id = function.get("Ref") if isinstance(function, dict) else None
+        handler = handlers.get(str(function_id))
+        queue = stack.resources.get(str(queue_id)) if queue_id else None
+        if not handler or queue is None or queue["Type"] != "AWS::SQS::Queue":
+            return None
+        physical = self.resolver.physical(stack, str(queue_id))
+        return QueuePoller(
+            self.emulator.client("sqs"),
+            queue_url=physical.ref,
+            queue_arn=str(physical.attributes["Arn"]),
+            region=self.options.region,
+            handler=str(handler),
+            invoke=self.functions.invoke,
+            batch_size=int(properties.get("BatchSize", 1)),
+        )
 
     # ---- what /_local/ does ---------------------------------------------------------
 

@@ -12,8 +12,17 @@ a list of handler names here.
 - EventBridge Scheduler one-time `at(...)` schedules: moto stores them and never
   fires them; here they fire when due (universal `aws-sdk` targets are called with
   their JSON Input) and are deleted when ActionAfterCompletion is DELETE.
-- SNS -> registration function: the topic has an HTTP subscription to the local
-  server, whose messages become SNS Lambda events.
+- SNS -> SQS -> registration function: the template's AWS::SNS::Subscription of a
+  queue is made in the emulator (moto delivers SNS to SQS itself), and each
+  AWS::Lambda::EventSourceMapping of a queue is a poller that hands its messages to the
+  mapped function as SQS Lambda events and deletes those it did not report failed (the
+  queue's redrive policy moves the rest to its dead-letter queue). A Lambda subscription
+  (SNS -> function) still becomes an HTTP subscription to the local server.
+- CloudFormation's response bucket: custom resources answer at pre-signed-style URLs of
+  `cloudformation-custom-resource-response-<region>` S3 buckets, exactly what the
+  registration function accepts in AWS; `install_s3_response_transport` points urllib's
+  https transport for those hosts, in this process only, at the emulator's S3, where the
+  bucket exists and customer.py reads the answers back.
 """
 
 from __future__ import annotations
@@ -24,11 +33,13 @@ import logging
 import queue
 import re
 import threading
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from local_mode.assembly import Stack
@@ -354,3 +365,133 @@ def sns_lambda_event(message: dict[str, Any], subscription_arn: str) -> dict[str
             }
         ]
     }
+
+
+# ---- SQS -> function ------------------------------------------------------------------------
+
+
+def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """ReceiveMessage's messages, shaped as the event an SQS event source mapping sends."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": message.get("MessageAttributes", {}),
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for message in messages
+        ]
+    }
+
+
+class QueuePoller:
+    """One event source mapping: receive, invoke, delete what the function did not fail.
+
+    A record the function lists in `batchItemFailures`, or every record when it raises,
+    stays in the queue and comes back after its visibility timeout (and after the redrive
+    policy's maxReceiveCount, lands in the dead-letter queue), as with Lambda's poller.
+    """
+
+    def __init__(
+        self,
+        sqs: Any,
+        *,
+        queue_url: str,
+        queue_arn: str,
+        region: str,
+        handler: str,
+        invoke: Callable[[str, dict[str, Any]], Any],
+        batch_size: int = 1,
+    ) -> None:
+        self._sqs = sqs
+        self._url = queue_url
+        self._arn = queue_arn
+        self._region = region
+        self.handler = handler
+        self._invoke = invoke
+        self._batch = max(1, min(batch_size, 10))
+
+    def tick(self) -> None:
+        while True:
+            messages = self._sqs.receive_message(
+                QueueUrl=self._url,
+                MaxNumberOfMessages=self._batch,
+                AttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            if not messages:
+                return
+            try:
+                result = self._invoke(
+                    self.handler, sqs_lambda_event(messages, self._arn, self._region)
+                )
+            except Exception:
+                log.exception("%s failed on a batch from %s; it returns", self.handler, self._arn)
+                continue
+            failed = {
+                str(item.get("itemIdentifier"))
+                for item in (result or {}).get("batchItemFailures", [])
+                if isinstance(item, dict)
+            }
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    self._sqs.delete_message(
+                        QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+
+
+# ---- CloudFormation's response bucket ---------------------------------------------------
+
+
+RESPONSE_BUCKET_PREFIX = "cloudformation-custom-resource-response-"
+_S3_HOST = re.compile(r"^s3(?:[.-][a-z]{2}(?:-gov)?-[a-z]+-[0-9])?\.amazonaws\.com$")
+
+
+def response_bucket(region: str) -> str:
+    """CloudFormation's response bucket of `region` (its name has no dashes in the region)."""
+    return RESPONSE_BUCKET_PREFIX + region.replace("-", "")
+
+
+def emulated_s3_url(url: str, endpoint: str) -> str | None:
+    """`url`, if it is in a CloudFormation response bucket, as a path-style emulator URL."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host.startswith(RESPONSE_BUCKET_PREFIX) and ".s3" in host:
+        bucket, _, rest = host.partition(".")
+        if not _S3_HOST.match(rest):
+            return None
+        path = f"/{bucket}{parts.path}"
+    elif _S3_HOST.match(host) and parts.path.startswith("/" + RESPONSE_BUCKET_PREFIX):
+        path = parts.path
+    else:
+        return None
+    # No pre-signature to check locally: the query is dropped.
+    return f"{endpoint.rstrip('/')}{path}"
+
+
+class _ResponseBucketTransport(urllib.request.BaseHandler):
+    """Runs before urllib's own https request processing: a request into a response
+    bucket is re-addressed to the emulator's S3 (plain http on loopback)."""
+
+    handler_order = 100
+
+    def __init__(self, endpoint: str) -> None:
+        self._endpoint = endpoint
+
+    def https_request(self, request: urllib.request.Request) -> urllib.request.Request:
+        target = emulated_s3_url(request.full_url, self._endpoint)
+        if target is not None:
+            request.full_url = target
+        return request
+
+
+def install_s3_response_transport(endpoint: str) -> None:
+    """In this process, https requests to CloudFormation's response buckets go to the
+    emulator's S3. Process-wide urllib state: local mode's process only, never Lambda."""
+    urllib.request.install_opener(urllib.request.build_opener(_ResponseBucketTransport(endpoint)))

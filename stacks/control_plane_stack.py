@@ -266,5 +266,6 @@ class ControlPlaneStack(DeployedIdsStack):
                 prefix=self.prefix,
                 subscriber=self.registration_function.function,
                 launcher_users=tier2,
+                alarm_action=platform.alarm_action,
             )
         )

@@ -68,6 +68,7 @@ class CustomerOnboardingStack(DeployedIdsStack):
         platform_prefix = config.prefix
         parameters = declare_customer_parameters(self, config.prefix, config.platform_account_id)
         self.external_id = parameters["ExternalId"]
+        self.registration_token = parameters["RegistrationToken"]
         self.resource_prefix = parameters["ResourcePrefix"]
         self.platform_account_id = parameters["PlatformAccountId"]
         self.vpc_id = parameters["VpcId"]
@@ -215,6 +216,10 @@ class CustomerOnboardingStack(DeployedIdsStack):
         registration.cfn_options.condition = self.register
         for key, value in self._connection(config).items():
             registration.add_property_override(key, value)
+        # Not an output: the single-use proof that this registration comes from the user's link.
+        registration.add_property_override(
+            "RegistrationToken", self.registration_token.value_as_string
+        )
         # CloudFormation waits an hour for an answer by default: if the platform is gone,
         # deleting the stack should not hang that long.
         registration.add_property_override("ServiceTimeout", REGISTRATION_TIMEOUT_SECONDS)
@@ -248,7 +253,6 @@ class CustomerOnboardingStack(DeployedIdsStack):
     def _outputs(self, config: PlatformConfig) -> None:
         descriptions = {
             "RoleArn": "The deployer role: paste it into the platform if registration is off",
-            "ExternalId": "The External ID the deployer role requires",
             "ClusterArn": "The ECS cluster agent tasks run on",
             "SubnetIds": "Subnets agent tasks run in (comma-separated)",
             "SecurityGroupId": "The agent tasks' egress-only security group",

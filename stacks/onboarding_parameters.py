@@ -22,6 +22,9 @@ REGISTRATION_DEFAULT = "default"
 REGISTRATION_TOPIC_PATTERN = (
     r"^(|default|arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256})$"
 )
+# secrets.token_urlsafe(32), as POST /aws-account/onboarding issues it; empty with no
+# registration (RegistrationTopicArn empty: the RoleArn output is pasted instead).
+REGISTRATION_TOKEN_PATTERN = r"^([A-Za-z0-9_-]{43})?$"  # noqa: S105 - a pattern, not a secret
 VPC_ID_PATTERN = r"^(|vpc-[0-9a-f]{8,17})$"
 SUBNET_IDS_PATTERN = r"^(|subnet-[0-9a-f]{8,17})$"
 
@@ -41,12 +44,15 @@ class Parameter:
     max_length: int | None = None
     # An account's own choice: the organisation's StackSet does not pass it on.
     per_account: bool = False
+    # Masked in the console, in DescribeStacks and in events.
+    no_echo: bool = False
 
     def declare(self, stack: Stack, *, description: str | None = None) -> CfnParameter:
         return CfnParameter(
             stack,
             self.name,
             type=self.type,
+            no_echo=self.no_echo or None,
             default=self.default,
             allowed_pattern=self.allowed_pattern,
             constraint_description=self.constraint_description,
@@ -68,6 +74,19 @@ def parameters(prefix: str, platform_account_id: str | None) -> tuple[Parameter,
             constraint_description="16 to 1224 characters: letters, digits and + = , . @ : / - _",
             description="The External ID the platform showed you (prefilled by the Launch Stack "
             "link). The platform must present it to assume the deployer role.",
+            no_echo=True,
+        ),
+        Parameter(
+            "RegistrationToken",
+            label="Registration token",
+            default="",
+            max_length=43,
+            allowed_pattern=REGISTRATION_TOKEN_PATTERN,
+            constraint_description="the 43-character token of the Launch Stack link, or empty",
+            description="Prefilled by the Launch Stack link: proves to the platform that this "
+            "stack's registration comes from your link. Single use, valid for 24 hours; get a "
+            "new link (POST /aws-account/onboarding) to register again.",
+            no_echo=True,
         ),
         Parameter(
             "ResourcePrefix",
@@ -128,7 +147,10 @@ def parameters(prefix: str, platform_account_id: str | None) -> tuple[Parameter,
 
 # How the CloudFormation console groups the customer template's parameters.
 PARAMETER_GROUPS = (
-    ("Connection to the platform", ("ExternalId", "PlatformAccountId", "RegistrationTopicArn")),
+    (
+        "Connection to the platform",
+        ("ExternalId", "RegistrationToken", "PlatformAccountId", "RegistrationTopicArn"),
+    ),
     ("Resources in this account", ("ResourcePrefix", "VpcId", "SubnetIds")),
 )
 
@@ -196,6 +218,7 @@ __all__ = [
     "ACCOUNT_ID_PATTERN",
     "EXTERNAL_ID_PATTERN",
     "REGISTRATION_DEFAULT",
+    "REGISTRATION_TOKEN_PATTERN",
     "REGISTRATION_TOPIC_PATTERN",
     "RESOURCE_PREFIX_PATTERN",
     "Parameter",

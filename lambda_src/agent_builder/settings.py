@@ -95,18 +95,6 @@ def _architecture(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-LOOPBACK_PREFIXES = ("http://127.0.0.1:", "http://localhost:")
-
-
-def _loopback_prefix(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name, "").strip() or None
-    if value and not value.startswith(LOOPBACK_PREFIXES):
-        raise SettingsError(
-            f"{name} (local mode only) must start with http://127.0.0.1: or http://localhost:"
-        )
-    return value
-
-
 def _var(
     name: str, parse: Parser = _required, *, default: str | None = None, optional: bool = False
 ) -> Any:
@@ -225,15 +213,6 @@ class CustomerRunner:
     customer_task_memory_mib: int = _var("CUSTOMER_TASK_MEMORY_MIB", _positive_int, default="512")
 
 
-@dataclass(frozen=True)
-class LocalMode:
-    """Set by local mode only, never by the stack: where CloudFormation answers go."""
-
-    local_response_url_prefix: str | None = _var(
-        "LOCAL_RESPONSE_URL_PREFIX", _loopback_prefix, optional=True
-    )
-
-
 G = TypeVar("G")
 
 # The groups each handler's wiring loads (agent_builder/wiring.py). Powertools reads
@@ -255,7 +234,7 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
     ),
     "handlers.task_events": (RunStore, PlatformCluster, RunnerContainer, TimeLimitSchedules),
     "handlers.sweeper": (PlatformCluster, TimeLimit),
-    "handlers.registration": (Project, ConnectedAccounts, LocalMode),
+    "handlers.registration": (Project, ConnectedAccounts),
 }
 POWERTOOLS = frozenset({"POWERTOOLS_SERVICE_NAME"})
 

@@ -302,12 +302,12 @@ def registration_services() -> RegistrationService:
     from agent_builder.services.registration import RegistrationService
 
     accounts = _accounts()
-    local = settings.load(settings.LocalMode)
     return RegistrationService(
         accounts.service,
         accounts.repository,
         accounts.audit,
-        ResponseSender(local_prefix=local.local_response_url_prefix),
+        ResponseSender(),
+        accounts.chain,
         project=settings.load(settings.Project).project_name,
     )
 

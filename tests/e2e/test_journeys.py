@@ -259,9 +259,12 @@ def test_tier2_onboard_launch_connect_deploy_disconnect(local_mode: LocalMode) -
     assert onboarding.body["registration"] == "automatic"
     external_id = onboarding.body["externalId"]
 
-    # launch_customer_stack returns once the registration function answered SUCCESS.
+    # Through the Launch Stack link (External ID and single-use registration token), as
+    # the console fills in the parameters; it returns once registration answered SUCCESS.
     outputs = launch_customer_stack(
-        api_url=local_mode.url, account_id=CUSTOMER_ACCOUNT, external_id=external_id
+        api_url=local_mode.url,
+        account_id=CUSTOMER_ACCOUNT,
+        launch_stack_url=onboarding.body["launchStackUrl"],
     )
     account = local_mode.request("GET", "/aws-account", token=token)
     assert account.status == 200, account.body
@@ -361,12 +364,132 @@ def test_a_registration_with_an_unknown_external_id_fails_the_stack(
 ) -> None:
     from local_mode.customer import launch_customer_stack
 
-    with pytest.raises(RuntimeError, match="Registration answered FAILED: unknown External ID"):
+    with pytest.raises(
+        RuntimeError, match="Registration answered FAILED: the registration could not be verified"
+    ):
         launch_customer_stack(
             api_url=local_mode.url,
             account_id="222222222222",
             external_id="not-an-id-the-platform-issued",
         )
+
+
+# ---- forged registrations: refused through the real SNS -> SQS -> function path -------------
+
+
+def publish_registration(
+    local: LocalMode, account_id: str, properties: dict[str, Any], *, response_url: str
+) -> None:
+    """What an attacker can do with no platform login: publish a Create to the topic."""
+    import uuid
+
+    from local_mode.customer import customer_session
+
+    info = local.info
+    session = customer_session(info, account_id)
+    message = {
+        "RequestType": "Create",
+        "ServiceToken": info["registrationTopicArn"],
+        "ResponseURL": response_url,
+        "StackId": f"arn:aws:cloudformation:{info['region']}:{account_id}:stack/x/{uuid.uuid4()}",
+        "RequestId": str(uuid.uuid4()),
+        "LogicalResourceId": "Registration",
+        "ResourceType": "Custom::AgentBuilderRegistration",
+        "ResourceProperties": properties,
+    }
+    session.client("sns", endpoint_url=info["aws"]).publish(
+        TopicArn=info["registrationTopicArn"], Message=json.dumps(message)
+    )
+
+
+def forged_properties(info: dict[str, Any], account_id: str, external_id: str) -> dict[str, Any]:
+    return {
+        "RoleArn": f"arn:aws:iam::{account_id}:role/agent-builder-deployer",
+        "ExternalId": external_id,
+        "AccountId": account_id,
+        "Region": info["region"],
+        "ResourcePrefix": "agent-builder",
+        "ClusterArn": f"arn:aws:ecs:{info['region']}:{account_id}:cluster/agent-builder-cluster",
+        "SubnetIds": ["subnet-0123456789abcdef0"],
+        "SecurityGroupId": "sg-0123456789abcdef0",
+        "TemplateVersion": "1.2.0",
+    }
+
+
+def test_a_forged_registration_without_the_token_connects_nothing_and_contacts_nothing(
+    local_mode: LocalMode,
+) -> None:
+    """The victim's External ID leaked (it is not a secret); the attacker publishes a
+    Create with it from their own account, once answering to their own server and once to
+    CloudFormation's bucket: the first is never contacted, the second reads FAILED, and the
+    victim stays unconnected."""
+    import http.server
+    import threading
+    from urllib.parse import quote
+
+    from local_mode.customer import response_url, wait_for_response
+
+    victim = local_mode.sign_in("victim@example.com")
+    external_id = local_mode.request("POST", "/aws-account/onboarding", token=victim).body[
+        "externalId"
+    ]
+    info = local_mode.info
+    attacker = "444444444444"
+    contacted: list[str] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            contacted.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            return None
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        properties = forged_properties(info, attacker, external_id)
+        publish_registration(
+            local_mode,
+            attacker,
+            properties,
+            response_url=f"http://127.0.0.1:{server.server_port}/collect",
+        )
+        url = response_url(info["region"], "forged", "Registration", quote(attacker))
+        publish_registration(
+            local_mode,
+            attacker,
+            {**properties, "RegistrationToken": "A" * 43},
+            response_url=url,
+        )
+        # The queue feeds the function one message at a time, in order: once the second
+        # is answered, the first was handled too.
+        answer = wait_for_response(info, url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer["Status"] == "FAILED"
+    assert "could not be verified" in answer["Reason"]
+    assert attacker not in answer["Reason"]
+    assert contacted == []
+    assert local_mode.request("GET", "/aws-account", token=victim).status == 404
+    assert local_mode.request("GET", "/me", token=victim).body["tier"] == "freemium"
+
+
+def test_a_launch_stack_link_registers_once(local_mode: LocalMode) -> None:
+    from local_mode.customer import launch_customer_stack
+
+    token = local_mode.sign_in("once@example.com")
+    link = local_mode.request("POST", "/aws-account/onboarding", token=token).body["launchStackUrl"]
+    launch_customer_stack(api_url=local_mode.url, account_id="555555555555", launch_stack_url=link)
+    assert local_mode.request("DELETE", "/aws-account", token=token).status == 204
+
+    with pytest.raises(RuntimeError, match="answered FAILED: the registration could not be"):
+        launch_customer_stack(
+            api_url=local_mode.url, account_id="666666666666", launch_stack_url=link
+        )
+    assert local_mode.request("GET", "/aws-account", token=token).status == 404
 
 
 def test_make_smoke_walks_the_readme_journey(

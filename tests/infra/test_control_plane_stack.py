@@ -414,7 +414,10 @@ def test_registration_topic_is_named_for_the_template_and_feeds_the_registration
     template.has_resource_properties(
         "AWS::SNS::Topic", {"TopicName": "agent-builder-registrations"}
     )
-    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "lambda"})
+    # Through a queue, never straight to the function (see the throttling test below).
+    template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "sqs", "RawMessageDelivery": False}
+    )
     template.has_resource_properties(
         "AWS::SNS::TopicPolicy",
         {
@@ -425,6 +428,74 @@ def test_registration_topic_is_named_for_the_template_and_feeds_the_registration
             }
         },
     )
+
+
+def _one(template: Template, resource_type: str, props: dict[str, Any]) -> tuple[str, Any]:
+    found = template.find_resources(resource_type, {"Properties": props})
+    assert len(found) == 1, (resource_type, props, list(found))
+    return next(iter(found.items()))
+
+
+def test_the_registration_function_is_not_an_unthrottled_public_entry_point(
+    template: Template,
+) -> None:
+    """Anyone may publish to the topic; the function sees its messages only through an
+    encrypted queue, at most 2 at a time, and what keeps failing lands in an alarmed DLQ."""
+    assert (
+        template.find_resources("AWS::SNS::Subscription", {"Properties": {"Protocol": "lambda"}})
+        == {}
+    )
+    queue_id, queue = _one(
+        template, "AWS::SQS::Queue", {"QueueName": "agent-builder-registrations"}
+    )
+    dlq_id, dlq = _one(
+        template, "AWS::SQS::Queue", {"QueueName": "agent-builder-registrations-dead-letters"}
+    )
+    for q in (queue, dlq):
+        assert q["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    assert queue["Properties"]["VisibilityTimeout"] >= 60  # the function's timeout
+    _, subscription = _one(template, "AWS::SNS::Subscription", {"Protocol": "sqs"})
+    assert subscription["Properties"]["Endpoint"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    topic = subscription["Properties"]["TopicArn"]
+    _, mapping = _one(
+        template,
+        "AWS::Lambda::EventSourceMapping",
+        {"EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]}},
+    )
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    functions = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "handlers.registration.handler"}}
+    )
+    assert mapping["Properties"]["FunctionName"] == {"Ref": next(iter(functions))}
+    # Only SNS, only for this topic, may send to the queue.
+    _, policy = _one(template, "AWS::SQS::QueuePolicy", {"Queues": [{"Ref": queue_id}]})
+    sends = [
+        st for st in policy["Properties"]["PolicyDocument"]["Statement"] if st["Effect"] == "Allow"
+    ]
+    assert sends == [
+        {
+            "Action": "sqs:SendMessage",
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
+        }
+    ]
+    _, alarm = _one(
+        template,
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "ApproximateNumberOfMessagesVisible"},
+    )
+    assert alarm["Properties"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}
+    ]
+    assert alarm["Properties"]["Threshold"] == 1
+    assert alarm["Properties"]["AlarmActions"]
 
 
 def test_only_the_api_and_registration_functions_may_use_the_launcher(template: Template) -> None:

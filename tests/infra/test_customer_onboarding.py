@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,8 @@ def test_every_deployer_permission_is_exactly_as_reviewed(template: dict[str, An
             ["*"],
             None,
         ),
+        # The platform believes a registration Delete only once this stack says so.
+        "ConfirmOwnStackDeletion": (["cloudformation:DescribeStacks"], ["${AWS::StackId}"], None),
     }
     statements = deployer_statements(template)
     assert set(statements) == set(expected)
@@ -303,7 +306,7 @@ def test_scoped_deployer_resources_stay_within_the_prefix(template: dict[str, An
     }
     for statement in deployer_statements(template).values():
         for resource in as_list(statement["Resource"]):
-            if resource == "*":
+            if resource == "*" or resource == {"Ref": "AWS::StackId"}:  # this stack only
                 continue
             if isinstance(resource, dict) and "Fn::GetAtt" in resource:
                 assert resource["Fn::GetAtt"][0] in prefixed, statement["Sid"]
@@ -456,6 +459,29 @@ def test_external_id_is_required_and_pattern_checked(template: dict[str, Any]) -
         assert not pattern.fullmatch(bad)
 
 
+def test_the_external_id_and_the_registration_token_are_no_echo(
+    template: dict[str, Any],
+) -> None:
+    parameters = template["Parameters"]
+    assert parameters["ExternalId"]["NoEcho"] is True
+    token = parameters["RegistrationToken"]
+    assert token["NoEcho"] is True
+    assert token["Default"] == ""  # registration off needs none
+    pattern = re.compile(token["AllowedPattern"])
+    assert pattern.fullmatch("") and pattern.fullmatch("a" * 43)
+    assert not pattern.fullmatch("a" * 42) and not pattern.fullmatch("a" * 42 + "!")
+    # Neither is ever repeated where NoEcho does not mask it.
+    for output in template["Outputs"].values():
+        assert "ExternalId" not in json.dumps(output)
+        assert "RegistrationToken" not in json.dumps(output)
+    assert "RegistrationToken" not in json.dumps(template.get("Metadata", {}).get("Other", {}))
+
+
+def test_the_registration_carries_the_token(template: dict[str, Any]) -> None:
+    [registration] = resources_of(template, "Custom::AgentBuilderRegistration").values()
+    assert registration["Properties"]["RegistrationToken"] == {"Ref": "RegistrationToken"}
+
+
 def test_resource_prefix_defaults_to_the_platform_prefix(
     template: dict[str, Any], config: PlatformConfig
 ) -> None:
@@ -554,14 +580,14 @@ def test_outputs_give_everything_a_pasted_connection_needs(
     outputs = template["Outputs"]
     assert {
         "RoleArn",
-        "ExternalId",
         "ClusterArn",
         "SubnetIds",
         "SecurityGroupId",
         "TemplateVersion",
     } <= set(outputs)
     assert outputs["TemplateVersion"]["Value"] == config.template_version
-    assert outputs["ExternalId"]["Value"] == {"Ref": "ExternalId"}
+    # The External ID is the customer's to keep from the onboarding answer, not an output.
+    assert "ExternalId" not in outputs
 
 
 # ---- quality gates on the exported templates -------------------------------------------------------
@@ -656,7 +682,13 @@ def test_organization_template_deploys_the_same_template_as_a_service_managed_st
     passed = {p["ParameterKey"]: p["ParameterValue"] for p in properties["Parameters"]}
     assert passed == {
         key: {"Ref": key}
-        for key in ("ExternalId", "ResourcePrefix", "PlatformAccountId", "RegistrationTopicArn")
+        for key in (
+            "ExternalId",
+            "RegistrationToken",
+            "ResourcePrefix",
+            "PlatformAccountId",
+            "RegistrationTopicArn",
+        )
     }
     customer_parameters = yaml.safe_load(customer_yaml)["Parameters"]
     for key in passed:
@@ -671,7 +703,13 @@ def test_organization_template_declares_passed_parameters_as_the_customer_templa
 ) -> None:
     organization = yaml.safe_load(organization_yaml)["Parameters"]
     customer = yaml.safe_load(customer_yaml)["Parameters"]
-    passed = ("ExternalId", "ResourcePrefix", "PlatformAccountId", "RegistrationTopicArn")
+    passed = (
+        "ExternalId",
+        "RegistrationToken",
+        "ResourcePrefix",
+        "PlatformAccountId",
+        "RegistrationTopicArn",
+    )
     assert set(organization) == set(passed) | {
         "OrganizationalUnitIds",
         "DeploymentRegion",

@@ -425,3 +425,115 @@ def test_only_enabled_rate_rules_with_a_function_target_are_emulated() -> None:
     assert [(r.logical_id, r.handler, r.period_seconds) for r in rule_targets(stack)] == [
         ("Hourly", "handlers.x.h", 7200)
     ]
+
+
+# ---- SNS -> SQS -> function, and CloudFormation's response bucket ----------------------------
+
+
+def test_sns_reaches_the_function_through_the_queue_and_failures_stay_queued(
+    emulator: MotoEmulator,
+) -> None:
+    from local_mode.plumbing import QueuePoller
+
+    sns, sqs = emulator.client("sns"), emulator.client("sqs")
+    topic = sns.create_topic(Name=f"t{time.time_ns()}")["TopicArn"]
+    url = sqs.create_queue(QueueName=f"q{time.time_ns()}", Attributes={"VisibilityTimeout": "0"})[
+        "QueueUrl"
+    ]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "false"}
+    )
+    seen: list[dict[str, Any]] = []
+    fail = {"first"}
+
+    def invoke(handler: str, event: dict[str, Any]) -> dict[str, Any]:
+        [record] = event["Records"]
+        envelope = json.loads(record["body"])
+        seen.append(envelope)
+        failed = envelope["Message"] in fail
+        fail.discard(envelope["Message"])
+        return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}] if failed else []}
+
+    poller = QueuePoller(
+        sqs, queue_url=url, queue_arn=arn, region=REGION, handler="handlers.x.h", invoke=invoke
+    )
+    sns.publish(TopicArn=topic, Message="first")
+
+    poller.tick()
+
+    # SNS's envelope (raw delivery off); the failed record came back and then succeeded.
+    assert [(e["Type"], e["TopicArn"], e["Message"]) for e in seen] == [
+        ("Notification", topic, "first"),
+        ("Notification", topic, "first"),
+    ]
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+
+
+def test_the_templates_registration_queue_is_found_by_type() -> None:
+    """The control plane's SNS -> SQS subscription and its event source mapping to the
+    registration function, as local mode reads them (not by logical id)."""
+    stacks = load_stacks(synthesized())
+    stack, _ = stack_with_handler(stacks, "handlers.api.handler")
+    resources = stack.resources
+    subscriptions = [r for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
+    assert [s["Properties"]["Protocol"] for s in subscriptions] == ["sqs"]
+    [mapping] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+    assert subscriptions[0]["Properties"]["Endpoint"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    function = resources[mapping["Properties"]["FunctionName"]["Ref"]]
+    assert function["Properties"]["Handler"] == "handlers.registration.handler"
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        (
+            "https://cloudformation-custom-resource-response-euwest3.s3.eu-west-3.amazonaws.com/k%7Cx?X-Amz-Signature=s",
+            "http://127.0.0.1:9/cloudformation-custom-resource-response-euwest3/k%7Cx",
+        ),
+        (
+            "https://s3.amazonaws.com/cloudformation-custom-resource-response-useast1/key",
+            "http://127.0.0.1:9/cloudformation-custom-resource-response-useast1/key",
+        ),
+        ("https://attacker.example.com/cloudformation-custom-resource-response-useast1/k", None),
+        ("https://my-bucket.s3.amazonaws.com/key", None),
+    ],
+)
+def test_only_the_response_bucket_is_re_addressed_to_the_emulator(
+    url: str, target: str | None
+) -> None:
+    from local_mode.plumbing import emulated_s3_url
+
+    assert emulated_s3_url(url, "http://127.0.0.1:9") == target
+
+
+def test_the_registration_function_answers_into_the_emulated_response_bucket(
+    emulator: MotoEmulator,
+) -> None:
+    """The production sender (its URL check untouched) PUTs a CloudFormation-shaped URL;
+    local mode's transport lands it in the emulator's bucket."""
+    import urllib.request
+
+    from local_mode.assembly import ROOT
+    from local_mode.plumbing import install_s3_response_transport, response_bucket
+
+    if str(ROOT / "lambda_src") not in sys.path:
+        sys.path.insert(0, str(ROOT / "lambda_src"))
+    from agent_builder.gateways.cfn_response import ResponseSender
+
+    s3 = emulator.client("s3")
+    bucket = response_bucket(REGION)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    url = f"https://{bucket}.s3.{REGION}.amazonaws.com/stack%7CRegistration%7Creq-1?X-Amz-S=x"
+    previous = urllib.request._opener  # type: ignore[attr-defined]
+    install_s3_response_transport(emulator.endpoint)
+    try:
+        ResponseSender().send(url, {"Status": "SUCCESS"})
+    finally:
+        urllib.request.install_opener(previous)  # type: ignore[arg-type]
+
+    body = s3.get_object(Bucket=bucket, Key="stack|Registration|req-1")["Body"].read()
+    assert json.loads(body) == {"Status": "SUCCESS"}

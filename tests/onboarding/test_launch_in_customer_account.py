@@ -155,7 +155,10 @@ def test_the_platform_account_itself_gets_nothing(launched: Launched) -> None:
 
 def test_outputs_describe_the_connection_for_a_pasted_role_arn(launched: Launched) -> None:
     outputs = launched.outputs
-    assert outputs["ExternalId"] == EXTERNAL_ID
+    # The External ID is NoEcho and never an output (anyone who can read the stack would
+    # learn it); the pasted connection takes it from the onboarding answer.
+    assert "ExternalId" not in outputs
+    assert EXTERNAL_ID not in json.dumps(outputs)
     assert outputs["TemplateVersion"] == cdk_context()["templateVersion"]
     assert outputs["ExecutionRoleArn"].endswith(":role/agent-builder-task-execution")
     assert outputs["TaskRoleArn"].endswith(":role/agent-builder-agent-task")

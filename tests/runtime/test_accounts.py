@@ -80,7 +80,11 @@ def test_onboarding_stores_the_external_id_as_pending(api: ApiCall, platform: Pl
         "externalId": external_id,
         "status": "pending",
         "createdAt": item["createdAt"],
+        # The Launch Stack link's registration token: only its SHA-256, and its expiry.
+        "registrationTokenHash": item["registrationTokenHash"],
+        "registrationTokenExpiresAt": item["registrationTokenExpiresAt"],
     }
+    assert re.fullmatch(r"[0-9a-f]{64}", item["registrationTokenHash"])
 
 
 def test_launch_stack_url_prefills_every_parameter_for_the_platform_region(api: ApiCall) -> None:
@@ -95,9 +99,14 @@ def test_launch_stack_url_prefills_every_parameter_for_the_platform_region(api: 
         "templateURL": TEMPLATE_URL,
         "stackName": f"{PREFIX}-onboarding",
         "param_ExternalId": answer.body["externalId"],
+        "param_RegistrationToken": params["param_RegistrationToken"],
         "param_PlatformAccountId": PLATFORM_ACCOUNT,
         "param_RegistrationTopicArn": TOPIC_ARN,
     }
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", params["param_RegistrationToken"])
+    assert params["param_RegistrationToken"] not in json.dumps(
+        {k: v for k, v in answer.body.items() if k != "launchStackUrl"}
+    )
     assert answer.body["templateUrl"] == TEMPLATE_URL
     assert answer.body["registration"] == "automatic"
 
@@ -255,11 +264,15 @@ def test_connecting_the_same_account_again_revalidates_it(
 def test_connecting_a_second_account_needs_a_disconnect_first(
     api: ApiCall, customer: Customer, platform: Platform
 ) -> None:
-    paste_connect(api, customer)
+    external_id = onboard(api).body["externalId"]
+    paste_connect(api, customer, externalId=external_id)
     before = platform.snapshot()
 
     answer = paste_connect(
-        api, customer, roleArn=f"arn:aws:iam::222222222222:role/{PREFIX}-deployer"
+        api,
+        customer,
+        externalId=external_id,
+        roleArn=f"arn:aws:iam::222222222222:role/{PREFIX}-deployer",
     )
 
     assert answer.status == 409
@@ -285,10 +298,10 @@ def test_connecting_a_second_account_needs_a_disconnect_first(
 def test_a_bad_connection_request_is_refused_with_400_and_nothing_stored(
     api: ApiCall, customer: Customer, platform: Platform, overrides: dict[str, str], code: str
 ) -> None:
-    onboard(api)
+    external_id = onboard(api).body["externalId"]
     before = platform.snapshot()
 
-    answer = paste_connect(api, customer, **overrides)
+    answer = paste_connect(api, customer, **{"externalId": external_id, **overrides})
 
     assert answer.status == 400
     assert answer.error_code == code
@@ -536,6 +549,8 @@ def test_disconnecting_turns_personal_back_into_freemium(
         "externalId": external_id,
         "status": "pending",
         "createdAt": item["createdAt"],
+        "registrationTokenHash": item["registrationTokenHash"],
+        "registrationTokenExpiresAt": item["registrationTokenExpiresAt"],
     }
 
 

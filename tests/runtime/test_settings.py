@@ -87,7 +87,7 @@ CONTRACT = {
         "TEMPLATE_URL",
     },
 }
-EVERY_VARIABLE = set().union(*CONTRACT.values()) | {"LOCAL_RESPONSE_URL_PREFIX"}
+EVERY_VARIABLE = set().union(*CONTRACT.values())
 # Read with a default when unset (the stack sets them from its config all the same).
 DEFAULTED = {
     "RUNNER_ARCHITECTURE": "ARM64",
@@ -241,7 +241,7 @@ def test_the_registration_function_starts_with_only_its_contract_variables(
 
     result = registration.handler(event, lambda_context("agent-builder-registration"))
 
-    assert result == {"results": ["refused"]}
+    assert result == {"results": ["refused"], "batchItemFailures": []}
     assert settings.load(settings.ConnectedAccounts).template_version == "1.2.0"
 
 

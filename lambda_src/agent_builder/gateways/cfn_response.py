@@ -1,14 +1,19 @@
 """Answering CloudFormation: a PUT of the custom resource's response to its ResponseURL.
 
 The URL comes from an untrusted message, so it is used only if it is what CloudFormation
-hands out, a pre-signed S3 URL: https, default port, no credentials in it, and a host
-under `s3...amazonaws.com` (virtual-hosted or path style, global, regional, dualstack).
-Anything else is never contacted: the platform is no relay for requests to other hosts.
-urllib does not follow redirects for PUT, so S3 cannot send the request elsewhere either.
+hands out: a pre-signed URL into its own response bucket,
+`cloudformation-custom-resource-response-<region without dashes>`, over https on the
+default port, with no credentials in it, virtual-hosted
+(`<bucket>.s3.amazonaws.com`, `<bucket>.s3-<region>.amazonaws.com`,
+`<bucket>.s3.<region>.amazonaws.com`) or path style (`s3[.-<region>].amazonaws.com/<bucket>/`).
+Anything else is never contacted: the platform is no relay for requests to other hosts
+or other buckets. urllib does not follow redirects for PUT, so S3 cannot send the request
+elsewhere either.
 
-Local mode (no S3, no CloudFormation) records answers at a loopback URL: it sets
-LOCAL_RESPONSE_URL_PREFIX, which settings accept only as an http://127.0.0.1 or
-http://localhost prefix and which a deployed function never has.
+There is no local-mode exception here: local mode answers at the same kind of URL and
+points urllib's https transport for those hosts at its emulated S3 (local_mode/plumbing.py,
+`install_s3_response_transport`), a process-wide opener that only local mode's process
+installs.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from aws_lambda_powertools import Logger
 
 logger = Logger(child=True)
 
-S3_HOST = re.compile(
-    r"^(?:[a-z0-9][a-z0-9.-]{0,253}\.)?s3(?:[.-](?:dualstack|[a-z]{2}(?:-gov)?-[a-z]+-[0-9]))*"
-    r"\.amazonaws\.com$"
-)
+RESPONSE_BUCKET = r"cloudformation-custom-resource-response-[a-z]{2}(?:gov)?[a-z]+[0-9]"
+_S3_ENDPOINT = r"s3(?:[.-][a-z]{2}(?:-gov)?-[a-z]+-[0-9])?\.amazonaws\.com"
+VIRTUAL_HOST = re.compile(rf"^{RESPONSE_BUCKET}\.{_S3_ENDPOINT}$")
+PATH_HOST = re.compile(rf"^{_S3_ENDPOINT}$")
+PATH_BUCKET = re.compile(rf"^/{RESPONSE_BUCKET}/[^/]")
 MAX_URL = 8192
 # CloudFormation reads at most 4096 bytes of response; keep the reason well inside that.
 MAX_REASON = 1000
@@ -42,13 +48,19 @@ def is_response_url(url: object) -> bool:
         port = parts.port
     except ValueError:
         return False
-    return (
-        parts.scheme == "https"
-        and parts.username is None
-        and parts.password is None
-        and port in (None, 443)
-        and bool(S3_HOST.match(parts.hostname or ""))
-    )
+    if (
+        parts.scheme != "https"
+        or parts.username is not None
+        or parts.password is not None
+        or port not in (None, 443)
+        or "/../" in parts.path
+        or "\\" in url
+    ):
+        return False
+    host = parts.hostname or ""
+    if VIRTUAL_HOST.match(host):
+        return parts.path.startswith("/")
+    return bool(PATH_HOST.match(host) and PATH_BUCKET.match(parts.path))
 
 
 def url_host(url: object) -> str:
@@ -71,19 +83,15 @@ class ResponseSender:
     def __init__(
         self,
         *,
-        local_prefix: str | None = None,
         opener: Callable[..., Any] = _open,
         attempts: int = 3,
         sleep: Callable[[float], None] = _sleep,
     ) -> None:
-        self._local_prefix = local_prefix
         self._open = opener
         self._attempts = attempts
         self._sleep = sleep
 
     def accepts(self, url: object) -> bool:
-        if self._local_prefix and isinstance(url, str) and url.startswith(self._local_prefix):
-            return "/../" not in url and len(url) <= MAX_URL
         return is_response_url(url)
 
     def send(self, url: str, response: dict[str, Any]) -> None:

@@ -1,17 +1,24 @@
 """The accounts table: one item per user, the External ID and, once connected, the account.
 
-Item: userId, externalId, status (pending | connected), createdAt, and while connected
-roleArn, accountId, region, resourcePrefix, clusterArn, subnetIds, securityGroupId,
-templateVersion, connectedAt, connectedVia (api | registration). GSI byExternalId finds
-the user a customer stack's registration message belongs to.
+Item: userId, externalId, status (pending | connected), createdAt, the registration
+token's SHA-256 (registrationTokenHash, never the token) and its expiry
+(registrationTokenExpiresAt, epoch seconds) until a registration consumes it, and while
+connected roleArn, accountId, region, resourcePrefix, clusterArn, subnetIds,
+securityGroupId, templateVersion, connectedAt, connectedVia (api | registration), and,
+connected by registration, the stack bound to it (registrationStackId,
+registrationPhysicalId). GSI byExternalId finds the user a customer stack's registration
+message belongs to.
 
 Connecting and disconnecting are one transaction each: the account item (conditional
-on the External ID it was validated with), the tier change on the profile (conditional
-on the tier it was read with) and the audit record.
+on the External ID it was validated with, on being pending or connected to the same
+account, and for a registration on the unexpired token it consumes or the stack it is
+bound to), the tier change on the profile (conditional on the tier it was read with)
+and the audit record.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -38,7 +45,33 @@ CONNECTION_FIELDS = (
     "templateVersion",
     "connectedAt",
     "connectedVia",
+    "registrationStackId",
+    "registrationPhysicalId",
 )
+TOKEN_FIELDS = ("registrationTokenHash", "registrationTokenExpiresAt")
+
+
+@dataclass(frozen=True)
+class RegistrationToken:
+    """A registration token as stored: its SHA-256 (hex) and expiry (epoch seconds)."""
+
+    digest: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class RegistrationProof:
+    """What a registration's connect write is conditioned on.
+
+    `token_digest` set: the write consumes that unexpired token (a Create, or an Update
+    of a stack not bound yet) and binds `stack_id`; unset: the item must already be
+    bound to `stack_id` (an Update of the registering stack).
+    """
+
+    stack_id: str
+    physical_id: str
+    token_digest: str | None
+    now: int
 
 
 class AccountChanged(Exception):
@@ -81,7 +114,9 @@ class AccountsRepository:
         # The index is eventually consistent: read the item itself before acting on it.
         return self.get(from_item(items[0])["userId"]) if items else None
 
-    def create_pending(self, user_id: str, external_id: str, now_iso: str) -> bool:
+    def create_pending(
+        self, user_id: str, external_id: str, now_iso: str, token: RegistrationToken
+    ) -> bool:
         """False if the user already has an item (another request made it first)."""
         from botocore.exceptions import ClientError
 
@@ -93,6 +128,8 @@ class AccountsRepository:
                     "externalId": {"S": external_id},
                     "status": {"S": PENDING},
                     "createdAt": {"S": now_iso},
+                    "registrationTokenHash": {"S": token.digest},
+                    "registrationTokenExpiresAt": {"N": str(token.expires_at)},
                 },
                 ConditionExpression="attribute_not_exists(userId)",
             )
@@ -102,7 +139,28 @@ class AccountsRepository:
             raise
         return True
 
-    def rotate(self, user_id: str, old: str, new: str, now_iso: str, audit: AuditEvent) -> None:
+    def issue_token(self, user_id: str, token: RegistrationToken) -> None:
+        """Replace the user's registration token (only the newest Launch Stack link works)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"userId": {"S": user_id}},
+            UpdateExpression="SET registrationTokenHash = :hash, registrationTokenExpiresAt = :exp",
+            ConditionExpression="attribute_exists(userId)",
+            ExpressionAttributeValues={
+                ":hash": {"S": token.digest},
+                ":exp": {"N": str(token.expires_at)},
+            },
+        )
+
+    def rotate(
+        self,
+        user_id: str,
+        old: str,
+        new: str,
+        now_iso: str,
+        audit: AuditEvent,
+        token: RegistrationToken,
+    ) -> None:
         """Replace a pending External ID; AccountChanged if it was connected meanwhile."""
         self._transact(
             [
@@ -110,7 +168,8 @@ class AccountsRepository:
                     "Update": {
                         "TableName": self._table,
                         "Key": {"userId": {"S": user_id}},
-                        "UpdateExpression": "SET externalId = :new, rotatedAt = :now",
+                        "UpdateExpression": "SET externalId = :new, rotatedAt = :now, "
+                        "registrationTokenHash = :hash, registrationTokenExpiresAt = :exp",
                         "ConditionExpression": "externalId = :old AND #status = :pending",
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": {
@@ -118,6 +177,8 @@ class AccountsRepository:
                             ":old": {"S": old},
                             ":now": {"S": now_iso},
                             ":pending": {"S": PENDING},
+                            ":hash": {"S": token.digest},
+                            ":exp": {"N": str(token.expires_at)},
                         },
                     }
                 },
@@ -133,18 +194,48 @@ class AccountsRepository:
         *,
         tier_change: tuple[str, str] | None,
         audit: AuditEvent,
+        registration: RegistrationProof | None = None,
     ) -> None:
-        """Store the validated connection, change the tier, write the audit record."""
-        update, names, values = update_parts({**connection, "status": CONNECTED})
-        names["#ext"] = "externalId"
-        values[":ext"] = {"S": external_id}
+        """Store the validated connection, change the tier, write the audit record.
+
+        Conditioned on the External ID it was validated with and on the item being
+        pending or connected to the same account, so that of two concurrent connects
+        for one user only one wins; a registration also on its proof (the token it
+        consumes, removed in the same write, or the stack the item is bound to).
+        """
+        fields = {**connection, "status": CONNECTED}
+        if registration is not None:
+            fields["registrationStackId"] = registration.stack_id
+            fields["registrationPhysicalId"] = registration.physical_id
+        update, names, values = update_parts(fields)
+        names.update({"#ext": "externalId", "#st": "status", "#acct": "accountId"})
+        values.update(
+            {
+                ":ext": {"S": external_id},
+                ":pendingState": {"S": PENDING},
+                ":thisAccount": {"S": str(connection["accountId"])},
+            }
+        )
+        condition = "#ext = :ext AND (#st = :pendingState OR #acct = :thisAccount)"
+        if registration is not None and registration.token_digest is not None:
+            names.update({"#tok": "registrationTokenHash", "#tokExp": "registrationTokenExpiresAt"})
+            values.update(
+                {":tok": {"S": registration.token_digest}, ":now": {"N": str(registration.now)}}
+            )
+            condition += " AND #tok = :tok AND #tokExp > :now"
+            update += " REMOVE #tok, #tokExp"
+        elif registration is not None:
+            names["#bound"] = "registrationStackId"
+            values[":bound"] = {"S": registration.stack_id}
+            values[":connectedState"] = {"S": CONNECTED}
+            condition += " AND #bound = :bound AND #st = :connectedState"
         items = [
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": {"userId": {"S": user_id}},
                     "UpdateExpression": update,
-                    "ConditionExpression": "#ext = :ext",
+                    "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
                 }

@@ -8,12 +8,13 @@ lambda_src/CONTRACT.md "Tier 2: connected AWS accounts".
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -37,6 +38,8 @@ from agent_builder.repositories.accounts import (
     CONNECTED,
     AccountChanged,
     AccountsRepository,
+    RegistrationProof,
+    RegistrationToken,
     TierChanged,
 )
 from agent_builder.repositories.audit import AuditLog
@@ -60,10 +63,25 @@ DOWNGRADES = {"personal": "freemium"}
 # Registration messages arrive right after CloudFormation created the role and its
 # policy; IAM may take a few seconds to honour them.
 REGISTRATION_PATIENCE_SECONDS = 40.0
+REGISTRATION_TOKEN_BYTES = 32  # token_urlsafe(32): 43 characters, 256 random bits
+REGISTRATION_TOKEN_LIFETIME = timedelta(hours=24)
 
 
 def new_external_id() -> str:
     return secrets.token_urlsafe(EXTERNAL_ID_BYTES)
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a registration token: its SHA-256, hex (256 random bits: no salt
+    or slow hash is needed, nobody can guess a preimage)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_registration_token(now: datetime) -> tuple[str, RegistrationToken]:
+    """A fresh single-use token and what the accounts item keeps of it."""
+    token = secrets.token_urlsafe(REGISTRATION_TOKEN_BYTES)
+    expires = int((now + REGISTRATION_TOKEN_LIFETIME).timestamp())
+    return token, RegistrationToken(token_digest(token), expires)
 
 
 def template_outdated(version: object, latest: str) -> bool | None:
@@ -230,12 +248,18 @@ class AccountService:
         region = region or self._platform_region
         if not is_aws_region(region):
             raise InvalidRegion(f"{region!r} is not an AWS region where ECS is available")
-        now = timeutil.iso(self._clock())
+        moment = self._clock()
+        now = timeutil.iso(moment)
+        # Every answer carries a new single-use registration token (in the Launch Stack
+        # link only); it replaces the previous one, of which only the hash was kept.
+        token, stored = new_registration_token(moment)
         self._profiles.ensure(caller.user_id, caller.email, now)
         record = self._accounts.get(caller.user_id)
+        issued = False
         if record is None:
             external_id = new_external_id()
-            if self._accounts.create_pending(caller.user_id, external_id, now):
+            if self._accounts.create_pending(caller.user_id, external_id, now, stored):
+                issued = True
                 self._audit.record(
                     AuditEvent(caller.user_id, "account.onboarding", details={"region": region})
                 )
@@ -257,16 +281,20 @@ class AccountService:
                     external_id,
                     now,
                     AuditEvent(caller.user_id, "account.rotate_external_id"),
+                    stored,
                 )
+                issued = True
             except AccountChanged:
                 raise AccountAlreadyConnected(
                     "the External ID changed or was connected meanwhile; try again"
                 ) from None
             logger.info("external id rotated")
             record = {"externalId": external_id}
-        return self._onboarding_view(record["externalId"], region)
+        if not issued:
+            self._accounts.issue_token(caller.user_id, stored)
+        return self._onboarding_view(record["externalId"], token, region)
 
-    def _onboarding_view(self, external_id: str, region: str) -> dict[str, Any]:
+    def _onboarding_view(self, external_id: str, token: str, region: str) -> dict[str, Any]:
         # A custom resource's SNS topic must be in the stack's region: the platform's
         # topic serves stacks launched in the platform's region; elsewhere the stack
         # skips registration and the customer pastes its RoleArn output.
@@ -284,6 +312,7 @@ class AccountService:
                 f"{self._project}-onboarding",
                 {
                     "ExternalId": external_id,
+                    "RegistrationToken": token,
                     "PlatformAccountId": self._platform_account,
                     "RegistrationTopicArn": self._topic if automatic else "",
                 },
@@ -362,7 +391,12 @@ class AccountService:
             )
 
     def connect_candidate(
-        self, user_id: str, candidate: Candidate, *, patience: float = 0.0
+        self,
+        user_id: str,
+        candidate: Candidate,
+        *,
+        patience: float = 0.0,
+        registration: RegistrationProof | None = None,
     ) -> dict[str, Any]:
         """Validate, then store the connection and upgrade the tier, in one transaction.
         A validation failure is audited and raised (422); nothing is stored."""
@@ -400,12 +434,15 @@ class AccountService:
                             "tier": UPGRADES.get(tier, tier),
                         },
                     ),
+                    registration=registration,
                 )
             except TierChanged:
                 if attempt == 2:
                     raise
                 continue
             except AccountChanged:
+                if registration is not None:
+                    raise
                 raise ExternalIdMismatch(
                     "the External ID was rotated while the role was being validated; "
                     "use the current one"

@@ -1,20 +1,29 @@
 """Registration messages from customers' onboarding stacks (SNS-backed custom resource).
 
-Anyone may publish to the registration topic, so every message is untrusted: it is acted
-on only if its ResponseURL is a CloudFormation pre-signed S3 URL (gateways/cfn_response.py),
-connects only with an External ID the platform issued and through the same validation as
-a pasted role, and every acted-on message gets an answer (a Delete always SUCCESS). The
+Anyone who can reach the registration topic's queue may send a message, so every message
+is untrusted: it is acted on only if its ResponseURL is CloudFormation's own response
+bucket (gateways/cfn_response.py). A Create connects only with the user's single-use,
+unexpired registration token (the Launch Stack link's NoEcho parameter), consumed in the
+same conditional write that connects and binds the registering StackId; an Update acts
+only for the bound stack (or, unbound, with a valid token); a Delete disconnects only the
+live registration of the bound stack, and only once the stored role confirms that the
+stack is being deleted. Every acted-on message gets an answer (a Delete always SUCCESS);
+refusals answer a generic reason that names no account and no other user's facts. The
 rules: lambda_src/CONTRACT.md "Registration".
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from agent_builder import timeutil
 from agent_builder.audit import FAILURE, AuditEvent
 from agent_builder.errors import DomainError, InvalidInput, InvalidRegion, RoleValidationFailed
 from agent_builder.gateways.cfn_response import (
@@ -22,12 +31,19 @@ from agent_builder.gateways.cfn_response import (
     ResponseSender,
     url_host,
 )
-from agent_builder.repositories.accounts import CONNECTED, AccountsRepository
+from agent_builder.gateways.role_chain import RoleChain
+from agent_builder.repositories.accounts import (
+    CONNECTED,
+    AccountChanged,
+    AccountsRepository,
+    RegistrationProof,
+)
 from agent_builder.repositories.audit import AuditLog
 from agent_builder.services.accounts import (
     REGISTRATION_PATIENCE_SECONDS,
     AccountService,
     Candidate,
+    token_digest,
 )
 from agent_builder.validation import (
     ACCOUNT_ID,
@@ -47,10 +63,15 @@ SUCCESS, FAILED = "SUCCESS", "FAILED"
 INTERNAL_REASON = (
     "the platform hit an internal error (it has been logged); retry the stack operation"
 )
-UNKNOWN_ID_REASON = (
-    "unknown External ID: launch the stack from the Launch Stack link the platform shows you "
-    "(POST /aws-account/onboarding), with the External ID it gives"
+# One answer for every message that cannot be believed (unknown External ID; missing,
+# wrong, expired or used token; another stack), so the reason tells a forger nothing.
+NOT_VERIFIED_REASON = (
+    "the registration could not be verified: launch the stack from a fresh Launch Stack "
+    "link (POST /aws-account/onboarding); each link registers once, within 24 hours"
 )
+TOKEN_LENGTH = 43
+# The stack status in which CloudFormation sends a stack deletion's Delete requests.
+DELETING = "DELETE_IN_PROGRESS"
 
 
 @dataclass(frozen=True)
@@ -66,16 +87,20 @@ class RegistrationService:
         repository: AccountsRepository,
         audit: AuditLog,
         sender: ResponseSender,
+        chain: RoleChain,
         *,
         project: str,
         patience: float = REGISTRATION_PATIENCE_SECONDS,
+        clock: Callable[[], datetime] = timeutil.utcnow,
     ) -> None:
         self._service = accounts
         self._accounts = repository
         self._audit = audit
         self._sender = sender
+        self._chain = chain
         self._project = project
         self._patience = patience
+        self._clock = clock
 
     def handle(self, message: str) -> str:
         """Act on one message and answer CloudFormation; returns the status sent."""
@@ -123,32 +148,89 @@ class RegistrationService:
         external_id = props.get("ExternalId")
         if not isinstance(external_id, str) or not EXTERNAL_ID.match(external_id):
             return Outcome(FAILED, "ExternalId is missing or malformed")
+        stack_id = _text(request.get("StackId"))
+        if STACK_ARN.match(stack_id) is None:
+            return Outcome(FAILED, NOT_VERIFIED_REASON)
         record = self._accounts.find_by_external_id(external_id)
         if record is None:
-            logger.warning(
-                "registration with an unknown External ID", stack=_text(request.get("StackId"))
-            )
-            return Outcome(FAILED, UNKNOWN_ID_REASON)
+            logger.warning("registration with an unknown External ID", stack=stack_id)
+            return Outcome(FAILED, NOT_VERIFIED_REASON)
         user_id = str(record["userId"])
+        bound = record.get("registrationStackId") == stack_id and record.get("status") == CONNECTED
+        if bound and request.get("RequestType") == "Create":
+            # The same Create delivered again (SNS and SQS deliver at least once): the
+            # first one connected this stack and consumed the token; change nothing.
+            logger.info("registration already made by this stack")
+            return Outcome(SUCCESS)
+        if bound:
+            proof = RegistrationProof(
+                stack_id=stack_id,
+                physical_id=str(record.get("registrationPhysicalId") or ""),
+                token_digest=None,
+                now=self._now(),
+            )
+        else:
+            digest = self._valid_token(record, props.get("RegistrationToken"))
+            if digest is None:
+                logger.warning("registration without a valid registration token", stack=stack_id)
+                self._refused(user_id, "registration token missing, wrong, expired or used")
+                return Outcome(FAILED, NOT_VERIFIED_REASON)
+            proof = RegistrationProof(
+                stack_id=stack_id,
+                physical_id=self._physical_id(request),
+                token_digest=digest,
+                now=self._now(),
+            )
         try:
             candidate = self._candidate(props, request, external_id)
             self._service.refuse_other_account(record, candidate.account_id)
-            self._service.connect_candidate(user_id, candidate, patience=self._patience)
+            self._service.connect_candidate(
+                user_id, candidate, patience=self._patience, registration=proof
+            )
         except RoleValidationFailed as exc:
             return Outcome(FAILED, exc.message)  # audited by connect_candidate
+        except AccountChanged:
+            # Another registration or connect won meanwhile, or the token was used or
+            # replaced while this one was validated: nothing was written.
+            self._refused(user_id, "the connection changed while the role was validated")
+            return Outcome(FAILED, NOT_VERIFIED_REASON)
         except DomainError as exc:
-            self._audit.record(
-                AuditEvent(
-                    user_id,
-                    "account.registration",
-                    result=FAILURE,
-                    account_id=_text(props.get("AccountId")),
-                    reason=exc.message,
-                    details={"via": "registration"},
-                )
-            )
+            self._refused(user_id, exc.message, account_id=_text(props.get("AccountId")))
             return Outcome(FAILED, exc.message)
         return Outcome(SUCCESS)
+
+    def _valid_token(self, record: dict[str, Any], token: object) -> str | None:
+        """The token's digest if it is the record's unexpired, unused token."""
+        stored = record.get("registrationTokenHash")
+        expires = record.get("registrationTokenExpiresAt")
+        if (
+            not isinstance(token, str)
+            or len(token) != TOKEN_LENGTH
+            or not isinstance(stored, str)
+            or expires is None
+        ):
+            return None
+        digest = token_digest(token)
+        if not hmac.compare_digest(digest.encode(), stored.encode()):
+            return None
+        if int(expires) <= self._now():
+            return None
+        return digest
+
+    def _refused(self, user_id: str, reason: str, *, account_id: str | None = None) -> None:
+        self._audit.record(
+            AuditEvent(
+                user_id,
+                "account.registration",
+                result=FAILURE,
+                account_id=account_id,
+                reason=reason,
+                details={"via": "registration"},
+            )
+        )
+
+    def _now(self) -> int:
+        return int(self._clock().timestamp())
 
     def _candidate(
         self, props: dict[str, Any], request: dict[str, Any], external_id: str
@@ -200,23 +282,57 @@ class RegistrationService:
     # ---- Delete ---------------------------------------------------------------------------
 
     def _delete(self, request: dict[str, Any]) -> Outcome:
+        """Always SUCCESS (a customer can always delete their stack); disconnects only the
+        live registration of the stack bound to it, once the stack is really being deleted."""
         props = request.get("ResourceProperties")
         props = props if isinstance(props, dict) else {}
         external_id = props.get("ExternalId")
-        account_id = props.get("AccountId")
+        stack_id = _text(request.get("StackId"))
         if not isinstance(external_id, str) or not EXTERNAL_ID.match(external_id):
             return Outcome(SUCCESS)
         record = self._accounts.find_by_external_id(external_id)
         if (
-            record is not None
-            and record.get("status") == CONNECTED
-            and record.get("accountId") == account_id
+            record is None
+            or record.get("status") != CONNECTED
+            or record.get("registrationStackId") != stack_id
         ):
-            self._service.disconnect_record(str(record["userId"]), record, via="registration")
-        else:
-            # A rolled-back Create, another account's stack, or already disconnected.
+            # A rolled-back Create, another stack, or already disconnected.
             logger.info("stack deleted; nothing connected to it")
+            return Outcome(SUCCESS)
+        if request.get("PhysicalResourceId") != record.get("registrationPhysicalId"):
+            # CloudFormation cleaning up a replaced resource, or rolling back an update:
+            # not the live registration, which stays connected.
+            logger.info("delete of a registration that is not the live one; nothing changed")
+            return Outcome(SUCCESS)
+        user_id = str(record["userId"])
+        if not self._stack_is_deleting(record, user_id, stack_id):
+            logger.warning("delete not confirmed by the stack's status; nothing changed")
+            return Outcome(SUCCESS)
+        self._service.disconnect_record(user_id, record, via="registration")
         return Outcome(SUCCESS)
+
+    def _stack_is_deleting(self, record: dict[str, Any], user_id: str, stack_id: str) -> bool:
+        """Ask the stack itself, through the stored role (launcher -> deployer, which may
+        DescribeStacks on its own stack only), whether it is being deleted."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        stack = STACK_ARN.match(stack_id)
+        if stack is None:
+            return False
+        try:
+            session = self._chain.assume_connection(
+                record, user_id=user_id, region=stack["region"], purpose="registration"
+            )
+            answer = session.client("cloudformation").describe_stacks(StackName=stack_id)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("could not read the stack's status", error=type(exc).__name__)
+            return False
+        stacks = answer.get("Stacks") or []
+        return (
+            len(stacks) == 1
+            and stacks[0].get("StackId") == stack_id
+            and stacks[0].get("StackStatus") == DELETING
+        )
 
     # ---- the answer -----------------------------------------------------------------------
 
