@@ -19,6 +19,7 @@ from tests.runtime.support import (
     Customer,
     Platform,
     audit_records,
+    aws_answer,
     aws_error,
     paste_connect,
 )
@@ -153,6 +154,51 @@ def test_the_task_definition_is_registered_in_the_customer_account_and_deleted(
     assert platform.client("ecs").list_task_definitions(familyPrefix=f"{PREFIX}-agent-runner")[
         "taskDefinitionArns"
     ] == [platform.task_definition_arn]
+
+
+def test_the_deployer_is_asked_to_delete_exactly_the_revision_it_registered(
+    api: ApiCall, agent_id: str, connected: Customer, aws_hooks: Hooks
+) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for operation in ("DeregisterTaskDefinition", "DeleteTaskDefinitions"):
+        aws_hooks(
+            f"provide-client-params.ecs.{operation}",
+            lambda params, operation=operation, **_: calls.append((operation, params)),
+        )
+
+    assert deploy(api, agent_id).status == 202
+
+    revision = customer_task(connected)["taskDefinitionArn"]
+    assert calls == [
+        ("DeregisterTaskDefinition", {"taskDefinition": revision}),
+        ("DeleteTaskDefinitions", {"taskDefinitions": [revision]}),
+    ]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        aws_error("AccessDeniedException"),
+        aws_answer(
+            {
+                "taskDefinitions": [],
+                "failures": [{"arn": "x", "reason": "TASK_DEFINITION_IN_USE"}],
+            }
+        ),
+    ],
+    ids=["denied", "failures"],
+)
+def test_a_refused_delete_does_not_fail_a_started_run_and_leaves_no_active_revision(
+    api: ApiCall, agent_id: str, connected: Customer, aws_hooks: Hooks, refusal: Any
+) -> None:
+    aws_hooks("before-call.ecs.DeleteTaskDefinitions", refusal)
+
+    answer = deploy(api, agent_id)
+
+    assert answer.status == 202, answer.body
+    ecs = connected.client("ecs")
+    active = ecs.list_task_definitions(familyPrefix=f"{PREFIX}-agent-runner", status="ACTIVE")
+    assert active["taskDefinitionArns"] == []
 
 
 def test_an_agents_own_image_is_deployed_instead_of_the_runner(
