@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 CHECKOV_VENV := .venv-checkov
+PARLIAMENT_VENV := .venv-parliament
 PY := $(VENV)/bin/python
 CDK := npx --no-install cdk
 
@@ -14,6 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # checkov would otherwise try to download guidelines from the internet.
 export BC_SKIP_MAPPING := TRUE
 export CHECKOV_BIN := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
+export PARLIAMENT_PYTHON := $(CURDIR)/$(PARLIAMENT_VENV)/bin/python
 
 .PHONY: help setup synth test lint typecheck unit deploy destroy smoke teardown-plan cost bench-synth bench-runtime clean
 
@@ -47,12 +49,18 @@ $(CHECKOV_VENV)/.deps: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
+$(PARLIAMENT_VENV)/.deps: requirements-parliament.txt
+	test -x $(PARLIAMENT_VENV)/bin/python || $(PYTHON) -m venv $(PARLIAMENT_VENV)
+	$(PARLIAMENT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PARLIAMENT_VENV)/bin/python -m pip install --quiet -r requirements-parliament.txt
+	touch $@
+
 node_modules/.deps: package.json package-lock.json
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || (echo "Node 20+ is required" && exit 1)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps node_modules/.deps
+setup: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps $(PARLIAMENT_VENV)/.deps node_modules/.deps
 
 # ---- the main job -------------------------------------------------------------------
 
@@ -75,7 +83,7 @@ lint: $(VENV)/.dev-deps
 typecheck: $(VENV)/.dev-deps
 	$(VENV)/bin/mypy app.py stacks constructs lambda_src agent_runner scripts local_mode
 
-unit: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps node_modules/.deps
+unit: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps $(PARLIAMENT_VENV)/.deps node_modules/.deps
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 test: synth lint typecheck unit

@@ -49,6 +49,24 @@ def bedrock_model_arns(scope: Construct, models: Sequence[str]) -> list[str]:
     return sorted(set(arns))
 
 
+def ecs_tasks_principal(scope: Construct, *, source_arn: bool) -> iam.ServicePrincipal:
+    """ecs-tasks.amazonaws.com, only on behalf of this account (confused-deputy guard).
+
+    ECS's task IAM role guide recommends aws:SourceAccount and an aws:SourceArn of the
+    account's ECS resources in this region (`arn:...:ecs:<region>:<account>:*`) for task
+    roles; for the execution role it documents neither, so it gets aws:SourceAccount,
+    which every service principal's request carries, and not a SourceArn that ECS might
+    not send (a wrong guess there would stop every task from pulling its image).
+    """
+    stack = Stack.of(scope)
+    conditions: dict[str, dict[str, str]] = {"StringEquals": {"aws:SourceAccount": stack.account}}
+    if source_arn:
+        conditions["ArnLike"] = {
+            "aws:SourceArn": f"arn:{stack.partition}:ecs:{stack.region}:{stack.account}:*"
+        }
+    return iam.ServicePrincipal("ecs-tasks.amazonaws.com", conditions=conditions)
+
+
 class AgentCluster(Construct):
     """An ECS cluster for agent tasks with FARGATE and FARGATE_SPOT, plus what tasks use.
 
@@ -101,7 +119,7 @@ class AgentCluster(Construct):
             "ExecutionRole",
             role_name=f"{prefix}-task-execution",
             description="ECS pulls the agent image and ships its logs with this role",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            assumed_by=ecs_tasks_principal(self, source_arn=False),
         )
         # Written out rather than the AWS managed policy, whose logs grant is account-wide.
         self.log_group.grant_write(self.execution_role)
@@ -125,7 +143,7 @@ class AgentCluster(Construct):
             "TaskRole",
             role_name=f"{prefix}-agent-task",
             description="What the agent runner itself may do: invoke the allowed Bedrock models",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            assumed_by=ecs_tasks_principal(self, source_arn=True),
         )
         model_arns = bedrock_model_arns(self, allowed_models)
         self.task_role.add_to_policy(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
@@ -56,16 +57,37 @@ class AgentNetwork(Construct):
                 removal_policy=removal_policy,
             )
             checkov_skip(flow_log_group, CKV_AWS_158=LOG_GROUP_KMS_REASON)
-            self.vpc.add_flow_log(
+            flow_log = self.vpc.add_flow_log(
                 "FlowLog",
                 destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
                 traffic_type=ec2.FlowLogTrafficType.ALL,
                 max_aggregation_interval=ec2.FlowLogMaxAggregationInterval.TEN_MINUTES,
             )
+            _guard_flow_log_role(flow_log)
         self.task_security_group = egress_only_security_group(
             self, "TaskSecurityGroup", vpc=self.vpc, prefix=prefix
         )
         self.subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PUBLIC)
+
+
+def _guard_flow_log_role(flow_log: ec2.FlowLog) -> None:
+    """The flow-log role CDK creates trusts vpc-flow-logs.amazonaws.com only on behalf of
+    this account's flow logs (the VPC guide's confused-deputy conditions). The flow log's
+    id is known only once it exists, and it names this role: so any flow log of this
+    account and region. Overridden in place so the role keeps its logical id."""
+    stack = Stack.of(flow_log)
+    role = flow_log.node.find_child("IAMRole").node.default_child
+    assert isinstance(role, iam.CfnRole)
+    role.add_property_override(
+        "AssumeRolePolicyDocument.Statement.0.Condition",
+        {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:"
+                "vpc-flow-log/*"
+            },
+        },
+    )
 
 
 def egress_only_security_group(

@@ -52,44 +52,27 @@ class AgentRunnerTask(Construct):
         )
         tag = self.image_asset.asset_hash
         self.image_uri = f"{repository.repository_uri}:{tag}"
+        copier_role = self._copier_role(repository)
         self.copy = ECRDeployment(
             self,
             "CopyImage",
             src=DockerImageName(self.image_asset.image_uri),
             dest=DockerImageName(self.image_uri),
+            # Immutable: the package would add ecr:* and s3:GetObject on "*" to it.
+            role=copier_role.without_policy_updates(),
         )
+        self.copy.node.add_dependency(copier_role)
         # The copy function is a singleton at stack level, outside this construct.
         (copier,) = [
             c
             for c in Stack.of(self).node.children
             if c.node.id.startswith("Custom::CDKECRDeployment")
         ]
-        acknowledge(
-            copier,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "cdk-ecr-deployment's copy function uses AWSLambdaBasicExecutionRole for its own "
-            "logs; it runs only during deployment, invoked by CloudFormation.",
-        )
-        acknowledge(
-            copier,
-            "AwsSolutions-IAM5[Resource::*]",
-            "cdk-ecr-deployment's copy function needs ecr:GetAuthorizationToken (no resource-level "
-            "permissions exist) and read of CDK's asset repository, whose image tags are hashes.",
-        )
-
         for child in copier.node.find_all():
             if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::Logs::LogGroup":
                 checkov_skip(child, CKV_AWS_158=LOG_GROUP_KMS_REASON)
                 # The package retains its log group; `cdk destroy` must leave nothing behind.
                 child.apply_removal_policy(RemovalPolicy.DESTROY)
-            if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::IAM::Policy":
-                checkov_skip(
-                    child,
-                    CKV_AWS_108="cdk-ecr-deployment's copier reads images from CDK's asset repository "
-                    "and ECR authorization tokens have no resource scope; it runs only during deploys.",
-                    CKV_AWS_111="cdk-ecr-deployment's copier pushes the runner image into our repository; "
-                    "ECR's token call cannot be scoped. It runs only during deploys.",
-                )
 
         self.task_definition = ecs.FargateTaskDefinition(
             self,
@@ -118,6 +101,76 @@ class AgentRunnerTask(Construct):
         )
         self.task_definition.node.add_dependency(self.copy)
         self.container = container
+
+    def _copier_role(self, repository: ecr.IRepository) -> iam.Role:
+        """The role cdk-ecr-deployment's copy function runs as, scoped to its two repositories.
+
+        The package gives the function's role ecr:* actions and s3:GetObject on "*" unless the
+        role it is handed cannot take policies; this one takes them here instead: the ECR
+        token (which has no resource-level permissions), reads of CDK's asset repository and
+        our repository, and pushes to our repository only. No S3: the source is an image.
+        """
+        role = iam.Role(
+            self,
+            "CopierRole",
+            description="cdk-ecr-deployment copies the runner image from CDK's asset repository "
+            "into the platform's repository at deploy time",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AWSLambdaBasicExecutionRole"
+                )
+            ],
+        )
+        assets = self.image_asset.repository.repository_arn
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EcrToken",
+                actions=["ecr:GetAuthorizationToken"],
+                # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
+                resources=["*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadAssetAndPlatformImages",
+                actions=[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:DescribeImages",
+                    "ecr:DescribeRepositories",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:ListImages",
+                ],
+                resources=[assets, repository.repository_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PushToPlatformRepository",
+                actions=[
+                    "ecr:CompleteLayerUpload",
+                    "ecr:InitiateLayerUpload",
+                    "ecr:PutImage",
+                    "ecr:UploadLayerPart",
+                ],
+                resources=[repository.repository_arn],
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "cdk-ecr-deployment's copy function writes its own logs with "
+            "AWSLambdaBasicExecutionRole; it runs only during deployment, invoked by CloudFormation.",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only ecr:GetAuthorizationToken, which supports no resource-level permissions (AWS "
+            'requires "*"); every image read and push is limited to CDK\'s asset repository '
+            "and the platform's runner repository.",
+        )
+        return role
 
     def grant_run(self, role: iam.IRole, *, cluster: ClusterTasks) -> None:
         """Run this task definition on `cluster`, tag the task it starts, pass its two roles."""

@@ -10,6 +10,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from constructs.nag import acknowledge, checkov_skip, nag_text
 
+# The tags the platform puts on what it creates: CustomerCluster.register (Project) and
+# CustomerLauncher's RunTask (Project, userId, agentId, runId).
+RUN_TASK_TAG_KEYS = ("Project", "agentId", "runId", "userId")
+
 
 def _arn(stack: Stack, service: str, resource: str) -> str:
     # Spelled out rather than format_arn, so the template reads the same to every reviewer.
@@ -22,8 +26,9 @@ class DeployerRole(Construct):
     Its name is fixed to the platform's (`<platform prefix>-deployer`): the platform's
     launcher role may assume only roles of exactly that name. It trusts that launcher role
     (not the account root) with the customer's External ID, and may set the source
-    identity. Its permissions reach only the `prefix`-named cluster, task-definition
-    families, task roles and log group; each wildcard says why in the policy's metadata.
+    identity. Its permissions reach only the `prefix`-named cluster, the runner's
+    task-definition family, the task roles and the log group, with every condition key
+    the IAM reference offers for these actions; each wildcard says why in the metadata.
     """
 
     def __init__(
@@ -39,6 +44,8 @@ class DeployerRole(Construct):
         execution_role: iam.IRole,
         task_role: iam.IRole,
         log_group: logs.ILogGroup,
+        task_cpu: int,
+        task_memory_mib: int,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -65,19 +72,40 @@ class DeployerRole(Construct):
         )
 
         cluster_arn = cluster.cluster_arn
-        families = _arn(stack, "ecs", f"task-definition/{prefix}-*:*")
+        # The one family the platform registers (CONTRACT.md "Customer runs"), every revision.
+        runner_family = _arn(stack, "ecs", f"task-definition/{prefix}-agent-runner:*")
         cluster_tasks = _arn(stack, "ecs", f"task/{prefix}-cluster/*")
+        on_cluster = {"ecs:cluster": cluster_arn}
+        project = {"aws:RequestTag/Project": prefix}
+        ours = {"aws:ResourceTag/Project": prefix}
+        # Every condition key below exists for its action in the IAM service authorization
+        # reference (tests/infra/test_deployer_conditions.py checks them against the data
+        # parliament ships).
         statements = [
             iam.PolicyStatement(
-                sid="RunPrefixedTaskDefinitionsOnPrefixedCluster",
+                sid="RunTheRunnerFamilyOnPrefixedCluster",
                 actions=["ecs:RunTask"],
-                resources=[families],
-                conditions={"ArnEquals": {"ecs:cluster": cluster_arn}},
+                resources=[runner_family],
+                conditions={
+                    "ArnEquals": on_cluster,
+                    # Only revisions the deployer itself registered (they carry the tag).
+                    "StringEquals": {**project, **ours},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": list(RUN_TASK_TAG_KEYS)},
+                    # The platform sends launchType FARGATE and no capacity-provider strategy;
+                    # the revision is FARGATE-only (below), so it can run on Fargate alone.
+                    "Null": {"ecs:capacity-provider": "true"},
+                    # No ECS Exec shell into an agent task, no EBS volumes attached to it.
+                    "StringEqualsIfExists": {
+                        "ecs:enable-execute-command": "false",
+                        "ecs:enable-ebs-volumes": "false",
+                    },
+                },
             ),
             iam.PolicyStatement(
                 sid="StopAndDescribeTasksOfPrefixedCluster",
                 actions=["ecs:DescribeTasks", "ecs:StopTask"],
                 resources=[cluster_tasks],
+                conditions={"ArnEquals": on_cluster, "StringEquals": ours},
             ),
             iam.PolicyStatement(
                 sid="ListTasksOfPrefixedCluster",
@@ -85,7 +113,7 @@ class DeployerRole(Construct):
                 # ListTasks authorises against container instances, which Fargate clusters
                 # have none of: AWS requires "*" here, and the ecs:cluster condition scopes it.
                 resources=["*"],
-                conditions={"ArnEquals": {"ecs:cluster": cluster_arn}},
+                conditions={"ArnEquals": on_cluster},
             ),
             iam.PolicyStatement(
                 sid="DescribePrefixedCluster",
@@ -93,29 +121,53 @@ class DeployerRole(Construct):
                 resources=[cluster_arn],
             ),
             iam.PolicyStatement(
-                sid="RegisterPrefixedTaskDefinitionsTaggedWithProject",
+                sid="RegisterTheRunnerFamilyTaggedWithProject",
                 actions=["ecs:RegisterTaskDefinition"],
-                resources=[families],
-                conditions={"StringEquals": {"aws:RequestTag/Project": prefix}},
+                resources=[runner_family],
+                conditions={
+                    "StringEquals": project,
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": ["Project"],
+                        "ecs:compute-compatibility": ["FARGATE"],
+                    },
+                    # requiresCompatibilities must be given (FARGATE), not left to default.
+                    "Null": {"ecs:compute-compatibility": "false"},
+                    # Fargate refuses privileged containers anyway; say it in IAM too.
+                    "StringEqualsIfExists": {"ecs:privileged": "false"},
+                    # No bigger than the size the platform runs agents at (cdk.json
+                    # testTaskCpu / testTaskMemoryMiB): a larger one needs a new template.
+                    "NumericLessThanEquals": {
+                        "ecs:task-cpu": str(task_cpu),
+                        "ecs:task-memory": str(task_memory_mib),
+                    },
+                },
             ),
             iam.PolicyStatement(
                 sid="TagOnlyWhatItCreates",
                 actions=["ecs:TagResource"],
-                resources=[families, cluster_tasks],
+                resources=[runner_family, cluster_tasks],
                 conditions={
                     "StringEquals": {
                         "ecs:CreateAction": ["RegisterTaskDefinition", "RunTask"],
-                        "aws:RequestTag/Project": prefix,
-                    }
+                        **project,
+                    },
+                    "ForAllValues:StringEquals": {"aws:TagKeys": list(RUN_TASK_TAG_KEYS)},
                 },
             ),
             iam.PolicyStatement(
                 sid="DeregisterTaskDefinitions",
                 actions=["ecs:DeregisterTaskDefinition"],
-                # DeregisterTaskDefinition supports no resource-level permissions or resource
-                # tag conditions: AWS requires "*". It only marks a revision INACTIVE (running
-                # tasks and services keep it); the platform deregisters what it registered.
+                # DeregisterTaskDefinition supports no resource-level permissions or condition
+                # keys: AWS requires "*". It only marks a revision INACTIVE (running tasks keep
+                # it); the platform deregisters what it registered, then deletes it (below).
                 resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="DeleteRunnerRevisionsItRegistered",
+                actions=["ecs:DeleteTaskDefinitions"],
+                # After each run: no revision keeps an agent's instructions or input.
+                resources=[runner_family],
+                conditions={"StringEquals": ours},
             ),
             iam.PolicyStatement(
                 sid="PassOnlyAgentTaskRolesToEcsTasks",
@@ -165,18 +217,18 @@ class DeployerRole(Construct):
                 'resource-level permissions, so AWS requires Resource "*".',
                 "DescribeNetworkForValidation": "EC2 Describe actions support no resource-level "
                 'permissions, so AWS requires Resource "*"; they read network metadata only.',
-                "TaskDefinitionFamilies": "task-definition/<ResourcePrefix>-*:* is every revision "
-                "of the prefixed families the platform registers (one per agent).",
+                "RunnerFamily": "task-definition/<ResourcePrefix>-agent-runner:* is every revision "
+                "of the one family the platform registers (one revision per run, deleted after).",
                 "ClusterTasks": "task/<ResourcePrefix>-cluster/* is every task of the prefixed "
                 "cluster; task ids are random.",
             },
         )
         for resource, reason in (
             (
-                families,
-                "Task-definition families are created per agent by the platform, so the family "
-                "suffix and revision are wildcards; the family prefix is the customer's "
-                "ResourcePrefix and registration also requires the Project request tag.",
+                runner_family,
+                "One family, <ResourcePrefix>-agent-runner; each run registers a new revision "
+                "(then deletes it), so only the revision number is a wildcard. Registering also "
+                "requires the Project tag, FARGATE and the platform's task size.",
             ),
             (
                 cluster_tasks,
@@ -194,7 +246,7 @@ class DeployerRole(Construct):
             policy,
             CKV_AWS_111="The only unscoped write is ecs:DeregisterTaskDefinition, which supports no "
             'resource-level permissions (AWS requires "*"); every other write is limited to '
-            "the prefixed cluster, families and roles.",
+            "the prefixed cluster, the runner family and the task roles.",
         )
 
 

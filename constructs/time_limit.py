@@ -28,13 +28,23 @@ class TimeLimit(Construct):
             schedule_group_name=f"{prefix}-test-timeouts",
             removal_policy=RemovalPolicy.DESTROY,
         )
+        self.schedule_group_arn = Stack.of(self).format_arn(
+            service="scheduler",
+            resource="schedule-group",
+            resource_name=self.schedule_group.schedule_group_name,
+        )
         self.stopper_role = iam.Role(
             self,
             "TimeLimitStopper",
             description="EventBridge Scheduler stops test tasks that reach the time limit",
+            # Only for schedules of this group in this account (the Scheduler guide's
+            # confused-deputy conditions: SourceArn is the schedule group's ARN).
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                    "ArnEquals": {"aws:SourceArn": self.schedule_group_arn},
+                },
             ),
         )
         cluster.grant(self.stopper_role, "ecs:StopTask")

@@ -56,6 +56,7 @@ class MotoEmulator:
         from moto.moto_api import state_manager
 
         state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**12})
+        _keep_task_definitions_in_use()
 
     def stop(self) -> None:
         if self._started:  # moto's stop() fails on a server that never started
@@ -133,6 +134,54 @@ class MotoEmulator:
                             container.exitCode = exit_code
                             container.last_status = "STOPPED"
                     return
+
+
+def _keep_task_definitions_in_use() -> None:
+    """DeleteTaskDefinitions as ECS does it: a revision a task still uses turns
+    DELETE_IN_PROGRESS (listed neither ACTIVE nor INACTIVE, still describable by the task
+    that runs it) and goes once no task uses it; moto drops it at once, before local
+    mode's executor has read the container it must run. Idempotent."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original: Any = EC2ContainerServiceBackend.delete_task_definitions
+    if getattr(original, "local_mode", False):
+        return
+
+    def delete_task_definitions(self: Any, task_definitions: list[str]) -> Any:
+        in_use = {
+            task.task_definition_arn
+            for tasks in self.tasks.values()
+            for task in tasks.values()
+            if task.desired_status != "STOPPED"
+        }
+        for family in self.task_definitions.values():  # those whose last task stopped
+            for revision, definition in list(family.items()):
+                if definition.status == "DELETE_IN_PROGRESS" and definition.arn not in in_use:
+                    del family[revision]
+        kept = []
+        rest = []
+        for reference in task_definitions:
+            definition = next(
+                (
+                    d
+                    for family in self.task_definitions.values()
+                    for d in family.values()
+                    if d.arn == reference and d.status == "INACTIVE" and d.arn in in_use
+                ),
+                None,
+            )
+            if definition is None:
+                rest.append(reference)
+            else:
+                definition.status = "DELETE_IN_PROGRESS"
+                kept.append(definition)
+        if not rest:
+            return kept, []
+        deleted, failures = original(self, rest)
+        return [*kept, *deleted], failures
+
+    delete_task_definitions.local_mode = True  # type: ignore[attr-defined]
+    EC2ContainerServiceBackend.delete_task_definitions = delete_task_definitions  # type: ignore[method-assign]
 
 
 # ---- CloudFormation properties -> API request, through botocore's model ----------------

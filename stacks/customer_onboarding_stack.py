@@ -154,6 +154,8 @@ class CustomerOnboardingStack(DeployedIdsStack):
                 execution_role=self.agents.execution_role,
                 task_role=self.agents.task_role,
                 log_group=self.agents.log_group,
+                task_cpu=config.test_task_cpu,
+                task_memory_mib=config.test_task_memory_mib,
             )
         )
         self.deployer, self.deployer_permissions = deployer.role, deployer.permissions

@@ -309,7 +309,12 @@ def test_tier2_onboard_launch_connect_deploy_disconnect(local_mode: LocalMode) -
         f":{CUSTOMER_ACCOUNT}:task-definition/agent-builder-agent-runner:"
         in (definition["taskDefinition"]["taskDefinitionArn"])
     )
-    assert definition["taskDefinition"]["status"] == "INACTIVE"  # deregistered after RunTask
+    # Deregistered and deleted after RunTask: ECS keeps it only while its task needs it.
+    assert definition["taskDefinition"]["status"] == "DELETE_IN_PROGRESS"
+    for status in ("ACTIVE", "INACTIVE"):
+        assert not ecs.list_task_definitions(
+            familyPrefix="agent-builder-agent-runner", status=status
+        )["taskDefinitionArns"]
     environment = {
         e["name"]: e["value"]
         for e in definition["taskDefinition"]["containerDefinitions"][0]["environment"]

@@ -553,3 +553,40 @@ def test_functions_share_the_values_of_the_variables_they_have_in_common(
 def test_local_response_url_prefix_is_never_set_by_the_stack(template: Template) -> None:
     for handler, variables in environments_by_handler(template).items():
         assert "LOCAL_RESPONSE_URL_PREFIX" not in variables, handler
+
+
+def test_the_image_copier_reads_and_writes_only_its_two_repositories(template: Template) -> None:
+    """cdk-ecr-deployment would give its function ecr:* and s3:GetObject on "*"."""
+    functions = template.find_resources(
+        "AWS::Lambda::Function",
+        {"Properties": {"Handler": "bootstrap", "Runtime": "provided.al2023"}},
+    )
+    ((_, copier),) = functions.items()
+    role_id = copier["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = [
+        p
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert statements, "the copier's role has its own policy"
+    platform_repository = {
+        "Fn::ImportValue": "agent-builder-platform:ExportsOutputFnGetAttAgentImages3CA69542ArnF626F605"
+    }
+    for statement in statements:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        resources = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        assert all(a.startswith("ecr:") for a in actions), statement
+        if "*" in resources:
+            assert actions == ["ecr:GetAuthorizationToken"], statement
+        elif "ecr:PutImage" in actions:
+            assert resources == [platform_repository], statement
+        else:
+            assert platform_repository in resources and len(resources) == 2, statement
+            assert "cdk-hnb659fds-container-assets" in json.dumps(resources), statement

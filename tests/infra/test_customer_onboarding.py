@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCK_FILE = ROOT / "stacks" / "customer_onboarding.lock"
 PREFIX = "${ResourcePrefix}"
 ACCOUNT_ARN = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}"
-FAMILIES = f"{ACCOUNT_ARN}:task-definition/{PREFIX}-*:*"
+RUNNER_FAMILY = f"{ACCOUNT_ARN}:task-definition/{PREFIX}-agent-runner:*"
 CLUSTER_TASKS = f"{ACCOUNT_ARN}:task/{PREFIX}-cluster/*"
 # Actions AWS authorises only against Resource "*" (no resource-level permissions).
 STAR_ONLY_ACTIONS = {
@@ -216,31 +216,62 @@ def test_every_deployer_permission_is_exactly_as_reviewed(template: dict[str, An
     logs = "${" + logical_id(template, "AWS::Logs::LogGroup", "/agent-runs") + ".Arn}"
     on_cluster = {"ArnEquals": {"ecs:cluster": cluster}}
     tagged = {"aws:RequestTag/Project": PREFIX}
+    ours = {"aws:ResourceTag/Project": PREFIX}
+    run_tags = {"aws:TagKeys": ["Project", "agentId", "runId", "userId"]}
     expected = {
-        "RunPrefixedTaskDefinitionsOnPrefixedCluster": (["ecs:RunTask"], [FAMILIES], on_cluster),
+        "RunTheRunnerFamilyOnPrefixedCluster": (
+            ["ecs:RunTask"],
+            [RUNNER_FAMILY],
+            {
+                **on_cluster,
+                "StringEquals": {**tagged, **ours},
+                "ForAllValues:StringEquals": run_tags,
+                "Null": {"ecs:capacity-provider": "true"},
+                "StringEqualsIfExists": {
+                    "ecs:enable-execute-command": "false",
+                    "ecs:enable-ebs-volumes": "false",
+                },
+            },
+        ),
         "StopAndDescribeTasksOfPrefixedCluster": (
             ["ecs:DescribeTasks", "ecs:StopTask"],
             [CLUSTER_TASKS],
-            None,
+            {**on_cluster, "StringEquals": ours},
         ),
         "ListTasksOfPrefixedCluster": (["ecs:ListTasks"], ["*"], on_cluster),
         "DescribePrefixedCluster": (["ecs:DescribeClusters"], [cluster], None),
-        "RegisterPrefixedTaskDefinitionsTaggedWithProject": (
+        "RegisterTheRunnerFamilyTaggedWithProject": (
             ["ecs:RegisterTaskDefinition"],
-            [FAMILIES],
-            {"StringEquals": tagged},
+            [RUNNER_FAMILY],
+            {
+                "StringEquals": tagged,
+                "ForAllValues:StringEquals": {
+                    "aws:TagKeys": ["Project"],
+                    "ecs:compute-compatibility": ["FARGATE"],
+                },
+                "Null": {"ecs:compute-compatibility": "false"},
+                "StringEqualsIfExists": {"ecs:privileged": "false"},
+                # cdk.json's testTaskCpu / testTaskMemoryMiB: what CUSTOMER_TASK_* send.
+                "NumericLessThanEquals": {"ecs:task-cpu": "256", "ecs:task-memory": "512"},
+            },
         ),
         "TagOnlyWhatItCreates": (
             ["ecs:TagResource"],
-            [FAMILIES, CLUSTER_TASKS],
+            [RUNNER_FAMILY, CLUSTER_TASKS],
             {
                 "StringEquals": {
                     "ecs:CreateAction": ["RegisterTaskDefinition", "RunTask"],
                     **tagged,
-                }
+                },
+                "ForAllValues:StringEquals": run_tags,
             },
         ),
         "DeregisterTaskDefinitions": (["ecs:DeregisterTaskDefinition"], ["*"], None),
+        "DeleteRunnerRevisionsItRegistered": (
+            ["ecs:DeleteTaskDefinitions"],
+            [RUNNER_FAMILY],
+            {"StringEquals": ours},
+        ),
         "PassOnlyAgentTaskRolesToEcsTasks": (
             ["iam:PassRole"],
             [execution, task],

@@ -19,6 +19,7 @@ from tests.runtime.support import (
     Customer,
     Platform,
     audit_records,
+    aws_answer,
     aws_error,
     paste_connect,
 )
@@ -94,7 +95,24 @@ def test_run_task_asks_for_a_public_ip_in_the_registered_subnets(
     }
 
 
-def test_the_task_definition_is_registered_in_the_customer_account_and_deregistered(
+def assert_no_revision_remains(customer: Customer) -> None:
+    """No revision of the runner family is left, ACTIVE or INACTIVE: none keeps a run's
+    instructions or input in the customer's account."""
+    ecs = customer.client("ecs")
+    for status in ("ACTIVE", "INACTIVE"):
+        arns = ecs.list_task_definitions(familyPrefix=f"{PREFIX}-agent-runner", status=status)
+        assert arns["taskDefinitionArns"] == [], status
+    task = (
+        customer_task(customer)
+        if ecs.list_tasks(cluster=customer.cluster_arn)["taskArns"]
+        else None
+    )
+    if task is not None:
+        with pytest.raises(ecs.exceptions.ClientException):
+            ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
+
+
+def test_the_task_definition_is_registered_in_the_customer_account_and_deleted(
     api: ApiCall, agent_id: str, connected: Customer, platform: Platform, aws_hooks: Hooks
 ) -> None:
     registered: list[dict[str, Any]] = []
@@ -132,13 +150,55 @@ def test_the_task_definition_is_registered_in_the_customer_account_and_deregiste
         },
         "input": "What is 2+2?",
     }
-    ecs = connected.client("ecs")
-    task = customer_task(connected)
-    revision = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
-    assert revision["taskDefinition"]["status"] == "INACTIVE"  # no pile-up of revisions
+    assert_no_revision_remains(connected)
     assert platform.client("ecs").list_task_definitions(familyPrefix=f"{PREFIX}-agent-runner")[
         "taskDefinitionArns"
     ] == [platform.task_definition_arn]
+
+
+def test_the_deployer_is_asked_to_delete_exactly_the_revision_it_registered(
+    api: ApiCall, agent_id: str, connected: Customer, aws_hooks: Hooks
+) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for operation in ("DeregisterTaskDefinition", "DeleteTaskDefinitions"):
+        aws_hooks(
+            f"provide-client-params.ecs.{operation}",
+            lambda params, operation=operation, **_: calls.append((operation, params)),
+        )
+
+    assert deploy(api, agent_id).status == 202
+
+    revision = customer_task(connected)["taskDefinitionArn"]
+    assert calls == [
+        ("DeregisterTaskDefinition", {"taskDefinition": revision}),
+        ("DeleteTaskDefinitions", {"taskDefinitions": [revision]}),
+    ]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        aws_error("AccessDeniedException"),
+        aws_answer(
+            {
+                "taskDefinitions": [],
+                "failures": [{"arn": "x", "reason": "TASK_DEFINITION_IN_USE"}],
+            }
+        ),
+    ],
+    ids=["denied", "failures"],
+)
+def test_a_refused_delete_does_not_fail_a_started_run_and_leaves_no_active_revision(
+    api: ApiCall, agent_id: str, connected: Customer, aws_hooks: Hooks, refusal: Any
+) -> None:
+    aws_hooks("before-call.ecs.DeleteTaskDefinitions", refusal)
+
+    answer = deploy(api, agent_id)
+
+    assert answer.status == 202, answer.body
+    ecs = connected.client("ecs")
+    active = ecs.list_task_definitions(familyPrefix=f"{PREFIX}-agent-runner", status="ACTIVE")
+    assert active["taskDefinitionArns"] == []
 
 
 def test_an_agents_own_image_is_deployed_instead_of_the_runner(
@@ -210,10 +270,8 @@ def test_a_deployment_refused_by_the_customer_account_answers_422_and_fails_the_
     assert "RunTask failed with AccessDeniedException" in answer.body["error"]["message"]
     [run] = platform.table_items("RUNS_TABLE")
     assert run["status"] == "FAILED"
-    # The revision registered for it was deregistered all the same.
-    ecs = connected.client("ecs")
-    arns = ecs.list_task_definitions(familyPrefix=f"{PREFIX}-agent-runner", status="ACTIVE")
-    assert arns["taskDefinitionArns"] == []
+    # The revision registered for it was deregistered and deleted all the same.
+    assert_no_revision_remains(connected)
     assert deploy(api, agent_id, key="refused").error_code == "DEPLOY_FAILED"
 
 

@@ -7,8 +7,8 @@ deployer role's policy grants on exactly the resources a deployment uses: the cl
 the run log group (DescribeLogStreams). A deployment's writes (RegisterTaskDefinition,
 PassRole, RunTask) are proved by the first deployment, which reports which step failed.
 
-CustomerCluster: register a per-run task-definition revision, run it, deregister it,
-and describe the task later (no EventBridge from customer accounts).
+CustomerCluster: register a per-run task-definition revision, run it, deregister and
+delete it, and describe the task later (no EventBridge from customer accounts).
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ def _client_error(exc: Exception) -> str | None:
     from botocore.exceptions import ClientError
 
     return error_code(exc) if isinstance(exc, ClientError) else None
+
+
+class TaskDefinitionNotDeleted(Exception):
+    """DeleteTaskDefinitions answered a failure for the revision (ECS reports, not raises)."""
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,18 @@ class CustomerCluster:
 
     def deregister(self, task_definition_arn: str) -> None:
         self._ecs.deregister_task_definition(taskDefinition=task_definition_arn)
+
+    def delete(self, task_definition_arn: str) -> None:
+        """Delete a deregistered revision, so it no longer holds the run's request.
+
+        ECS keeps it DELETE_IN_PROGRESS (invisible to lists) while a task still uses it,
+        and removes it once none does; a task already started is not disturbed.
+        """
+        response = self._ecs.delete_task_definitions(taskDefinitions=[task_definition_arn])
+        failures = response.get("failures") or []
+        if failures:
+            reasons = "; ".join(str(f.get("reason", "unknown")) for f in failures)
+            raise TaskDefinitionNotDeleted(reasons)
 
     def describe(self, task_arn: str) -> dict[str, Any] | None:
         response = self._ecs.describe_tasks(cluster=self._cluster, tasks=[task_arn])

@@ -2,8 +2,8 @@
 `customer` target, tier personal).
 
 A customer run costs no test; each registers its own task-definition revision in the
-customer's account (the request travels in its environment) and deregisters it right
-after RunTask. Why, and the exact shapes: lambda_src/CONTRACT.md "Customer runs".
+customer's account (the request travels in its environment), and deregisters and deletes
+it right after RunTask. Why, and the exact shapes: lambda_src/CONTRACT.md "Customer runs".
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class CustomerLauncher:
                     },
                 )
             finally:
-                self._deregister(cluster, revision, run_id)
+                self._retire(cluster, revision, run_id)
         except Exception as exc:
             reason = (
                 _assume_failure(exc)
@@ -182,11 +182,19 @@ class CustomerLauncher:
             tags={"Project": prefix},
         )
 
-    def _deregister(self, cluster: CustomerCluster, revision: str, run_id: str) -> None:
+    def _retire(self, cluster: CustomerCluster, revision: str, run_id: str) -> None:
+        """Deregister, then delete, the run's revision: it holds the agent's instructions
+        and the run's input, which must not outlive the run in the customer's account. A
+        task RunTask started keeps running (ECS holds a revision in use until it stops)."""
         try:
             cluster.deregister(revision)
         except Exception:
             logger.warning("could not deregister the run's task definition", run_id=run_id)
+            return
+        try:
+            cluster.delete(revision)
+        except Exception:
+            logger.warning("could not delete the run's task definition", run_id=run_id)
 
     def _fail(self, run: dict[str, Any], reason: str, exc: Exception) -> None:
         logger.error("customer deploy failed", run_id=run["runId"], reason=reason, exc_info=exc)
