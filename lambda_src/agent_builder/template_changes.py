@@ -194,7 +194,11 @@ class TemplateReleases:
         """What updating a stack from `old` to `new` changes; None unless both are released."""
         if old not in self._releases or new not in self._releases:
             return None
-        return {"from": old, "to": new, **diff(self._releases[old], self._releases[new])}
+        return {
+            "fromVersion": old,
+            "toVersion": new,
+            **diff(self._releases[old], self._releases[new]),
+        }
 
 
 @functools.cache

@@ -2,7 +2,9 @@
 
 Item: userId, externalId, status (pending | connected), createdAt, and while connected
 roleArn, accountId, region, resourcePrefix, clusterArn, subnetIds, securityGroupId,
-templateVersion, connectedAt, connectedVia (api | registration). GSI byExternalId finds
+templateVersion (MAJOR.MINOR.PATCH, or `unknown` when a pasted role's stack could not be
+read), stackId (the onboarding stack's id, when known), connectedAt, connectedVia
+(api | registration). GSI byExternalId finds
 the user a customer stack's registration message belongs to.
 
 Connecting and disconnecting are one transaction each: the account item (conditional
@@ -36,6 +38,7 @@ CONNECTION_FIELDS = (
     "subnetIds",
     "securityGroupId",
     "templateVersion",
+    "stackId",
     "connectedAt",
     "connectedVia",
 )
