@@ -117,7 +117,8 @@ class Candidate:
     cluster_arn: str | None = None
     subnet_ids: tuple[str, ...] | None = None
     security_group_id: str | None = None
-    # A registration says both; for a pasted role they are read from the stack named so.
+    # A registration says both; for a pasted role they are read from the stack of this
+    # name (the Launch Stack link's stackName).
     template_version: str | None = None
     stack_id: str | None = None
     stack_name: str | None = None
@@ -196,10 +197,8 @@ class ConnectionValidator:
         )
         probe.log_group(f"/{prefix}/agent-runs")
         version, stack_id = candidate.template_version, candidate.stack_id
-        if version is None:
-            stack = probe.onboarding_stack(
-                candidate.stack_name or f"{prefix}-onboarding", role_arn=candidate.role_arn
-            )
+        if version is None and candidate.stack_name:
+            stack = probe.onboarding_stack(candidate.stack_name, role_arn=candidate.role_arn)
             version, stack_id = stack.template_version, stack.stack_id
         return {
             "roleArn": candidate.role_arn,
@@ -209,7 +208,7 @@ class ConnectionValidator:
             "clusterArn": cluster_arn,
             "subnetIds": list(network.subnet_ids),
             "securityGroupId": network.security_group_id,
-            "templateVersion": version,
+            "templateVersion": version or UNKNOWN_VERSION,
             "stackId": stack_id,
             "connectedVia": candidate.via,
         }
