@@ -53,21 +53,31 @@ def _display_name(value: Any) -> str | None:
 
 
 def _statements(document: Any, where: str) -> dict[str, dict[str, Any]]:
-    """Allowed actions and a scope fingerprint per statement (keyed by Sid, else by actions)."""
+    """Actions and a scope fingerprint per statement (keyed by Sid, else by actions).
+
+    Allowed actions are listed as they are; a Deny statement's as `Deny <action>` and a
+    NotAction statement's as `NotAction <action>` (everything but it), so that no statement
+    goes unreported."""
     if not isinstance(document, dict):
         raise UnsupportedTemplate(f"{where}: the policy document is not a literal object")
     found: dict[str, dict[str, Any]] = {}
     for index, statement in enumerate(_as_list(document.get("Statement", []))):
         if not isinstance(statement, dict):
             raise UnsupportedTemplate(f"{where}: statement {index} is not a literal object")
-        if statement.get("Effect", "Allow") != "Allow" or "NotAction" in statement:
+        effect = statement.get("Effect", "Allow")
+        field = "NotAction" if "NotAction" in statement else "Action"
+        named = _as_list(statement.get(field, []))
+        if effect not in ("Allow", "Deny") or not all(isinstance(a, str) for a in named):
             raise UnsupportedTemplate(
-                f"{where}: statement {index} is a Deny or NotAction statement; extend "
+                f"{where}: statement {index} has no literal Effect and actions; extend "
                 "agent_builder/template_changes.py to describe it before releasing it"
             )
-        actions = sorted({str(action) for action in _as_list(statement.get("Action", []))})
+        label = ("Deny " if effect == "Deny" else "") + (
+            "NotAction " if field == "NotAction" else ""
+        )
+        actions = sorted({f"{label}{action}" for action in named})
         key = str(statement.get("Sid") or ",".join(actions))
-        scope = {k: v for k, v in statement.items() if k not in ("Sid", "Action")}
+        scope = {k: v for k, v in statement.items() if k not in ("Sid", field)}
         if key in found:
             key = f"{key}#{index}"
         found[key] = {"actions": actions, "scope": _fingerprint(scope)}
@@ -82,11 +92,6 @@ def summarize(template: Mapping[str, Any]) -> dict[str, Any]:
         if resource.get("Type") != ROLE:
             continue
         properties = resource.get("Properties") or {}
-        if properties.get("ManagedPolicyArns"):
-            raise UnsupportedTemplate(
-                f"{logical_id}: managed policies are not summarised; extend "
-                "agent_builder/template_changes.py before releasing them"
-            )
         statements: dict[str, dict[str, Any]] = {}
         for policy in properties.get("Policies") or []:
             name = policy.get("PolicyName")
@@ -95,6 +100,10 @@ def summarize(template: Mapping[str, Any]) -> dict[str, Any]:
         roles[logical_id] = {
             "name": _display_name(properties.get("RoleName")),
             "trust": _fingerprint(properties.get("AssumeRolePolicyDocument")),
+            "managedPolicies": sorted(
+                arn if isinstance(arn, str) else json.dumps(arn, sort_keys=True)
+                for arn in properties.get("ManagedPolicyArns") or []
+            ),
             "statements": statements,
         }
     for logical_id, resource in resources.items():
@@ -145,8 +154,11 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
         trust_changed = (
             before is not None and after is not None and before["trust"] != after["trust"]
         )
+        had = set((before or {}).get("managedPolicies", []))
+        has = set((after or {}).get("managedPolicies", []))
         if (
             was == now
+            and had == has
             and not rescoped
             and not trust_changed
             and (before is None) == (after is None)
@@ -159,6 +171,8 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
                 "change": "added" if before is None else "removed" if after is None else "changed",
                 "actionsAdded": sorted(now - was),
                 "actionsRemoved": sorted(was - now),
+                "managedPoliciesAdded": sorted(has - had),
+                "managedPoliciesRemoved": sorted(had - has),
                 "statementsRescoped": rescoped,
                 "trustPolicyChanged": trust_changed,
             }

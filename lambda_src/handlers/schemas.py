@@ -223,8 +223,13 @@ class TemplateRoleChange(BaseModel):
         description="its name as the template sets it (<Parameter> for a parameter's value)"
     )
     change: str = Field(description="added | removed | changed")
-    actionsAdded: list[str] = Field(description="IAM actions the role may newly do")
+    actionsAdded: list[str] = Field(
+        description="IAM actions the role may newly do (`Deny <action>`: newly denied; "
+        "`NotAction <action>`: everything but it)"
+    )
     actionsRemoved: list[str] = Field(description="IAM actions the role may no longer do")
+    managedPoliciesAdded: list[str] = Field(description="managed policies newly attached")
+    managedPoliciesRemoved: list[str] = Field(description="managed policies detached")
     statementsRescoped: list[str] = Field(
         description="statements (by Sid) whose resources or conditions changed"
     )

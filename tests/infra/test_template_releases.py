@@ -140,6 +140,8 @@ def test_1_1_0_adds_exactly_response_streaming_to_the_agent_task_role() -> None:
                 "change": "changed",
                 "actionsAdded": ["bedrock:InvokeModelWithResponseStream"],
                 "actionsRemoved": [],
+                "managedPoliciesAdded": [],
+                "managedPoliciesRemoved": [],
                 "statementsRescoped": [],
                 "trustPolicyChanged": False,
             }
@@ -247,6 +249,8 @@ def test_resources_parameters_and_each_roles_actions_are_compared() -> None:
         "change": "changed",
         "actionsAdded": ["ecs:DescribeTasks"],
         "actionsRemoved": ["ecs:StopTask"],
+        "managedPoliciesAdded": [],
+        "managedPoliciesRemoved": [],
         "statementsRescoped": ["Work"],
         "trustPolicyChanged": False,
     }
@@ -270,17 +274,28 @@ def test_a_narrower_statement_or_a_new_trust_condition_is_a_change_too() -> None
     assert change["trustPolicyChanged"] is True
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
+def test_denials_not_actions_and_managed_policies_are_reported_too() -> None:
+    new = copy.deepcopy(BASE)
+    policy = new["Resources"]["DeployerPolicy"]["Properties"]["PolicyDocument"]
+    policy["Statement"] += [
         {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
         {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
-    ],
-)
-def test_statements_the_summary_cannot_describe_stop_the_release(statement: dict[str, Any]) -> None:
+    ]
+    new["Resources"]["Deployer"]["Properties"]["ManagedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    ]
+
+    (change,) = diff(summarize(BASE), summarize(new))["permissions"]
+
+    assert change["role"] == "Deployer"
+    assert change["actionsAdded"] == ["Deny s3:*", "NotAction iam:*"]
+    assert change["managedPoliciesAdded"] == ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+
+
+def test_a_statement_that_computes_its_actions_stops_the_release() -> None:
     template = copy.deepcopy(BASE)
     policy = template["Resources"]["DeployerPolicy"]["Properties"]["PolicyDocument"]
-    policy["Statement"].append(statement)
+    policy["Statement"].append({"Effect": "Allow", "Action": [{"Ref": "Actions"}], "Resource": "*"})
 
     with pytest.raises(UnsupportedTemplate, match="extend"):
         summarize(template)

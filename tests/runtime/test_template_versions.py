@@ -46,6 +46,8 @@ CHANGES_1_0_0_TO_1_1_0 = {
             "change": "changed",
             "actionsAdded": ["bedrock:InvokeModelWithResponseStream"],
             "actionsRemoved": [],
+            "managedPoliciesAdded": [],
+            "managedPoliciesRemoved": [],
             "statementsRescoped": [],
             "trustPolicyChanged": False,
         }
