@@ -52,6 +52,17 @@ def _display_name(value: Any) -> str | None:
     return None
 
 
+def _branches(items: list[Any]) -> list[Any]:
+    """Both branches of statement-level Fn::If (either may apply), without AWS::NoValue."""
+    flat: list[Any] = []
+    for item in items:
+        if isinstance(item, dict) and set(item) == {"Fn::If"} and len(item["Fn::If"]) == 3:
+            flat.extend(_branches(list(item["Fn::If"][1:])))
+        elif item != {"Ref": "AWS::NoValue"}:
+            flat.append(item)
+    return flat
+
+
 def _statements(document: Any, where: str) -> dict[str, dict[str, Any]]:
     """Actions and a scope fingerprint per statement (keyed by Sid, else by actions).
 
@@ -61,7 +72,7 @@ def _statements(document: Any, where: str) -> dict[str, dict[str, Any]]:
     if not isinstance(document, dict):
         raise UnsupportedTemplate(f"{where}: the policy document is not a literal object")
     found: dict[str, dict[str, Any]] = {}
-    for index, statement in enumerate(_as_list(document.get("Statement", []))):
+    for index, statement in enumerate(_branches(_as_list(document.get("Statement", [])))):
         if not isinstance(statement, dict):
             raise UnsupportedTemplate(f"{where}: statement {index} is not a literal object")
         effect = statement.get("Effect", "Allow")
@@ -112,7 +123,13 @@ def summarize(template: Mapping[str, Any]) -> dict[str, Any]:
         properties = resource.get("Properties") or {}
         if properties.get("Users") or properties.get("Groups"):
             raise UnsupportedTemplate(f"{logical_id}: policies for users or groups")
-        for target in properties.get("Roles") or []:
+        # A managed policy of this template counts for the roles that list it by Ref.
+        attached = [
+            {"Ref": role}
+            for role, summary in roles.items()
+            if json.dumps({"Ref": logical_id}, sort_keys=True) in summary["managedPolicies"]
+        ]
+        for target in [*(properties.get("Roles") or []), *attached]:
             role = target.get("Ref") if isinstance(target, dict) else None
             if role not in roles:
                 raise UnsupportedTemplate(f"{logical_id}: attached to {target!r}, not a role here")

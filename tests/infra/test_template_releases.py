@@ -292,6 +292,37 @@ def test_denials_not_actions_and_managed_policies_are_reported_too() -> None:
     assert change["managedPoliciesAdded"] == ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
 
 
+def test_conditional_statements_and_the_templates_own_managed_policies_count() -> None:
+    new = copy.deepcopy(BASE)
+    policy = new["Resources"]["DeployerPolicy"]["Properties"]["PolicyDocument"]
+    policy["Statement"].append(
+        {
+            "Fn::If": [
+                "CreateVpc",
+                {"Effect": "Allow", "Action": "ec2:DescribeVpcs", "Resource": "*"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
+    )
+    new["Resources"]["Extra"] = {
+        "Type": "AWS::IAM::ManagedPolicy",
+        "Properties": {
+            "PolicyDocument": {
+                "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]
+            }
+        },
+    }
+    new["Resources"]["Deployer"]["Properties"]["ManagedPolicyArns"] = [{"Ref": "Extra"}]
+
+    changes = diff(summarize(BASE), summarize(new))
+
+    (change,) = changes["permissions"]
+    assert change["actionsAdded"] == ["ec2:DescribeVpcs", "sqs:SendMessage"]
+    assert changes["resources"]["added"] == [
+        {"logicalId": "Extra", "type": "AWS::IAM::ManagedPolicy"}
+    ]
+
+
 def test_a_statement_that_computes_its_actions_stops_the_release() -> None:
     template = copy.deepcopy(BASE)
     policy = template["Resources"]["DeployerPolicy"]["Properties"]["PolicyDocument"]
