@@ -91,6 +91,12 @@ def release_index(
         if match is None:
             raise SystemExit(f"{path}: not named customer-onboarding-<MAJOR.MINOR.PATCH>.yaml")
         files[match["version"]] = path
+    missing = sorted(set(known) - set(files), key=_version_key)
+    if missing:
+        raise ReleaseChanged(
+            f"released templates are missing from {releases}: {', '.join(missing)}; restore "
+            "them (customers' stacks run them, and the platform compares against them)"
+        )
     for version in sorted(files, key=_version_key):
         text = files[version].read_text()
         digest = template_hash(text)

@@ -118,6 +118,15 @@ def test_the_index_refuses_a_file_changed_after_its_release(tmp_path: Path) -> N
         release_index(tmp_path, recorded)
 
 
+def test_the_index_refuses_a_released_file_that_went_missing(tmp_path: Path) -> None:
+    shutil.copy(release_path("1.0.0"), tmp_path)
+    recorded = release_index(tmp_path)
+    release_path("1.0.0", tmp_path).unlink()
+
+    with pytest.raises(ReleaseChanged, match="missing"):
+        release_index(tmp_path, recorded)
+
+
 def test_the_index_takes_only_versioned_release_names(tmp_path: Path) -> None:
     (tmp_path / "customer-onboarding-latest.yaml").write_text("{}\n")
 
