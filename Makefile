@@ -72,7 +72,7 @@ synth: $(VENV)/.synth-deps node_modules/.deps
 	@echo "CloudFormation templates:"
 	@ls -1 cdk.out/*.template.json | sed 's/^/  /'
 	@echo "Exported for customers and clients:"
-	@ls -1 dist/* | sed 's/^/  /'
+	@ls -1 dist/*.* dist/releases/* | sed 's/^/  /'
 
 # ---- tests and quality gates ------------------------------------------------------------
 

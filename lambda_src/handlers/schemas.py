@@ -207,6 +207,50 @@ class Onboarding(BaseModel):
     )
 
 
+class TemplateResource(BaseModel):
+    logicalId: str
+    type: str = Field(description="the CloudFormation resource type, e.g. AWS::IAM::Role")
+
+
+class TemplateResourceChanges(BaseModel):
+    added: list[TemplateResource]
+    removed: list[TemplateResource]
+
+
+class TemplateRoleChange(BaseModel):
+    role: str = Field(description="the role's logical id in the template")
+    roleName: str | None = Field(
+        description="its name as the template sets it (<Parameter> for a parameter's value)"
+    )
+    change: str = Field(description="added | removed | changed")
+    actionsAdded: list[str] = Field(
+        description="IAM actions the role may newly do (`Deny <action>`: newly denied; "
+        "`NotAction <action>`: everything but it)"
+    )
+    actionsRemoved: list[str] = Field(description="IAM actions the role may no longer do")
+    managedPoliciesAdded: list[str] = Field(description="managed policies newly attached")
+    managedPoliciesRemoved: list[str] = Field(description="managed policies detached")
+    statementsRescoped: list[str] = Field(
+        description="statements (by Sid) whose resources or conditions changed"
+    )
+    trustPolicyChanged: bool = Field(description="who may assume the role changed")
+
+
+class TemplateParameterChanges(BaseModel):
+    added: list[str]
+    removed: list[str]
+
+
+class TemplateChanges(BaseModel):
+    """Computed from the two released templates, not written by hand."""
+
+    fromVersion: str = Field(description="the stack's template version")
+    toVersion: str = Field(description="the version updateUrl installs")
+    resources: TemplateResourceChanges
+    permissions: list[TemplateRoleChange] = Field(description="roles whose permissions change")
+    parameters: TemplateParameterChanges
+
+
 class AwsAccount(BaseModel):
     status: str = Field(description="connected")
     accountId: str
@@ -218,10 +262,23 @@ class AwsAccount(BaseModel):
     securityGroupId: str
     connectedAt: str
     connectedVia: str = Field(description="registration | api")
-    templateVersion: str | None = Field(
-        description="the onboarding template's version (null when connected by pasting a role)"
+    templateVersion: str = Field(
+        description="the onboarding stack's template version (MAJOR.MINOR.PATCH), from its "
+        "registration or, for a pasted role, its TemplateVersion output; `unknown` when the "
+        "stack could not be read"
     )
-    latestTemplateVersion: str
+    latestTemplateVersion: str = Field(description="the version the platform publishes now")
     templateOutdated: bool | None = Field(
         description="the stack's template is older than the platform's; null when unknown"
+    )
+    updateUrl: str | None = Field(
+        default=None,
+        description="when outdated: CloudFormation's update-stack page for this stack with "
+        "the latest template URL; null otherwise",
+    )
+    changes: TemplateChanges | None = Field(
+        default=None,
+        description="when outdated: what updating to latestTemplateVersion adds and removes "
+        "(resources, IAM actions per role, parameters); null otherwise or when either "
+        "version is not a released template",
     )

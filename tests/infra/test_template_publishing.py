@@ -177,3 +177,16 @@ def test_under_the_cdk_cli_the_published_template_is_still_the_committed_one() -
     )
     committed = (ROOT / "dist" / "customer-onboarding.yaml").read_bytes()
     assert result.stdout.split()[-1] == hashlib.sha256(committed).hexdigest()
+
+
+def test_published_versions_are_never_expired_or_pruned(resources: dict[str, Any]) -> None:
+    # Launch Stack links and stacks' update links name a version's URL: it must stay.
+    (upload,) = [r for r in resources.values() if r["Type"] == "Custom::CDKBucketDeployment"]
+    assert upload["Properties"]["Prune"] is False
+    rules = resources[BUCKET]["Properties"]["LifecycleConfiguration"]["Rules"]
+    for rule in rules:
+        # Only superseded object versions and abandoned uploads expire, never a current key.
+        assert not {"ExpirationInDays", "ExpirationDate", "ExpiredObjectDeleteMarker"} & set(
+            rule
+        ), rule
+    assert resources[BUCKET]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}

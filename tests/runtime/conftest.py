@@ -47,7 +47,7 @@ from tests.runtime.support import (
     lambda_context,
 )
 
-RESET_PER_TEST = ("dynamodb", "ecs", "s3", "logs", "scheduler")
+RESET_PER_TEST = ("dynamodb", "ecs", "s3", "logs", "scheduler", "cloudformation")
 
 
 @functools.cache

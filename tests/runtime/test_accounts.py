@@ -507,9 +507,11 @@ def test_get_shows_the_connection_and_template_version(api: ApiCall, customer: C
     assert answer.status == 200
     assert answer.body["accountId"] == CUSTOMER_ACCOUNT
     assert answer.body["latestTemplateVersion"] == TEMPLATE_VERSION
-    # A pasted role says nothing about its stack's template version.
-    assert answer.body["templateVersion"] is None
+    # No onboarding stack to read the version from (tests/runtime/test_template_versions.py
+    # reads one): the version is unknown, and nothing claims it outdated.
+    assert answer.body["templateVersion"] == "unknown"
     assert answer.body["templateOutdated"] is None
+    assert answer.body["updateUrl"] is None
     assert "externalId" not in answer.body
 
 

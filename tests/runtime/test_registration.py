@@ -951,3 +951,27 @@ def test_an_update_of_a_stack_connected_before_binding_needs_a_fresh_token_and_b
     [item] = platform.table_items("ACCOUNTS_TABLE")
     assert item["registrationStackId"] == STACK_ID
     assert "registrationTokenHash" not in item
+
+
+# ---- template versions ------------------------------------------------------------------------
+
+
+def test_a_registration_stores_its_template_version_and_links_the_update_to_its_stack(
+    api: ApiCall,
+    customer: Customer,
+    platform: Platform,
+    cloudformation: CloudFormation,
+    external_id: str,
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    message = request("Create", customer, external_id, TemplateVersion="1.0.0")
+    deliver(message)
+
+    [item] = platform.table_items("ACCOUNTS_TABLE")
+    assert item["templateVersion"] == "1.0.0"
+    assert item["stackId"] == message["StackId"]
+    account = api("GET", "/aws-account").body
+    route, _, query = urlsplit(account["updateUrl"]).fragment.partition("?")
+    assert route == "/stacks/update/template"
+    assert parse_qs(query)["stackId"] == [message["StackId"]]

@@ -6,6 +6,9 @@ deployer role's policy grants on exactly the resources a deployment uses: the cl
 (DescribeClusters, ListTasks on it), the security group and subnets (EC2 describes) and
 the run log group (DescribeLogStreams). A deployment's writes (RegisterTaskDefinition,
 PassRole, RunTask) are proved by the first deployment, which reports which step failed.
+For a pasted role, `onboarding_stack` then reads the stack's `TemplateVersion` output
+(cloudformation:DescribeStacks, which the template grants on the stack's own ARN); it is
+informational and never fails a connection.
 
 CustomerCluster: register a per-run task-definition revision, run it, deregister and
 delete it, and describe the task later (no EventBridge from customer accounts).
@@ -16,10 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from agent_builder.errors import RoleValidationFailed
 from agent_builder.gateways.ecs import TaskStartFailed
 from agent_builder.gateways.role_chain import CustomerSession
 from agent_builder.repositories.dynamo import error_code
+from agent_builder.validation import STACK_ARN, parse_version
+
+logger = Logger(child=True)
 
 DENIED = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
@@ -44,6 +52,17 @@ def _client_error(exc: Exception) -> str | None:
 
 class TaskDefinitionNotDeleted(Exception):
     """DeleteTaskDefinitions answered a failure for the revision (ECS reports, not raises)."""
+
+
+UNKNOWN_VERSION = "unknown"
+
+
+@dataclass(frozen=True)
+class OnboardingStack:
+    """What the onboarding stack says about itself: its template version and its id."""
+
+    template_version: str
+    stack_id: str | None
 
 
 @dataclass(frozen=True)
@@ -172,6 +191,43 @@ class AccountProbe:
                 f"subnets {', '.join(other)} are not in the security group's VPC {vpc_id}",
             )
         return tuple(sorted(str(s["SubnetId"]) for s in subnets))
+
+    def onboarding_stack(self, stack_name: str, *, role_arn: str) -> OnboardingStack:
+        """The stack's TemplateVersion output and StackId; `unknown` (and no id) when the
+        stack cannot be read (a template before the role could describe its own stack, a
+        renamed stack, a throttled call) or is not the stack of `role_arn`."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        unknown = OnboardingStack(UNKNOWN_VERSION, None)
+        try:
+            stacks = self._session.client("cloudformation").describe_stacks(StackName=stack_name)[
+                "Stacks"
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            logger.info(
+                "onboarding stack not readable; template version unknown",
+                stack=stack_name,
+                error=_client_error(exc) or type(exc).__name__,
+            )
+            return unknown
+        if len(stacks) != 1:
+            return unknown
+        outputs = {
+            str(o.get("OutputKey")): o.get("OutputValue") for o in stacks[0].get("Outputs") or []
+        }
+        version = outputs.get("TemplateVersion")
+        stack_id = str(stacks[0].get("StackId") or "")
+        account, region = role_arn.split(":")[4], self._session.region
+        stack = STACK_ARN.match(stack_id)
+        if (
+            outputs.get("RoleArn") != role_arn
+            or parse_version(version) is None
+            or stack is None
+            or (stack["account"], stack["region"]) != (account, region)
+        ):
+            logger.info("onboarding stack is not this role's; template version unknown")
+            return unknown
+        return OnboardingStack(str(version), stack_id)
 
     def log_group(self, name: str) -> None:
         logs = self._session.client("logs")

@@ -4,10 +4,11 @@ Item: userId, externalId, status (pending | connected), createdAt, the registrat
 token's SHA-256 (registrationTokenHash, never the token) and its expiry
 (registrationTokenExpiresAt, epoch seconds) until a registration consumes it, and while
 connected roleArn, accountId, region, resourcePrefix, clusterArn, subnetIds,
-securityGroupId, templateVersion, connectedAt, connectedVia (api | registration), and,
-connected by registration, the stack bound to it (registrationStackId,
-registrationPhysicalId). GSI byExternalId finds the user a customer stack's registration
-message belongs to.
+securityGroupId, templateVersion (MAJOR.MINOR.PATCH, or `unknown` when a pasted role's
+stack could not be read), stackId (the onboarding stack's id, when known), connectedAt,
+connectedVia (api | registration), and, connected by registration, the stack bound to it
+(registrationStackId, registrationPhysicalId). GSI byExternalId finds the user a
+customer stack's registration message belongs to.
 
 Connecting and disconnecting are one transaction each: the account item (conditional
 on the External ID it was validated with, on being pending or connected to the same
@@ -43,6 +44,7 @@ CONNECTION_FIELDS = (
     "subnetIds",
     "securityGroupId",
     "templateVersion",
+    "stackId",
     "connectedAt",
     "connectedVia",
     "registrationStackId",

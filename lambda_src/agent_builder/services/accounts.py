@@ -32,7 +32,7 @@ from agent_builder.errors import (
     RoleInPlatformAccount,
     RoleValidationFailed,
 )
-from agent_builder.gateways.customer_account import AccountProbe
+from agent_builder.gateways.customer_account import UNKNOWN_VERSION, AccountProbe
 from agent_builder.gateways.role_chain import ACCESS_DENIED, RoleChain
 from agent_builder.repositories.accounts import (
     CONNECTED,
@@ -46,6 +46,7 @@ from agent_builder.repositories.audit import AuditLog
 from agent_builder.repositories.dynamo import error_code
 from agent_builder.repositories.profiles import DEFAULT_TIER, ProfilesRepository
 from agent_builder.services.caller import Caller
+from agent_builder.template_changes import TemplateReleases, bundled_releases
 from agent_builder.validation import (
     RESOURCE_PREFIX,
     ROLE_ARN,
@@ -92,6 +93,16 @@ def template_outdated(version: object, latest: str) -> bool | None:
     return current < newest
 
 
+def update_stack_url(region: str, stack: str, template_url: str) -> str:
+    """CloudFormation's update-stack page for `stack` (its id, or its name), with the
+    "replace the template" step already pointing at `template_url`."""
+    query = urlencode({"stackId": stack, "templateURL": template_url}, quote_via=quote, safe="")
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudformation/home?region={region}"
+        f"#/stacks/update/template?{query}"
+    )
+
+
 def launch_stack_url(
     region: str, template_url: str, stack_name: str, params: dict[str, str]
 ) -> str:
@@ -124,7 +135,11 @@ class Candidate:
     cluster_arn: str | None = None
     subnet_ids: tuple[str, ...] | None = None
     security_group_id: str | None = None
+    # A registration says both; for a pasted role they are read from the stack of this
+    # name (the Launch Stack link's stackName).
     template_version: str | None = None
+    stack_id: str | None = None
+    stack_name: str | None = None
 
 
 class ConnectionValidator:
@@ -199,6 +214,10 @@ class ConnectionValidator:
             security_group_id=candidate.security_group_id,
         )
         probe.log_group(f"/{prefix}/agent-runs")
+        version, stack_id = candidate.template_version, candidate.stack_id
+        if version is None and candidate.stack_name:
+            stack = probe.onboarding_stack(candidate.stack_name, role_arn=candidate.role_arn)
+            version, stack_id = stack.template_version, stack.stack_id
         return {
             "roleArn": candidate.role_arn,
             "accountId": candidate.account_id,
@@ -207,7 +226,8 @@ class ConnectionValidator:
             "clusterArn": cluster_arn,
             "subnetIds": list(network.subnet_ids),
             "securityGroupId": network.security_group_id,
-            "templateVersion": candidate.template_version,
+            "templateVersion": version or UNKNOWN_VERSION,
+            "stackId": stack_id,
             "connectedVia": candidate.via,
         }
 
@@ -227,6 +247,7 @@ class AccountService:
         registration_topic_arn: str,
         template_url: str,
         template_version: str,
+        releases: TemplateReleases | None = None,
         clock: Callable[[], datetime] = timeutil.utcnow,
     ) -> None:
         self._accounts = accounts
@@ -240,6 +261,7 @@ class AccountService:
         self._topic = registration_topic_arn
         self._template_url = template_url
         self._version = template_version
+        self._releases = releases if releases is not None else bundled_releases()
         self._clock = clock
 
     # ---- POST /aws-account/onboarding -------------------------------------------------
@@ -303,13 +325,13 @@ class AccountService:
         return {
             "externalId": external_id,
             "region": region,
-            "stackName": f"{self._project}-onboarding",
+            "stackName": self.stack_name,
             "templateUrl": self._template_url,
             "registration": "automatic" if automatic else "manual",
             "launchStackUrl": launch_stack_url(
                 region,
                 self._template_url,
-                f"{self._project}-onboarding",
+                self.stack_name,
                 {
                     "ExternalId": external_id,
                     "RegistrationToken": token,
@@ -318,6 +340,11 @@ class AccountService:
                 },
             ),
         }
+
+    @property
+    def stack_name(self) -> str:
+        """The onboarding stack's name, as the Launch Stack link prefills it."""
+        return f"{self._project}-onboarding"
 
     # ---- PUT /aws-account ---------------------------------------------------------------
 
@@ -361,6 +388,7 @@ class AccountService:
             via="api",
             subnet_ids=tuple(subnet_ids) if subnet_ids else None,
             security_group_id=security_group_id,
+            stack_name=self.stack_name,
         )
         self.refuse_other_account(record, account_id)
         return self.account_view(self.connect_candidate(caller.user_id, candidate))
@@ -503,7 +531,25 @@ class AccountService:
         return str(profile.get("tier") or DEFAULT_TIER)
 
     def account_view(self, record: dict[str, Any]) -> dict[str, Any]:
-        version = record.get("templateVersion")
+        # Connections stored before versions were read from the stack have none: unknown.
+        version = str(record.get("templateVersion") or UNKNOWN_VERSION)
+        outdated = template_outdated(version, self._version)
+        update: dict[str, Any] = {"updateUrl": None, "changes": None}
+        if outdated:
+            update = {
+                "updateUrl": update_stack_url(
+                    str(record.get("region")),
+                    str(record.get("stackId") or self.stack_name),
+                    self._template_url,
+                ),
+                "changes": self._releases.changes(version, self._version),
+            }
+            if update["changes"] is None:
+                logger.warning(
+                    "no release summary to compare the templates",
+                    template_version=version,
+                    latest=self._version,
+                )
         return {
             "status": record.get("status"),
             "accountId": record.get("accountId"),
@@ -517,5 +563,6 @@ class AccountService:
             "connectedVia": record.get("connectedVia"),
             "templateVersion": version,
             "latestTemplateVersion": self._version,
-            "templateOutdated": template_outdated(version, self._version),
+            "templateOutdated": outdated,
+            **update,
         }

@@ -277,6 +277,7 @@ class RegistrationService:
             subnet_ids=tuple(subnets),
             security_group_id=group,
             template_version=str(version),
+            stack_id=_text(request.get("StackId")),
         )
 
     # ---- Delete ---------------------------------------------------------------------------
