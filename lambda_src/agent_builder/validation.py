@@ -24,6 +24,8 @@ MAX_BODY_BYTES = 128 * 1024
 # ---- what the platform issues -------------------------------------------------------------
 
 AGENT_NAME = r"^[A-Za-z0-9 _-]+$"
+# AGENT_NAME without a leading or trailing space: what the agents service accepts.
+AGENT_NAME_TRIMMED = r"^[A-Za-z0-9_-](?:[A-Za-z0-9 _-]*[A-Za-z0-9_-])?$"
 IDEMPOTENCY_KEY = re.compile(rf"^[A-Za-z0-9._:-]{{1,{MAX_IDEMPOTENCY_KEY}}}$")
 
 

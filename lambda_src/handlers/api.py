@@ -21,7 +21,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from agent_builder.errors import DomainError
 from agent_builder.services.caller import Caller
 from agent_builder.validation import (
-    IDEMPOTENCY_KEY,
     MAX_BODY_BYTES,
     MAX_IDEMPOTENCY_KEY,
     MAX_PATH_ID,
@@ -55,7 +54,6 @@ IdempotencyKey = Annotated[
     Header(
         alias="idempotency-key",
         max_length=MAX_IDEMPOTENCY_KEY,
-        pattern=IDEMPOTENCY_KEY.pattern,
         description="Retrying with the same key and body returns the same run, counted once",
     ),
 ]
