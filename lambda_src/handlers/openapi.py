@@ -132,6 +132,18 @@ def _parameters(operation: dict[str, Any]) -> None:
             parameter["description"] += "; 1-128 of letters, digits, '.', '_', ':', '-'"
 
 
+def _request_body(operation: dict[str, Any]) -> None:
+    """An optional body is absent or an object: JSON null is refused like any non-object
+    (Powertools writes `Model | None` as anyOf [model, null])."""
+    body = operation.get("requestBody")
+    if body is None:
+        return
+    media = body["content"]["application/json"]
+    branches = media["schema"].get("anyOf")
+    if branches and {"type": "null"} in branches:
+        (media["schema"],) = [branch for branch in branches if branch != {"type": "null"}]
+
+
 def _responses(operation: dict[str, Any]) -> None:
     responses = operation.get("responses", {})
     # Only Powertools' own 422; a route's documented 422 (ROLE_VALIDATION_FAILED) uses
@@ -222,6 +234,7 @@ def document(limits: ApiLimits) -> dict[str, Any]:
     for operations in doc.get("paths", {}).values():
         for operation in operations.values():
             _parameters(operation)
+            _request_body(operation)
             _responses(operation)
     schemas = doc.get("components", {}).get("schemas", {})
     unused = ("HTTPValidationError", "ValidationError", "ResponseValidationError")

@@ -42,16 +42,34 @@ CHECKS: dict[str, Any] = {
     # API Gateway HTTP APIs answer an undeclared method on a known path 404 {"message":
     # "Not Found"} (no 405; local mode answers as they do): nothing the API can change.
     "unsupported_method": {"enabled": False},
-    # Valid data may still be refused for facts no schema can state: PUT /aws-account
-    # needs the External ID the platform issued to this user and a role that exists
-    # (400 EXTERNAL_ID_MISMATCH, INVALID_ROLE_ARN for a role that is not the deployer,
-    # 422 ROLE_VALIDATION_FAILED); an instructions or input string within maxLength
-    # characters can be over its UTF-8 byte limit (400); a custom image needs Tier 2
-    # (403, accepted by default); a run's logs before its stream exists (409/422).
-    "positive_data_acceptance": {
-        "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "422", "429"]
-    },
 }
+
+
+def _accepting(*statuses: str) -> dict[str, Any]:
+    """positive_data_acceptance's defaults (2xx, 401, 403, 404, 409, 429) and `statuses`."""
+    return {
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "401", "403", "404", "409", "429", *statuses]
+            }
+        }
+    }
+
+
+# Operations where schema-valid data is still refused for facts no schema can state, each
+# with its reason; positive_data_acceptance keeps its defaults everywhere else.
+OPERATIONS: list[dict[str, Any]] = [
+    # nextToken is opaque: a generated one was not issued by the platform (400
+    # INVALID_NEXT_TOKEN); a forged or stale token must be refused, not read.
+    {"include-path": "/agents", "include-method": "GET", **_accepting("400")},
+    {"include-path": "/runs", "include-method": "GET", **_accepting("400")},
+    {"include-path": "/runs/{runId}/logs", "include-method": "GET", **_accepting("400")},
+    # Connecting needs the External ID issued to this user, the platform's deployer role
+    # name in an account other than the platform's (400 EXTERNAL_ID_MISMATCH,
+    # INVALID_ROLE_ARN...), and a role that can really be assumed (422
+    # ROLE_VALIDATION_FAILED): generated ARNs name no real role.
+    {"include-path": "/aws-account", "include-method": "PUT", **_accepting("400", "422")},
+]
 
 
 @dataclass
@@ -177,6 +195,7 @@ def run_schemathesis(local: LocalMode, token: str) -> Outcome:
             "workers": 1,
             "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
             "checks": CHECKS,
+            "operations": OPERATIONS,
             "phases": {
                 "examples": {"enabled": True, "fill-missing": True},
                 "coverage": {"enabled": True},

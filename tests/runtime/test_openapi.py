@@ -329,3 +329,12 @@ def test_a_region_outside_the_documented_enum_is_refused(api: ApiCall) -> None:
         assert region not in aws_regions()
         answer = api("POST", "/aws-account/onboarding", body={"region": region})
         assert answer.status == 400, answer.body
+
+
+def test_an_optional_body_is_documented_as_an_object_not_null(doc: dict[str, Any]) -> None:
+    # The code refuses a JSON null body (test_request_bodies); the document says so.
+    body = doc["paths"]["/aws-account/onboarding"]["post"]["requestBody"]
+    assert body.get("required", False) is False
+    assert body["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/OnboardingRequest"
+    }
