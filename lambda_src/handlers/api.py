@@ -78,8 +78,6 @@ ERRORS = {
     415: "UNSUPPORTED_MEDIA_TYPE: a body whose Content-Type is not application/json",
     503: "LAUNCH_FAILED: the run could not be started and the test was given back",
 }
-# What API Gateway itself answers (no function involved): {"message": "..."}.
-GATEWAY_ANSWERS = (401, 413)
 # Every route that reads a body can refuse it.
 BODY_ERRORS = (413, 415)
 
