@@ -53,6 +53,8 @@ class PlatformConfig:
     free_tests_per_month: int
     max_test_minutes: int
     max_concurrent_test_tasks: int
+    platform_free_tests_per_month: int
+    max_agents_per_user: int
     launches_per_minute: int
     test_task_cpu: int
     test_task_memory_mib: int
@@ -123,6 +125,10 @@ class PlatformConfig:
             free_tests_per_month=_int(get, "freeTestsPerMonth", minimum=0, maximum=10_000),
             max_test_minutes=_int(get, "maxTestMinutes", minimum=1, maximum=60),
             max_concurrent_test_tasks=_int(get, "maxConcurrentTestTasks", minimum=1, maximum=1000),
+            platform_free_tests_per_month=_int(
+                get, "platformFreeTestsPerMonth", minimum=0, maximum=10_000_000
+            ),
+            max_agents_per_user=_int(get, "maxAgentsPerUser", minimum=1, maximum=10_000),
             launches_per_minute=_int(get, "launchesPerMinute", minimum=1, maximum=600),
             test_task_cpu=cpu,
             test_task_memory_mib=memory,
@@ -159,6 +165,8 @@ _CONTEXT_KEYS = {
     "free_tests_per_month": "freeTestsPerMonth",
     "max_test_minutes": "maxTestMinutes",
     "max_concurrent_test_tasks": "maxConcurrentTestTasks",
+    "platform_free_tests_per_month": "platformFreeTestsPerMonth",
+    "max_agents_per_user": "maxAgentsPerUser",
     "launches_per_minute": "launchesPerMinute",
     "test_task_cpu": "testTaskCpu",
     "test_task_memory_mib": "testTaskMemoryMiB",

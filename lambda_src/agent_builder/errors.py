@@ -70,6 +70,25 @@ class RateLimited(DomainError):
     code = "RATE_LIMITED"
 
 
+class AgentLimit(DomainError):
+    status = 409
+    code = "AGENT_LIMIT"
+
+
+class CapacityExhausted(DomainError):
+    """Every platform test slot is taken (maxConcurrentTestTasks); nothing was charged."""
+
+    status = 503
+    code = "CAPACITY_EXHAUSTED"
+
+
+class FreeTierPaused(DomainError):
+    """The platform's free tests are spent for the month, or the budget paused them."""
+
+    status = 503
+    code = "FREE_TIER_PAUSED"
+
+
 class LaunchFailed(DomainError):
     """AWS refused to start the task; the run is FAILED and the test was given back."""
 

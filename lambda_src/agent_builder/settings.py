@@ -43,6 +43,18 @@ def _positive_int(env: Mapping[str, str], name: str) -> int:
     return value
 
 
+def _count(env: Mapping[str, str], name: str) -> int:
+    """A whole number, 0 included (a ceiling of 0 means none)."""
+    raw = env.get(name, "")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}")
+    return value
+
+
 def _listing(what: str) -> Parser:
     """A comma-separated list of at least one `what`."""
 
@@ -170,10 +182,21 @@ class ApiTables:
 class Limits:
     """What a user may do: tests a month, launches a minute, models and output tokens."""
 
-    free_tests_per_month: int = _var("FREE_TESTS_PER_MONTH", _positive_int)
+    # 0 is a valid configuration (stacks/config.py allows it): no free tests at all.
+    free_tests_per_month: int = _var("FREE_TESTS_PER_MONTH", _count)
     launches_per_minute: int = _var("LAUNCHES_PER_MINUTE", _positive_int)
     allowed_models: tuple[str, ...] = _var("ALLOWED_MODELS", _listing("model id"))
     max_output_tokens: int = _var("MAX_OUTPUT_TOKENS", _positive_int)
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """The owner's: platform test tasks at once, platform free tests a month (0: none),
+    agents per user (CONTRACT.md "Ceilings")."""
+
+    max_concurrent_test_tasks: int = _var("MAX_CONCURRENT_TEST_TASKS", _positive_int)
+    platform_free_tests_per_month: int = _var("PLATFORM_FREE_TESTS_PER_MONTH", _count)
+    max_agents_per_user: int = _var("MAX_AGENTS_PER_USER", _positive_int)
 
 
 @dataclass(frozen=True)
@@ -226,6 +249,7 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
         PlatformLaunch,
         ApiTables,
         Limits,
+        Ceilings,
         ConnectedAccounts,
         CustomerRunner,
     ),

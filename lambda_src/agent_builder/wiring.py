@@ -63,12 +63,15 @@ def _launch_records(ledger: LaunchLedger, audit: AuditLog) -> LaunchRecords:
     from agent_builder import settings
 
     limits = settings.load(settings.Limits)
+    ceilings = settings.load(settings.Ceilings)
     return LaunchRecords(
         ledger=ledger,
         audit=audit,
         limits=Limits(
             tests_per_month=limits.free_tests_per_month,
             launches_per_minute=limits.launches_per_minute,
+            max_running_tests=ceilings.max_concurrent_test_tasks,
+            platform_tests_per_month=ceilings.platform_free_tests_per_month,
         ),
         retention_days=settings.load(settings.RunStore).run_retention_days,
         max_output_tokens=limits.max_output_tokens,
@@ -121,7 +124,13 @@ def api_services() -> ApiServices:
     profiles_repo = ProfilesRepository(dynamodb, store.profiles_table)
     profiles = ProfileService(profiles_repo, ledger, tests_per_month=limits.free_tests_per_month)
     agents = AgentService(
-        AgentsRepository(dynamodb, tables.agents_table, audit=audit),
+        AgentsRepository(
+            dynamodb,
+            tables.agents_table,
+            audit=audit,
+            profiles_table=store.profiles_table,
+            max_per_user=settings.load(settings.Ceilings).max_agents_per_user,
+        ),
         profiles,
         allowed_models=limits.allowed_models,
         max_output_tokens=limits.max_output_tokens,

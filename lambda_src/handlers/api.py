@@ -69,14 +69,17 @@ ERRORS = {
     401: 'No authenticated user: API Gateway\'s own {"message": "Unauthorized"}',
     403: "Not allowed for the caller's tier or role",
     404: "Not found, or not the caller's",
-    409: "Conflict (Idempotency-Key reused, account not connected or already connected, unknown tier)",
+    409: "Conflict (Idempotency-Key reused, account not connected or already connected, unknown "
+    "tier, AGENT_LIMIT: the caller has maxAgentsPerUser agents)",
     422: "ROLE_VALIDATION_FAILED (which check failed) or DEPLOY_FAILED (which step failed in "
     "the connected account)",
     429: "QUOTA_EXCEEDED or RATE_LIMITED, with a Retry-After header",
     413: f"PAYLOAD_TOO_LARGE: the body is over {MAX_BODY_BYTES} bytes (API Gateway's own "
     '{"message": "Request Entity Too Large"} over its 10 MB)',
     415: "UNSUPPORTED_MEDIA_TYPE: a body whose Content-Type is not application/json",
-    503: "LAUNCH_FAILED: the run could not be started and the test was given back",
+    503: "LAUNCH_FAILED: the run could not be started and the test was given back; "
+    "CAPACITY_EXHAUSTED: every platform test slot is in use; FREE_TIER_PAUSED: the platform's "
+    "free tests are spent or paused for the month. Nothing was charged; Retry-After says when",
 }
 # Every route that reads a body can refuse it.
 BODY_ERRORS = (413, 415)
@@ -173,7 +176,9 @@ def get_me() -> Me:
     return Me.model_validate(api_services().profiles.me(caller()))
 
 
-@app.post("/agents", summary="Register an agent", responses=answers(201, Agent, 403, body=True))
+@app.post(
+    "/agents", summary="Register an agent", responses=answers(201, Agent, 403, 409, body=True)
+)
 def create_agent(body: CreateAgent) -> Response[Agent]:
     agent = api_services().agents.create(caller(), body.model_dump(exclude_none=True))
     return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, Agent.model_validate(agent))

@@ -68,6 +68,8 @@ def test_round_trips_through_context_spelling() -> None:
         ("freeTestsPerMonth", -1, "0..10000"),
         ("maxTestMinutes", 0, "1..60"),
         ("maxConcurrentTestTasks", True, "1..1000"),
+        ("platformFreeTestsPerMonth", -5, "0..10000000"),
+        ("maxAgentsPerUser", 0, "1..10000"),
         ("testTaskCpu", 300, "[256, 512, 1024, 2048, 4096]"),
         ("testTaskMemoryMiB", 4096, "[512, 1024, 2048]"),
         ("testTaskArchitecture", "arm", "ARM64, X86_64"),

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from agent_builder.settings import HANDLER_ENVIRONMENT
 from constructs.control_plane_api import COSTLY_ROUTE_THROTTLE, ROUTES
 from tests.infra.conftest import ROOT, Synthesized
 
@@ -444,71 +445,6 @@ def test_stack_routes_are_exactly_the_documented_api() -> None:
     assert documented == {(route.method, route.path) for route in ROUTES}
 
 
-# The per-function environment contract, written out here independently of the stack's
-# own table (stacks/function_environments.py): handler -> exactly the variables it gets.
-_TIER2 = {
-    "PLATFORM_ACCOUNT_ID",
-    "LAUNCHER_ROLE_ARN",
-    "CUSTOMER_ROLE_NAME",
-    "REGISTRATION_TOPIC_ARN",
-    "TEMPLATE_VERSION",
-    "TEMPLATE_URL",
-}
-ENVIRONMENT_CONTRACT = {
-    "handlers.api.handler": {
-        "POWERTOOLS_SERVICE_NAME",
-        "PROJECT_NAME",
-        "PROFILES_TABLE",
-        "AGENTS_TABLE",
-        "RUNS_TABLE",
-        "USAGE_TABLE",
-        "AUDIT_TABLE",
-        "ACCOUNTS_TABLE",
-        "CLUSTER_ARN",
-        "TASK_DEFINITION_ARN",
-        "RUNNER_CONTAINER_NAME",
-        "SUBNET_IDS",
-        "SECURITY_GROUP_ID",
-        "USE_SPOT",
-        "ARTIFACTS_BUCKET",
-        "LOG_GROUP_NAME",
-        "LOG_STREAM_PREFIX",
-        "FREE_TESTS_PER_MONTH",
-        "MAX_TEST_MINUTES",
-        "LAUNCHES_PER_MINUTE",
-        "ALLOWED_MODELS",
-        "MAX_OUTPUT_TOKENS",
-        "SCHEDULE_GROUP_NAME",
-        "SCHEDULER_ROLE_ARN",
-        "RUN_RETENTION_DAYS",
-        "RUNNER_IMAGE_URI",
-        "RUNNER_ARCHITECTURE",
-        "CUSTOMER_TASK_CPU",
-        "CUSTOMER_TASK_MEMORY_MIB",
-    }
-    | _TIER2,
-    "handlers.task_events.handler": {
-        "POWERTOOLS_SERVICE_NAME",
-        "RUNS_TABLE",
-        "USAGE_TABLE",
-        "PROFILES_TABLE",
-        "CLUSTER_ARN",
-        "RUNNER_CONTAINER_NAME",
-        "SCHEDULE_GROUP_NAME",
-        "RUN_RETENTION_DAYS",
-    },
-    "handlers.sweeper.handler": {"POWERTOOLS_SERVICE_NAME", "CLUSTER_ARN", "MAX_TEST_MINUTES"},
-    "handlers.registration.handler": {
-        "POWERTOOLS_SERVICE_NAME",
-        "PROJECT_NAME",
-        "PROFILES_TABLE",
-        "ACCOUNTS_TABLE",
-        "AUDIT_TABLE",
-    }
-    | _TIER2,
-}
-
-
 def environments_by_handler(template: Template) -> dict[str, dict[str, Any]]:
     return {
         fn["Properties"]["Handler"]: fn["Properties"].get("Environment", {}).get("Variables", {})
@@ -517,11 +453,17 @@ def environments_by_handler(template: Template) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_each_function_gets_exactly_the_environment_of_the_contract(template: Template) -> None:
+def test_each_function_gets_exactly_the_environment_its_handler_reads(template: Template) -> None:
+    """Across the layers: the stack gives each function what lambda_src's settings parse.
+
+    HANDLER_ENVIRONMENT is derived from the settings groups each handler loads; the
+    contract itself is written out once, in tests/runtime/test_settings.py.
+    """
     found = environments_by_handler(template)
-    assert set(found) == set(ENVIRONMENT_CONTRACT)
-    assert len(ENVIRONMENT_CONTRACT["handlers.api.handler"]) == 35
-    for handler, names in ENVIRONMENT_CONTRACT.items():
+    expected = {f"{module}.handler": names for module, names in HANDLER_ENVIRONMENT.items()}
+    assert set(found) == set(expected)
+    assert len(expected["handlers.api.handler"]) == 38
+    for handler, names in expected.items():
         assert set(found[handler]) == names, handler
 
 

@@ -28,6 +28,10 @@ SCHEDULE_GROUP = f"{PREFIX}-test-timeouts"
 MODELS = ("amazon.nova-micro-v1:0", "anthropic.claude-3-haiku-20240307-v1:0")
 TESTS_PER_MONTH = 3
 LAUNCHES_PER_MINUTE = 100
+# The owner's ceilings in these tests: small enough for a test to reach them.
+MAX_RUNNING_TESTS = 4
+PLATFORM_TESTS_PER_MONTH = 6
+MAX_AGENTS_PER_USER = 5
 PLATFORM_ACCOUNT = "123456789012"
 CUSTOMER_ACCOUNT = "111111111111"
 CUSTOMER_REGION = "eu-west-1"

@@ -45,6 +45,9 @@ CONTRACT = {
         "LAUNCHES_PER_MINUTE",
         "ALLOWED_MODELS",
         "MAX_OUTPUT_TOKENS",
+        "MAX_CONCURRENT_TEST_TASKS",
+        "PLATFORM_FREE_TESTS_PER_MONTH",
+        "MAX_AGENTS_PER_USER",
         "SCHEDULE_GROUP_NAME",
         "SCHEDULER_ROLE_ARN",
         "RUN_RETENTION_DAYS",
@@ -102,12 +105,22 @@ def test_settings_parse_the_contract_environment(platform: Platform) -> None:
     assert settings.aws_region() == "us-east-1"
 
 
+def test_zero_free_tests_and_no_platform_ceiling_are_valid_settings(platform: Platform) -> None:
+    """stacks/config.py allows freeTestsPerMonth=0 and platformFreeTestsPerMonth=0."""
+    env = {**platform.env, "FREE_TESTS_PER_MONTH": "0", "PLATFORM_FREE_TESTS_PER_MONTH": "0"}
+    parse_handler("handlers.api", env)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
         ("RUNS_TABLE", "", "RUNS_TABLE is required"),
         ("USE_SPOT", "yes", "USE_SPOT must be"),
-        ("FREE_TESTS_PER_MONTH", "ten", "FREE_TESTS_PER_MONTH must be a positive integer"),
+        ("FREE_TESTS_PER_MONTH", "ten", "FREE_TESTS_PER_MONTH must be a whole number"),
+        ("FREE_TESTS_PER_MONTH", "-1", "FREE_TESTS_PER_MONTH must be a whole number"),
+        ("PLATFORM_FREE_TESTS_PER_MONTH", "lots", "PLATFORM_FREE_TESTS_PER_MONTH must be a whole"),
+        ("MAX_CONCURRENT_TEST_TASKS", "0", "MAX_CONCURRENT_TEST_TASKS must be a positive integer"),
+        ("MAX_AGENTS_PER_USER", "", "MAX_AGENTS_PER_USER must be a positive integer"),
         ("MAX_TEST_MINUTES", "0", "MAX_TEST_MINUTES must be a positive integer"),
         ("ALLOWED_MODELS", " , ", "ALLOWED_MODELS must list"),
         ("PLATFORM_ACCOUNT_ID", "12345", "PLATFORM_ACCOUNT_ID must be a 12-digit account id"),

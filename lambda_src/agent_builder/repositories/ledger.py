@@ -10,6 +10,13 @@ again atomically, and only once (the run's status rank guards it).
 Both take the audit event of what they do into the same transaction: the record exists
 exactly when the charge or refund happened, at no extra call, and a replayed runId
 (cancelled by the run's condition) records nothing.
+
+The owner's ceilings live in the same transaction as the user's quota (CONTRACT.md
+"Ceilings"): a platform-wide count of test tasks running now, taken at the charge and
+given back exactly once when the run ends (its terminal update and the release are one
+transaction, and the run's status rank lets only one terminal update through), and a
+platform-wide count of the month's free tests. Both are usage items of the reserved
+user PLATFORM_USER, which no Cognito `sub` can be.
 """
 
 from __future__ import annotations
@@ -20,10 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 from agent_builder import timeutil
 from agent_builder.audit import AuditEvent
-from agent_builder.errors import LaunchConflict, QuotaExceeded, RateLimited
+from agent_builder.errors import (
+    CapacityExhausted,
+    FreeTierPaused,
+    LaunchConflict,
+    QuotaExceeded,
+    RateLimited,
+)
 from agent_builder.repositories.audit import AuditLog
 from agent_builder.repositories.dynamo import (
     error_code,
+    from_item,
     to_item,
     transact,
     update_parts,
@@ -38,6 +52,14 @@ if TYPE_CHECKING:
 USAGE_RETENTION = timedelta(days=365)
 # A per-minute window is useless after its minute; keep it a day for troubleshooting.
 WINDOW_RETENTION = timedelta(days=1)
+# The usage items of the platform as a whole. Cognito subs are UUIDs: never "#...".
+PLATFORM_USER = "#platform"
+RUNNING_PERIOD = "running"
+# Stored on a run that holds one of the running-task slots until it ends.
+SLOT = "holdsSlot"
+PLATFORM_PERIOD = "platformPeriod"
+# How soon to try again when every slot is taken: a test runs for minutes, not hours.
+CAPACITY_RETRY_SECONDS = 30
 
 
 def tests_period(moment: datetime) -> str:
@@ -52,6 +74,9 @@ def window_period(moment: datetime) -> str:
 class Limits:
     tests_per_month: int
     launches_per_minute: int
+    # The owner's ceilings (None / 0: none), charged with the platform's own tests only.
+    max_running_tests: int | None = None
+    platform_tests_per_month: int = 0
 
 
 def charged_period(run: dict[str, Any]) -> str:
@@ -173,6 +198,35 @@ class LaunchLedger:
                 }
             },
         ]
+        retry_after = str(max(1, int((reset - now).total_seconds())))
+        # Index in `items` -> the refusal its condition means (the run's is a replay).
+        refusals: dict[int, Exception] = {
+            1: QuotaExceeded(
+                f"all {limits.tests_per_month} tests of {timeutil.month(now)} are used; "
+                f"the quota resets at {timeutil.iso(reset)}",
+                headers={"Retry-After": retry_after},
+            ),
+            2: rate_limited(limits, now),
+        }
+        if limits.max_running_tests is not None:
+            refusals[len(items)] = CapacityExhausted(
+                f"all {limits.max_running_tests} test slots of the platform are in use; "
+                "no test was charged: try again shortly",
+                headers={"Retry-After": str(CAPACITY_RETRY_SECONDS)},
+            )
+            items.append(self._take_slot(limits.max_running_tests))
+            run[SLOT] = True
+        if limits.platform_tests_per_month:
+            refusals[len(items)] = FreeTierPaused(
+                "the platform's free tests for this month are all used; no test was charged; "
+                f"free tests resume at {timeutil.iso(reset)}",
+                headers={"Retry-After": retry_after},
+            )
+            items.append(
+                self._count_platform_test(run["period"], limits.platform_tests_per_month, reset)
+            )
+            run[PLATFORM_PERIOD] = run["period"]
+        items[0] = self._new_run_item(run)
         if audit is not None:
             items.append(self._audit_item(audit))
         cancelled = transact(self._client, items)
@@ -181,16 +235,117 @@ class LaunchLedger:
         if len(cancelled.codes) == len(items):
             if cancelled.failed(0):
                 return cancelled.old_items[0] or {"runId": run["runId"]}
-            if cancelled.failed(1):
-                raise QuotaExceeded(
-                    f"all {limits.tests_per_month} tests of {timeutil.month(now)} are used; "
-                    f"the quota resets at {timeutil.iso(reset)}",
-                    headers={"Retry-After": str(max(1, int((reset - now).total_seconds())))},
-                ) from None
-            if cancelled.failed(2):
-                raise rate_limited(limits, now) from None
+            for index, refusal in refusals.items():
+                if cancelled.failed(index):
+                    raise refusal from None
         if cancelled.conflict:
             raise launch_conflict() from None
+        raise cancelled.error
+
+    def _take_slot(self, cap: int) -> dict[str, Any]:
+        """One more platform test task running, unless `cap` run already."""
+        return {
+            "Update": {
+                "TableName": self._usage,
+                "Key": _platform_key(RUNNING_PERIOD),
+                "UpdateExpression": "ADD running :one",
+                "ConditionExpression": "attribute_not_exists(running) OR running < :cap",
+                "ExpressionAttributeValues": {":one": {"N": "1"}, ":cap": {"N": str(cap)}},
+            }
+        }
+
+    def _count_platform_test(self, period: str, cap: int, reset: datetime) -> dict[str, Any]:
+        """One more of the platform's free tests this month, unless `cap` are spent."""
+        return {
+            "Update": {
+                "TableName": self._usage,
+                "Key": _platform_key(period),
+                "UpdateExpression": "ADD testsUsed :one SET expiresAt = if_not_exists(expiresAt, :expires)",
+                "ConditionExpression": "attribute_not_exists(testsUsed) OR testsUsed < :cap",
+                "ExpressionAttributeValues": {
+                    ":one": {"N": "1"},
+                    ":cap": {"N": str(cap)},
+                    ":expires": {"N": str(timeutil.epoch(reset + USAGE_RETENTION))},
+                },
+            }
+        }
+
+    def running_tests(self) -> int:
+        """Platform test tasks holding a slot now (what the ceiling compares)."""
+        response = self._client.get_item(
+            TableName=self._usage, Key=_platform_key(RUNNING_PERIOD), ConsistentRead=True
+        )
+        return int(response.get("Item", {}).get("running", {}).get("N", "0"))
+
+    def _settlements(self, stored: dict[str, Any], *, refund: bool) -> list[dict[str, Any]]:
+        """What ending this run gives back besides the user's test: its slot, and the
+        platform's free test when the test itself is given back."""
+        items: list[dict[str, Any]] = []
+        if stored.get(SLOT):
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._usage,
+                        "Key": _platform_key(RUNNING_PERIOD),
+                        "UpdateExpression": "ADD running :minus",
+                        "ConditionExpression": "running > :zero",
+                        "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+                    }
+                }
+            )
+        if refund and stored.get(PLATFORM_PERIOD):
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._usage,
+                        "Key": _platform_key(str(stored[PLATFORM_PERIOD])),
+                        "UpdateExpression": "ADD testsUsed :minus",
+                        "ConditionExpression": "testsUsed > :zero",
+                        "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+                    }
+                }
+            )
+        return items
+
+    def _stored(self, run: dict[str, Any]) -> dict[str, Any]:
+        """The run as charged: a run built in memory does not know what charge() stored."""
+        if SLOT in run or PLATFORM_PERIOD in run or "statusRank" in run:
+            return run
+        response = self._client.get_item(
+            TableName=self._runs, Key={"runId": {"S": run["runId"]}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return from_item(item) if item else run
+
+    def finish(
+        self, run: dict[str, Any], *, status: str, fields: dict[str, Any], task_arn: str
+    ) -> bool:
+        """A task's end that costs its test (it ran): the run moves to `status` and gives
+        its slot back, atomically and once. False when stale (already finished, or not
+        this run's task)."""
+        stored = self._stored(run)
+        rank = STATUS_RANK[status]
+        update, names, values = update_parts(
+            {**fields, "status": status, "statusRank": rank, "taskArn": task_arn}
+        )
+        names.update({"#rank": "statusRank", "#task": "taskArn"})
+        values.update({":terminal": {"N": str(TERMINAL_RANK)}, ":task": {"S": task_arn}})
+        run_update = {
+            "TableName": self._runs,
+            "Key": {"runId": {"S": run["runId"]}},
+            "UpdateExpression": update,
+            "ConditionExpression": "attribute_exists(runId) AND #rank < :terminal"
+            " AND (attribute_not_exists(#task) OR #task = :task)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        cancelled = transact(
+            self._client, [{"Update": run_update}, *self._settlements(stored, refund=False)]
+        )
+        if cancelled is None:
+            return True
+        if cancelled.failed(0):
+            return False
         raise cancelled.error
 
     def open_uncharged(
@@ -259,7 +414,12 @@ class LaunchLedger:
             "ConditionExpression": "testsUsed > :zero",
             "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
         }
-        items: list[Any] = [{"Update": run_update}, {"Update": refund}]
+        stored = self._stored(run)
+        items: list[Any] = [
+            {"Update": run_update},
+            {"Update": refund},
+            *self._settlements(stored, refund=True),
+        ]
         if audit is not None:
             items.append(self._audit_item(audit.with_details(refunded=True)))
         cancelled = transact(self._client, items)
@@ -268,20 +428,24 @@ class LaunchLedger:
         if cancelled.failed(0):
             return False
         if cancelled.failed(1):
-            return self._finish_without_refund(run_update, audit)
+            return self._finish_without_refund(run_update, stored, audit)
         raise cancelled.error
 
-    def _finish_without_refund(self, run_update: dict[str, Any], audit: AuditEvent | None) -> bool:
-        # Same update, but it records that nothing was given back.
+    def _finish_without_refund(
+        self, run_update: dict[str, Any], stored: dict[str, Any], audit: AuditEvent | None
+    ) -> bool:
+        # Same update, but it records that nothing was given back; the slot still is.
         names = run_update["ExpressionAttributeNames"]
         values = dict(run_update["ExpressionAttributeValues"])
         for alias, name in names.items():
             if name == "refunded":
                 values[":" + alias[1:]] = {"BOOL": False}
         run_update = {**run_update, "ExpressionAttributeValues": values}
+        items: list[Any] = [{"Update": run_update}, *self._settlements(stored, refund=False)]
         if audit is not None:
-            record = self._audit_item(audit.with_details(refunded=False))
-            cancelled = transact(self._client, [{"Update": run_update}, record])
+            items.append(self._audit_item(audit.with_details(refunded=False)))
+        if len(items) > 1:
+            cancelled = transact(self._client, items)
             if cancelled is None:
                 return True
             if cancelled.failed(0):
@@ -296,6 +460,10 @@ class LaunchLedger:
                 return False
             raise
         return True
+
+
+def _platform_key(period: str) -> dict[str, Any]:
+    return {"userId": {"S": PLATFORM_USER}, "period": {"S": period}}
 
 
 def rate_limited(limits: Limits, now: datetime) -> RateLimited:

@@ -19,7 +19,9 @@ from agent_builder import timeutil
 from agent_builder.audit import FAILURE, REFUSED
 from agent_builder.errors import (
     AccountNotConnected,
+    CapacityExhausted,
     DomainError,
+    FreeTierPaused,
     InvalidInput,
     LaunchConflict,
     LaunchFailed,
@@ -115,7 +117,13 @@ class PlatformLauncher:
                 limits=self._records.limits,
                 audit=lifecycle.audit_event(run, f"{request.kind}.launch"),
             )
-        except (QuotaExceeded, RateLimited, LaunchConflict) as refusal:
+        except (
+            QuotaExceeded,
+            RateLimited,
+            LaunchConflict,
+            CapacityExhausted,
+            FreeTierPaused,
+        ) as refusal:
             self._record_refusal(run, refusal)
             raise
         if existing is not None:
@@ -156,9 +164,7 @@ class PlatformLauncher:
         logger.info("test launched", run_id=run_id, task_arn=task_arn)
         return lifecycle.run_view(run)
 
-    def _record_refusal(
-        self, run: dict[str, Any], refusal: QuotaExceeded | RateLimited | LaunchConflict
-    ) -> None:
+    def _record_refusal(self, run: dict[str, Any], refusal: DomainError) -> None:
         # No run was stored, so the record names the agent, not the runId. A lost write
         # is logged, not raised: the caller still gets the refusal, not a 500.
         try:

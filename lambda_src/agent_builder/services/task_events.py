@@ -66,13 +66,17 @@ class TaskEventService:
 
     def _stopped(self, run_id: str, task_arn: str, fields: dict[str, Any]) -> str:
         refund = gives_test_back(fields)
-        if refund:
-            run = self._runs.get(run_id)
-            applied = run is not None and self._ledger.finish_and_refund(
+        # Either way the run gives back its slot of the platform's running-task ceiling,
+        # in the same transaction as its terminal update (repositories/ledger.py).
+        run = self._runs.get(run_id)
+        if run is None:
+            applied = False
+        elif refund:
+            applied = self._ledger.finish_and_refund(
                 run, status=STOPPED, fields=fields, task_arn=task_arn
             )
         else:
-            applied = self._runs.advance(run_id, task_arn, STOPPED, fields)
+            applied = self._ledger.finish(run, status=STOPPED, fields=fields, task_arn=task_arn)
         # Idempotent: a schedule that already fired deleted itself.
         self._schedules.cancel(run_id)
         logger.info(
