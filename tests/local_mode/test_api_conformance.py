@@ -33,8 +33,15 @@ STATEFUL = "Stateful tests"  # the label of the stateful phase's scenario
 MAX_EXAMPLES = 8
 STATEFUL_MAX_STEPS = 6
 # Launches spend the quota (429 QUOTA_EXCEEDED is documented, but a spent quota would hide
-# the 202 paths) and each starts the runner: far more than a run makes.
-CONTEXT = ("freeTestsPerMonth=10000", "launchesPerMinute=600")
+# the 202 paths) and each starts the runner: far more than a run makes. Agents too (409
+# AGENT_LIMIT would hide the 201 paths of the stateful phase). The platform's concurrent
+# task ceiling stays as configured: it bounds the runner processes (503 is documented).
+CONTEXT = (
+    "freeTestsPerMonth=10000",
+    "platformFreeTestsPerMonth=100000",
+    "launchesPerMinute=600",
+    "maxAgentsPerUser=10000",
+)
 
 # Checks turned off or narrowed, each with its reason (every other check runs as is).
 CHECKS: dict[str, Any] = {
