@@ -17,10 +17,15 @@ MAX_AGENT_NAME = 64
 MAX_IDEMPOTENCY_KEY = 128
 # Path parameters: every id the platform issues is a UUID (36 characters).
 MAX_PATH_ID = 64
+# A request body, in UTF-8 bytes after any base64 decoding (handlers/body.py): every valid
+# body fits with every character JSON-escaped (\u00XX: 6 bytes for 16 KiB of instructions).
+MAX_BODY_BYTES = 128 * 1024
 
 # ---- what the platform issues -------------------------------------------------------------
 
 AGENT_NAME = r"^[A-Za-z0-9 _-]+$"
+# AGENT_NAME without a leading or trailing space: what the agents service accepts.
+AGENT_NAME_TRIMMED = r"^[A-Za-z0-9_-](?:[A-Za-z0-9 _-]*[A-Za-z0-9_-])?$"
 IDEMPOTENCY_KEY = re.compile(rf"^[A-Za-z0-9._:-]{{1,{MAX_IDEMPOTENCY_KEY}}}$")
 
 
@@ -51,6 +56,9 @@ SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 MAX_SUBNETS = 16
 SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 MAX_REGION = 32
+# What an AWS region name looks like (us-east-1, ap-southeast-5, us-gov-west-1); which
+# ones are accepted is is_aws_region's answer.
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
 ARCHITECTURES = ("ARM64", "X86_64")
 TEMPLATE_VERSION = re.compile(r"[0-9]+(\.[0-9]+){0,3}")
 

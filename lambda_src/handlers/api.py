@@ -18,10 +18,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from agent_builder.errors import DomainError, InvalidInput
+from agent_builder.errors import DomainError
 from agent_builder.services.caller import Caller
-from agent_builder.validation import MAX_IDEMPOTENCY_KEY, MAX_PATH_ID
+from agent_builder.validation import (
+    MAX_BODY_BYTES,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_PATH_ID,
+)
 from agent_builder.wiring import api_services, customer_services
+from handlers.body import JsonBodyValidation
 from handlers.schemas import (
     Agent,
     AgentPage,
@@ -41,6 +46,8 @@ from handlers.schemas import (
 
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
+# Bodies are read in one place, handlers/body.py: JSON only, 400/413/415 and never a 500.
+app._request_validation_middleware = JsonBodyValidation()
 
 IdempotencyKey = Annotated[
     str | None,
@@ -57,8 +64,9 @@ RunId = Annotated[str, Path(max_length=MAX_PATH_ID)]
 
 
 ERRORS = {
-    400: "Invalid input: malformed JSON, wrong type, unknown field, out of range",
-    401: "No authenticated user",
+    400: "Invalid input: INVALID_BODY (the body is not UTF-8, or not base64 when it says it "
+    "is) or VALIDATION_ERROR (not JSON, not an object, wrong type, unknown field, out of range)",
+    401: 'No authenticated user: API Gateway\'s own {"message": "Unauthorized"}',
     403: "Not allowed for the caller's tier or role",
     404: "Not found, or not the caller's",
     409: "Conflict (Idempotency-Key reused, account not connected or already connected, unknown "
@@ -66,14 +74,21 @@ ERRORS = {
     422: "ROLE_VALIDATION_FAILED (which check failed) or DEPLOY_FAILED (which step failed in "
     "the connected account)",
     429: "QUOTA_EXCEEDED or RATE_LIMITED, with a Retry-After header",
+    413: f"PAYLOAD_TOO_LARGE: the body is over {MAX_BODY_BYTES} bytes (API Gateway's own "
+    '{"message": "Request Entity Too Large"} over its 10 MB)',
+    415: "UNSUPPORTED_MEDIA_TYPE: a body whose Content-Type is not application/json",
     503: "LAUNCH_FAILED: the run could not be started and the test was given back; "
     "CAPACITY_EXHAUSTED: every platform test slot is in use; FREE_TIER_PAUSED: the platform's "
     "free tests are spent or paused for the month. Nothing was charged; Retry-After says when",
 }
+# Every route that reads a body can refuse it.
+BODY_ERRORS = (413, 415)
 
 
-def answers(status: int, model: type | None, *errors: int) -> dict[int, Any]:
-    """The route's documented answers: its success and the errors it can give."""
+def answers(status: int, model: type | None, *errors: int, body: bool = False) -> dict[int, Any]:
+    """The route's documented answers: its success and the errors it can give (with
+    `body`, those of reading a body: 413 and 415). handlers/openapi.py adds API Gateway's
+    own body to the GATEWAY_ANSWERS."""
     documented: dict[int, Any] = {
         status: {
             "description": HTTPStatus(status).phrase,
@@ -82,7 +97,7 @@ def answers(status: int, model: type | None, *errors: int) -> dict[int, Any]:
         if model
         else {"description": HTTPStatus(status).phrase}
     }
-    for code in sorted({400, 401, *errors}):
+    for code in sorted({400, 401, *errors, *(BODY_ERRORS if body else ())}):
         documented[code] = {
             "description": ERRORS[code],
             "content": {"application/json": {"model": ErrorBody}},
@@ -161,15 +176,10 @@ def get_me() -> Me:
     return Me.model_validate(api_services().profiles.me(caller()))
 
 
-def require_json_object() -> None:
-    """Validation would read a one-element JSON list as its element: refuse non-objects."""
-    if not isinstance(app.current_event.json_body, dict):
-        raise InvalidInput("the request body must be a JSON object")
-
-
-@app.post("/agents", summary="Register an agent", responses=answers(201, Agent, 403, 409))
+@app.post(
+    "/agents", summary="Register an agent", responses=answers(201, Agent, 403, 409, body=True)
+)
 def create_agent(body: CreateAgent) -> Response[Agent]:
-    require_json_object()
     agent = api_services().agents.create(caller(), body.model_dump(exclude_none=True))
     return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, Agent.model_validate(agent))
 
@@ -199,12 +209,11 @@ def delete_agent(agentId: AgentId) -> Response[None]:
 @app.post(
     "/agents/<agentId>/tests",
     summary="Test an agent on the platform (counts one test)",
-    responses=answers(202, Run, 404, 409, 429, 503),
+    responses=answers(202, Run, 404, 409, 429, 503, body=True),
 )
 def start_test(
     agentId: AgentId, body: TestRequest, idempotency_key: IdempotencyKey = None
 ) -> Response[Run]:
-    require_json_object()
     run = api_services().launches.test(caller(), agentId, body.input, idempotency_key)
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, Run.model_validate(run))
 
@@ -212,14 +221,13 @@ def start_test(
 @app.post(
     "/agents/<agentId>/deployments",
     summary="Deploy an agent to the caller's tier's target (freemium: a test on the platform)",
-    responses=answers(202, Run, 404, 409, 422, 429, 503),
+    responses=answers(202, Run, 404, 409, 422, 429, 503, body=True),
 )
 def start_deployment(
     agentId: AgentId,
     body: DeploymentRequest,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Run]:
-    require_json_object()
     run = api_services().launches.deploy(caller(), agentId, body.input, idempotency_key)
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, Run.model_validate(run))
 
@@ -261,13 +269,11 @@ def get_run_logs(
 @app.post(
     "/aws-account/onboarding",
     summary="The External ID and Launch Stack link that connect an AWS account",
-    responses=answers(200, Onboarding, 409),
+    responses=answers(200, Onboarding, 409, body=True),
 )
 def start_onboarding(
     body: Annotated[OnboardingRequest | None, Body()] = None,
 ) -> Onboarding:
-    if app.current_event.body:
-        require_json_object()
     request = body or OnboardingRequest()
     return Onboarding.model_validate(
         customer_services().accounts.onboarding(caller(), request.region, request.rotate)
@@ -277,10 +283,9 @@ def start_onboarding(
 @app.put(
     "/aws-account",
     summary="Connect an AWS account by its deployer role ARN (validated before it is stored)",
-    responses=answers(200, AwsAccount, 409, 422),
+    responses=answers(200, AwsAccount, 409, 422, body=True),
 )
 def connect_account(body: ConnectAccount) -> AwsAccount:
-    require_json_object()
     account = customer_services().accounts.connect(
         caller(),
         role_arn=body.roleArn,
