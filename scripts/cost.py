@@ -43,7 +43,11 @@ MAX_PROMPT_BYTES = MAX_INSTRUCTIONS_BYTES + MAX_INPUT_BYTES
 RUNNER_IMAGE_GB = 0.2  # the runner image: python slim + boto3, compressed in ECR
 SCHEDULED_RUN_SECONDS = 0.5  # one sweep: ListTasks + DescribeTasks on an idle cluster
 SCHEDULED_LOG_BYTES = 600  # Lambda's START/END/REPORT lines of one invocation
-INSIGHTS_METRICS = 20  # Container Insights metrics a cluster with test tasks publishes
+INSIGHTS_METRICS = 20
+# Lambda polls an SQS queue it is mapped to with long polls (20 s) from about five pollers,
+# whether or not messages arrive: each poll is a billed ReceiveMessage request.
+SQS_POLLERS = 5
+SQS_POLLS_PER_MINUTE = 3  # Container Insights metrics a cluster with test tasks publishes
 FREE_BUDGETS = 2  # AWS Budgets: the first two budgets of an account cost nothing
 BUDGET_MONTH = 0.62  # each further budget: $0.02 a day
 
@@ -117,6 +121,17 @@ def _scheduled_functions(
     return found
 
 
+def _source_type(template: Mapping[str, Any], arn: Any) -> str:
+    """The resource type an event source ARN points at: a GetAtt in this template, or an
+    ARN literal (arn:aws:sqs:...)."""
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        logical = str(arn["Fn::GetAtt"][0])
+        return str(template.get("Resources", {}).get(logical, {}).get("Type", ""))
+    if isinstance(arn, str) and arn.startswith("arn:") and arn.split(":")[2] == "sqs":
+        return "AWS::SQS::Queue"
+    return ""
+
+
 def _insights_enabled(cluster: Mapping[str, Any]) -> bool:
     settings = cluster.get("Properties", {}).get("ClusterSettings") or []
     return any(
@@ -177,6 +192,24 @@ def idle_costs(templates: Mapping[str, Mapping[str, Any]]) -> list[LineItem]:
                 1,
                 compute + requests + logs,
                 f"{runs:,.0f} runs x ~{SCHEDULED_RUN_SECONDS}s at {memory} MiB, and their logs",
+            )
+        )
+    mappings = [
+        m
+        for template in templates.values()
+        for m in template.get("Resources", {}).values()
+        if m.get("Type") == "AWS::Lambda::EventSourceMapping"
+        and _source_type(template, m.get("Properties", {}).get("EventSourceArn"))
+        == "AWS::SQS::Queue"
+    ]
+    if mappings:
+        polls = len(mappings) * SQS_POLLERS * SQS_POLLS_PER_MINUTE * 60 * pricing.HOURS_PER_MONTH
+        items.append(
+            LineItem(
+                "Lambda polling SQS queues",
+                len(mappings),
+                polls * pricing.SQS_REQUEST.usd,
+                f"~{polls:,.0f} empty long polls a month",
             )
         )
     clusters = _of_type(templates, "AWS::ECS::Cluster")

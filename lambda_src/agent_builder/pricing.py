@@ -80,6 +80,9 @@ NAT_GATEWAY_HOUR = Price(0.045, "per NAT gateway-hour", "https://aws.amazon.com/
 INTERFACE_ENDPOINT_HOUR = Price(
     0.01, "per interface endpoint-hour, per AZ", "https://aws.amazon.com/privatelink/pricing/"
 )
+SQS_REQUEST = Price(
+    0.40 / 1_000_000, "per request (standard queue)", "https://aws.amazon.com/sqs/pricing/"
+)
 ECR_STORAGE_GB_MONTH = Price(0.10, "per GB-month stored", "https://aws.amazon.com/ecr/pricing/")
 LAMBDA_PAGE = "https://aws.amazon.com/lambda/pricing/"
 LAMBDA_REQUEST = Price(0.20 / 1_000_000, "per request", LAMBDA_PAGE)
@@ -123,5 +126,5 @@ def sources() -> list[str]:
     """Every page a price here comes from, for the figures' footnote."""
     pages = {FARGATE_PAGE, BEDROCK_PAGE, CLOUDWATCH_PAGE, LAMBDA_PAGE, PUBLIC_IPV4_HOUR.source}
     pages |= {p.source for p in (KMS_KEY_MONTH, SECRET_MONTH, ECR_STORAGE_GB_MONTH)}
-    pages |= {INTERFACE_ENDPOINT_HOUR.source}
+    pages |= {INTERFACE_ENDPOINT_HOUR.source, SQS_REQUEST.source}
     return sorted(pages)

@@ -160,3 +160,25 @@ def test_make_cost_prints_the_four_figures(
         assert heading in out
     for model in json.loads((ROOT / "cdk.json").read_text())["context"]["allowedModels"]:
         assert model in out
+
+
+def test_a_function_polling_a_queue_bills_for_its_empty_polls() -> None:
+    queue = {"Type": "AWS::SQS::Queue", "Properties": {}}
+    mapping = {
+        "Type": "AWS::Lambda::EventSourceMapping",
+        "Properties": {"EventSourceArn": {"Fn::GetAtt": ["Queue", "Arn"]}},
+    }
+    stream = {
+        "Type": "AWS::Lambda::EventSourceMapping",
+        "Properties": {"EventSourceArn": {"Fn::GetAtt": ["Table", "StreamArn"]}},
+    }
+    table = {"Type": "AWS::DynamoDB::Table", "Properties": {}}
+    polled = idle_total({"Queue": queue, "Mapping": mapping})
+    assert polled == pytest.approx(
+        cost.SQS_POLLERS
+        * cost.SQS_POLLS_PER_MINUTE
+        * 60
+        * pricing.HOURS_PER_MONTH
+        * pricing.SQS_REQUEST.usd
+    )
+    assert idle_total({"Table": table, "Stream": stream}) == 0
