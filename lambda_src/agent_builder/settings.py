@@ -32,27 +32,25 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _positive_int(env: Mapping[str, str], name: str) -> int:
-    raw = env.get(name, "")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a positive integer, got {raw!r}") from None
-    if value < 1:
-        raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
-    return value
+def _integer(minimum: int, what: str) -> Parser:
+    """An integer of at least `minimum`, described as `what` when it is not."""
+
+    def parse(env: Mapping[str, str], name: str) -> int:
+        raw = env.get(name, "")
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
+        if value < minimum:
+            raise SettingsError(f"{name} must be {what}, got {raw!r}")
+        return value
+
+    return parse
 
 
-def _count(env: Mapping[str, str], name: str) -> int:
-    """A whole number, 0 included (a ceiling of 0 means none)."""
-    raw = env.get(name, "")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 0:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}")
-    return value
+_positive_int = _integer(1, "a positive integer")
+# 0 included: a ceiling of 0 means none, and 0 free tests is a valid configuration.
+_count = _integer(0, "a whole number")
 
 
 def _listing(what: str) -> Parser:
