@@ -6,10 +6,11 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent_builder import clients
+from agent_builder import clients, timeutil
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 REGION = "us-east-1"
@@ -256,3 +257,28 @@ def paste_connect(api: ApiCall, customer: Customer, **overrides: Any) -> Answer:
         **overrides,
     }
     return api("PUT", "/aws-account", body=body)
+
+
+def put_run_without_task(
+    platform: Platform, run_id: str, created: datetime, **attributes: dict[str, Any]
+) -> str:
+    """A launch whose function died between the charge and RunTask: a platform run left
+    PENDING without a task, charged to `created`'s month. `attributes` are extra stored
+    attributes in DynamoDB's shape. Returns the usage period it was charged to."""
+    period = f"tests#{timeutil.month(created)}"
+    platform.client("dynamodb").put_item(
+        TableName=platform.env["RUNS_TABLE"],
+        Item={
+            "runId": {"S": run_id},
+            "userId": {"S": USER},
+            "agentId": {"S": "a"},
+            "kind": {"S": "test"},
+            "target": {"S": "platform"},
+            "status": {"S": "PENDING"},
+            "statusRank": {"N": "0"},
+            "createdAt": {"S": timeutil.iso(created)},
+            "period": {"S": period},
+            **attributes,
+        },
+    )
+    return period

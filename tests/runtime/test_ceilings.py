@@ -22,6 +22,7 @@ from tests.runtime.support import (
     ApiCall,
     Platform,
     lambda_context,
+    put_run_without_task,
     task_event,
 )
 
@@ -198,25 +199,12 @@ def test_a_run_that_never_got_a_task_gives_its_slot_back_when_repaired(
     # A launch whose function died between the charge and RunTask: PENDING, no task,
     # holding a slot and one of the platform's free tests (as charge() stored them).
     created = timeutil.utcnow() - timedelta(minutes=10)
-    period = f"tests#{timeutil.month(created)}"
     run_id = "11111111-1111-4111-8111-111111111111"
-    dynamodb = platform.client("dynamodb")
-    dynamodb.put_item(
-        TableName=platform.env["RUNS_TABLE"],
-        Item={
-            "runId": {"S": run_id},
-            "userId": {"S": USER},
-            "agentId": {"S": "a"},
-            "kind": {"S": "test"},
-            "target": {"S": "platform"},
-            "status": {"S": "PENDING"},
-            "statusRank": {"N": "0"},
-            "createdAt": {"S": timeutil.iso(created)},
-            "period": {"S": period},
-            "holdsSlot": {"BOOL": True},
-            "platformPeriod": {"S": period},
-        },
+    period = f"tests#{timeutil.month(created)}"
+    put_run_without_task(
+        platform, run_id, created, holdsSlot={"BOOL": True}, platformPeriod={"S": period}
     )
+    dynamodb = platform.client("dynamodb")
     for user, key, attribute in (
         (USER, period, "testsUsed"),
         ("#platform", period, "testsUsed"),

@@ -16,6 +16,7 @@ from tests.runtime.support import (
     ApiCall,
     Platform,
     lambda_context,
+    put_run_without_task,
     task_event,
 )
 
@@ -271,23 +272,8 @@ def test_run_that_never_got_a_task_is_failed_and_refunded_when_read(
     # A launch whose function died between the charge and RunTask: PENDING, no task.
     created = timeutil.utcnow() - timedelta(minutes=10)
     run_id = "11111111-1111-4111-8111-111111111111"
-    dynamodb = platform.client("dynamodb")
-    period = f"tests#{timeutil.month(created)}"
-    dynamodb.put_item(
-        TableName=platform.env["RUNS_TABLE"],
-        Item={
-            "runId": {"S": run_id},
-            "userId": {"S": USER},
-            "agentId": {"S": "a"},
-            "kind": {"S": "test"},
-            "target": {"S": "platform"},
-            "status": {"S": "PENDING"},
-            "statusRank": {"N": "0"},
-            "createdAt": {"S": timeutil.iso(created)},
-            "period": {"S": period},
-        },
-    )
-    dynamodb.put_item(
+    period = put_run_without_task(platform, run_id, created)
+    platform.client("dynamodb").put_item(
         TableName=platform.env["USAGE_TABLE"],
         Item={"userId": {"S": USER}, "period": {"S": period}, "testsUsed": {"N": "1"}},
     )
