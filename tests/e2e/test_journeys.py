@@ -515,3 +515,14 @@ def test_zz_sigterm_stops_local_mode_and_frees_its_ports(local_mode: LocalMode) 
     assert nothing_listens_on(local_mode.api_port)
     assert nothing_listens_on(local_mode.aws_port)
     assert "local mode: stopped" in local_mode.log_tail()
+
+
+def test_github_sign_in_without_a_claims_provider_says_it_is_not_configured(
+    local_mode: LocalMode,
+) -> None:
+    answer = local_mode.request(
+        "POST", "/_local/sign-in", body={"email": "gh@example.com", "provider": "github"}
+    )
+    assert answer.status == 400
+    assert answer.body["error"]["code"] == "PROVIDER_NOT_CONFIGURED"
+    assert "GitHub sign-in is not configured" in answer.body["error"]["message"]
