@@ -154,8 +154,7 @@ class AgentBuilderUserPool(Construct):
         )
         supported = [cognito.UserPoolClientIdentityProvider.COGNITO]
         supported += [
-            cognito.UserPoolClientIdentityProvider.custom(p.provider_name)
-            for p in providers
+            cognito.UserPoolClientIdentityProvider.custom(p.provider_name) for p in providers
         ]
         self.client = self.user_pool.add_client(
             "WebClient",

@@ -67,8 +67,9 @@ def install_link_provider_stand_in() -> None:
         user = pool.users.get(username) or pool._get_user(username)
         if user is None or user.status == EXTERNAL_PROVIDER:
             raise UserNotFoundError("Destination user does not exist.")
-        provider, subject = str(source.get("ProviderName", "")), str(
-            source.get("ProviderAttributeValue", "")
+        provider, subject = (
+            str(source.get("ProviderName", "")),
+            str(source.get("ProviderAttributeValue", "")),
         )
         if not provider or not subject or source.get("ProviderAttributeName") != "Cognito_Subject":
             raise InvalidParameterException("SourceUser needs ProviderName and a Cognito_Subject")

@@ -487,6 +487,8 @@ def api_definition(resolver: Any, stack: Any) -> tuple[ApiDefinition, dict[str, 
                     f"route {properties['RouteKey']}: only JWT authorizers are emulated"
                 )
             jwt = authorizer
-        scopes = tuple(str(s) for s in resolver.resolve(stack, properties.get("AuthorizationScopes") or []))
+        scopes = tuple(
+            str(s) for s in resolver.resolve(stack, properties.get("AuthorizationScopes") or [])
+        )
         routes.append(Route(method=method, path=path, authorized=authorized, scopes=scopes))
     return ApiDefinition(routes=routes, cors=cors, api_id="local", account_id=""), jwt

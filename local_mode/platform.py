@@ -372,9 +372,12 @@ class LocalPlatform:
 
     def _sign_up_triggers(self, specs: dict[str, Any]) -> dict[str, str]:
         """The pool's LambdaConfig (as the template set it) -> the handlers it names."""
-        config = self.emulator.client("cognito-idp").describe_user_pool(
-            UserPoolId=self.user_pool_id
-        )["UserPool"].get("LambdaConfig") or {}
+        config = (
+            self.emulator.client("cognito-idp")
+            .describe_user_pool(UserPoolId=self.user_pool_id)["UserPool"]
+            .get("LambdaConfig")
+            or {}
+        )
         by_name = {spec.name: handler for handler, spec in specs.items()}
         triggers = {}
         for trigger in ("PreSignUp", "PostConfirmation"):
@@ -386,7 +389,9 @@ class LocalPlatform:
                 triggers[trigger] = by_name[name]
         return triggers
 
-    def _trigger(self, trigger: str, source: str, username: str, attributes: dict[str, str]) -> None:
+    def _trigger(
+        self, trigger: str, source: str, username: str, attributes: dict[str, str]
+    ) -> None:
         """Invoke the pool's trigger as Cognito does; a failure refuses the sign-in with
         Cognito's own wording ("PreSignUp failed with error ...")."""
         handler = self.sign_up_triggers.get(trigger)

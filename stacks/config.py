@@ -318,7 +318,9 @@ def _domains(get: Callable[[str], Any], key: str) -> tuple[str, ...]:
         try:
             raw = json.loads(raw) if raw.lstrip().startswith("[") else raw.split(",")
         except json.JSONDecodeError:
-            raise ConfigError(f"{key}: {raw!r} is not a JSON list or comma-separated list") from None
+            raise ConfigError(
+                f"{key}: {raw!r} is not a JSON list or comma-separated list"
+            ) from None
     if not isinstance(raw, list):
         raise ConfigError(f"{key}: must be a list of mail domains (like 'mailinator.com')")
     domains = [d.strip().lower() for d in raw if isinstance(d, str) and d.strip()]

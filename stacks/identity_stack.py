@@ -50,7 +50,9 @@ class IdentityStack(Stack):
                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
             )
 
-        return SignUpTriggers(pre_sign_up=arn(PRE_SIGN_UP), post_confirmation=arn(POST_CONFIRMATION))
+        return SignUpTriggers(
+            pre_sign_up=arn(PRE_SIGN_UP), post_confirmation=arn(POST_CONFIRMATION)
+        )
 
 
 def identity_providers(config: PlatformConfig) -> list[IdentityProviderFactory]:

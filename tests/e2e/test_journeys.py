@@ -510,13 +510,6 @@ def test_make_smoke_walks_the_readme_journey(
     assert "GET /me: expected 200, got 401" in capsys.readouterr().err
 
 
-def test_zz_sigterm_stops_local_mode_and_frees_its_ports(local_mode: LocalMode) -> None:
-    assert stop_local_mode(local_mode) == 0
-    assert nothing_listens_on(local_mode.api_port)
-    assert nothing_listens_on(local_mode.aws_port)
-    assert "local mode: stopped" in local_mode.log_tail()
-
-
 def test_github_sign_in_without_a_claims_provider_says_it_is_not_configured(
     local_mode: LocalMode,
 ) -> None:
@@ -526,3 +519,11 @@ def test_github_sign_in_without_a_claims_provider_says_it_is_not_configured(
     assert answer.status == 400
     assert answer.body["error"]["code"] == "PROVIDER_NOT_CONFIGURED"
     assert "GitHub sign-in is not configured" in answer.body["error"]["message"]
+
+
+def test_zz_sigterm_stops_local_mode_and_frees_its_ports(local_mode: LocalMode) -> None:
+    assert stop_local_mode(local_mode) == 0
+    assert nothing_listens_on(local_mode.api_port)
+    assert nothing_listens_on(local_mode.aws_port)
+    assert "local mode: stopped" in local_mode.log_tail()
+

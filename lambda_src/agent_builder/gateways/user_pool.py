@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 NATIVE_PROVIDER = "Cognito"
 # Cognito names a federated user `<ProviderName>_<subject>` and sometimes lower-cases the
 # name in the trigger event (`google_123`); AdminLinkProviderForUser needs its exact spelling.
-_BUILT_IN_PROVIDERS = {"google": "Google", "facebook": "Facebook", "loginwithamazon": "LoginWithAmazon", "signinwithapple": "SignInWithApple"}
+_BUILT_IN_PROVIDERS = {
+    "google": "Google",
+    "facebook": "Facebook",
+    "loginwithamazon": "LoginWithAmazon",
+    "signinwithapple": "SignInWithApple",
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,11 @@ class UserPoolGateway:
             UserPoolId=pool_id, Filter=f'email = "{email}"', Limit=60
         )
         users = sorted(
-            (raw for raw in response.get("Users", []) if raw.get("UserStatus") != "EXTERNAL_PROVIDER"),
+            (
+                raw
+                for raw in response.get("Users", [])
+                if raw.get("UserStatus") != "EXTERNAL_PROVIDER"
+            ),
             key=lambda raw: str(raw.get("UserCreateDate", "")),
         )
         return _user(dict(users[0])) if users else None
@@ -88,7 +97,10 @@ class UserPoolGateway:
         """Sign-ins through `identity` become sign-ins of `user` from now on."""
         self._client.admin_link_provider_for_user(
             UserPoolId=pool_id,
-            DestinationUser={"ProviderName": NATIVE_PROVIDER, "ProviderAttributeValue": user.username},
+            DestinationUser={
+                "ProviderName": NATIVE_PROVIDER,
+                "ProviderAttributeValue": user.username,
+            },
             SourceUser={
                 "ProviderName": identity.provider,
                 "ProviderAttributeName": "Cognito_Subject",

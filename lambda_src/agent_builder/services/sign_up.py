@@ -92,7 +92,9 @@ class SignUpService:
             raise ValueError("post confirmation event without the user's sub")
         email = normalise(attributes.get("email")) if _verified(attributes) else None
         self._profiles.ensure(sub, email, timeutil.iso(self._clock()))
-        logger.info("profile ensured", trigger=event.get("triggerSource"), verified=email is not None)
+        logger.info(
+            "profile ensured", trigger=event.get("triggerSource"), verified=email is not None
+        )
         return event
 
 
