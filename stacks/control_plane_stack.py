@@ -14,11 +14,7 @@ from constructs.agent_cluster import cluster_name
 from constructs.agent_runner_task import CONTAINER_NAME, LOG_STREAM_PREFIX, AgentRunnerTask
 from constructs.cluster_tasks import ClusterTasks
 from constructs.control_plane_api import ControlPlaneApi
-from constructs.control_plane_functions import (
-    POST_CONFIRMATION,
-    PRE_SIGN_UP,
-    ControlPlaneFunctions,
-)
+from constructs.control_plane_functions import ControlPlaneFunctions
 from constructs.control_plane_tables import ControlPlaneTables
 from constructs.customer_registration import (
     CustomerRegistration,
@@ -27,6 +23,7 @@ from constructs.customer_registration import (
 )
 from constructs.nag import acknowledge, nag_text
 from constructs.operational_alarms import OperationalAlarms
+from constructs.sign_up_triggers import add_sign_up_triggers
 from constructs.time_limit import TimeLimit
 from stacks.config import PlatformConfig
 from stacks.function_environments import environments
@@ -131,23 +128,13 @@ class ControlPlaneStack(DeployedIdsStack):
             asynchronous=True,
             timeout_seconds=60,
         )
-        # Cognito waits at most 5 seconds for a trigger.
-        self.pre_sign_up_function = functions.add(
-            PRE_SIGN_UP,
-            handler="handlers.sign_up.pre_sign_up",
-            description="Cognito pre sign-up: screens e-mail domains, links federated sign-ins",
-            environment=environment[PRE_SIGN_UP],
-            timeout_seconds=5,
-        )
-        self.post_confirmation_function = functions.add(
-            POST_CONFIRMATION,
-            handler="handlers.sign_up.post_confirmation",
-            description="Cognito post confirmation: creates the user's profile",
-            environment=environment[POST_CONFIRMATION],
-            timeout_seconds=5,
+        self.sign_up_triggers = add_sign_up_triggers(
+            functions,
+            environment=environment,
+            user_pool=identity.users.user_pool,
+            profiles=self.tables.profiles,
         )
         self._grant(platform)
-        self._grant_sign_up(identity)
 
         events.Rule(
             self,
@@ -244,26 +231,6 @@ class ControlPlaneStack(DeployedIdsStack):
             "CUSTOMER_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
             "BLOCKED_EMAIL_DOMAINS": ",".join(config.blocked_email_domains),
         }
-
-    def _grant_sign_up(self, identity: IdentityStack) -> None:
-        """The triggers: invoked by this user pool only; they touch it and the profiles."""
-        pool = identity.users.user_pool
-        for trigger in (self.pre_sign_up_function, self.post_confirmation_function):
-            trigger.function.add_permission(
-                "InvokedByUserPool",
-                principal=iam.ServicePrincipal("cognito-idp.amazonaws.com"),
-                source_arn=pool.user_pool_arn,
-                source_account=self.account,
-            )
-            self.tables.profiles.grant(trigger.role, "dynamodb:UpdateItem")
-        # Linking a federated sign-in: find the e-mail's user, or create it, then link.
-        pool.grant(
-            self.pre_sign_up_function.role,
-            "cognito-idp:ListUsers",
-            "cognito-idp:AdminCreateUser",
-            "cognito-idp:AdminSetUserPassword",
-            "cognito-idp:AdminLinkProviderForUser",
-        )
 
     def _grant(self, platform: PlatformStack) -> None:
         """Each function gets what it touches and nothing else."""

@@ -526,4 +526,3 @@ def test_zz_sigterm_stops_local_mode_and_frees_its_ports(local_mode: LocalMode) 
     assert nothing_listens_on(local_mode.api_port)
     assert nothing_listens_on(local_mode.aws_port)
     assert "local mode: stopped" in local_mode.log_tail()
-

@@ -22,6 +22,7 @@ def differing_templates(default: Synthesized, configured: Synthesized) -> list[P
     plain = {path.name: path.read_text() for path in default.template_files()}
     return [p for p in configured.template_files() if plain.get(p.name) != p.read_text()]
 
+
 # Regions an owner is likely to deploy to; cfn-lint checks resource types exist there.
 LINT_REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 

@@ -58,7 +58,11 @@ def test_google_client_secret_is_a_secrets_manager_dynamic_reference(
     configured_app: Synthesized,
 ) -> None:
     provider = next(
-        iter(identity(configured_app).find_resources("AWS::Cognito::UserPoolIdentityProvider").values())
+        iter(
+            identity(configured_app)
+            .find_resources("AWS::Cognito::UserPoolIdentityProvider")
+            .values()
+        )
     )
     secret = json.dumps(provider["Properties"]["ProviderDetails"]["client_secret"])
     assert "{{resolve:secretsmanager:agent-builder/google-client-secret:SecretString:::}}" in secret
@@ -136,7 +140,8 @@ def test_user_pool_invokes_the_control_planes_trigger_functions_by_name(
     assert ":function:agent-builder-postconfirmation" in config
     functions = control_plane(synthesized).find_resources("AWS::Lambda::Function")
     handlers = {
-        f["Properties"].get("FunctionName"): f["Properties"].get("Handler") for f in functions.values()
+        f["Properties"].get("FunctionName"): f["Properties"].get("Handler")
+        for f in functions.values()
     }
     assert handlers["agent-builder-presignup"] == "handlers.sign_up.pre_sign_up"
     assert handlers["agent-builder-postconfirmation"] == "handlers.sign_up.post_confirmation"
@@ -183,7 +188,11 @@ def test_pre_sign_up_may_find_create_and_link_users_of_this_pool_only(
 
 def test_post_confirmation_may_only_update_profiles(default_app: Synthesized) -> None:
     statements = _policy_statements(default_app, "PostConfirmationRole")
-    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    actions = {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
     assert "cognito-idp:AdminCreateUser" not in actions
     assert "dynamodb:UpdateItem" in actions
     assert not {a for a in actions if a.startswith("dynamodb:") and a != "dynamodb:UpdateItem"}
@@ -194,7 +203,9 @@ def test_blocked_domains_reach_the_triggers(configured_app: Synthesized) -> None
         "AWS::Lambda::Function",
         {
             "Handler": "handlers.sign_up.pre_sign_up",
-            "Environment": {"Variables": Match.object_like({"BLOCKED_EMAIL_DOMAINS": "spam.example"})},
+            "Environment": {
+                "Variables": Match.object_like({"BLOCKED_EMAIL_DOMAINS": "spam.example"})
+            },
             "Timeout": 5,
         },
     )

@@ -45,6 +45,8 @@ PINNED: dict[str, dict[str, str]] = {
         "TaskEventsLogs3035F93C": "AWS::Logs::LogGroup",
         "SweeperLogs964BB71D": "AWS::Logs::LogGroup",
         "RegistrationLogs11F4E17C": "AWS::Logs::LogGroup",
+        "PreSignUpLogsC7965415": "AWS::Logs::LogGroup",
+        "PostConfirmationLogs014D4CE5": "AWS::Logs::LogGroup",
     },
 }
 # The kinds of resource whose replacement loses data or fails on a fixed name.
