@@ -212,7 +212,9 @@ class CustomerRunner:
 
 
 def _domains(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    """Comma-separated domain names; empty for none."""
+    """Comma-separated domain names; set but empty for none (the stack always sets it)."""
+    if name not in env:
+        raise SettingsError(f"environment variable {name} is required (empty for none)")
     return tuple(part.strip().lower() for part in env.get(name, "").split(",") if part.strip())
 
 
