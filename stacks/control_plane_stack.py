@@ -14,7 +14,7 @@ from constructs.agent_cluster import cluster_name
 from constructs.agent_runner_task import CONTAINER_NAME, LOG_STREAM_PREFIX, AgentRunnerTask
 from constructs.cluster_tasks import ClusterTasks
 from constructs.control_plane_api import ControlPlaneApi
-from constructs.control_plane_functions import ControlPlaneFunctions
+from constructs.control_plane_functions import PRE_SIGN_UP, ControlPlaneFunctions
 from constructs.control_plane_tables import ControlPlaneTables
 from constructs.customer_registration import (
     CustomerRegistration,
@@ -177,6 +177,7 @@ class ControlPlaneStack(DeployedIdsStack):
                 api=self.api.http_api,
                 tables=self.tables.by_name,
                 alarm_action=platform.alarm_action,
+                errors_expected=(PRE_SIGN_UP,),
             )
         )
         CfnOutput(self, "ApiUrl", value=self.api.url)

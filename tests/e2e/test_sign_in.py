@@ -10,21 +10,15 @@ from typing import Any
 
 import pytest
 
-from local_mode.harness import LocalMode, start_local_mode
+from local_mode.harness import LocalMode
+from tests.e2e.conftest import running_local_mode
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def local_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
-    log_path = tmp_path_factory.mktemp("local-mode") / "local-mode.log"
-    local = start_local_mode(log_path, module="tests.e2e.github_double")
-    try:
-        yield local
-    finally:
-        if local.process.poll() is None:
-            local.process.kill()
-            local.process.wait()
+    yield from running_local_mode(tmp_path_factory, module="tests.e2e.github_double")
 
 
 def claims(token: str) -> dict[str, Any]:
