@@ -72,13 +72,13 @@ class GitHubStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 standin._handle(self, "GET")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 standin._handle(self, "POST")
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # quiet: URLs carry codes
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)

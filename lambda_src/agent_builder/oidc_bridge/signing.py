@@ -1,4 +1,4 @@
-"""ID tokens signed by KMS (RS256: RSASSA_PKCS1_V1_5_SHA_256 over the SHA-256 digest), and
+"""ID tokens signed by KMS (RS256: RSASSA_PKCS1_V1_5_SHA_256), and
 the JWKS derived from the key's public half (kms:GetPublicKey), read once per execution
 environment.
 
@@ -18,6 +18,7 @@ from typing import Any
 
 ALGORITHM = "RS256"
 KMS_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
+RAW_MESSAGE_LIMIT = 4096
 
 
 def b64url(data: bytes) -> str:
@@ -97,10 +98,14 @@ class KmsSigner:
         signing_input = ".".join(
             b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
         )
+        message = signing_input.encode()
+        # KMS hashes a RAW message itself (up to 4096 bytes: every ID token here); a longer
+        # one goes as its SHA-256 digest, which KMS signs the same way.
+        raw = len(message) <= RAW_MESSAGE_LIMIT
         signature = self._kms.sign(
             KeyId=self._key_id,
-            Message=hashlib.sha256(signing_input.encode()).digest(),
-            MessageType="DIGEST",
+            Message=message if raw else hashlib.sha256(message).digest(),
+            MessageType="RAW" if raw else "DIGEST",
             SigningAlgorithm=KMS_ALGORITHM,
         )["Signature"]
         return f"{signing_input}.{b64url(signature)}"
