@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
@@ -10,13 +10,27 @@ from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 from constructs.nag import acknowledge
 
+# Builds an identity provider of the given pool (providers need the pool; the pool's
+# client needs the providers' names).
+IdentityProviderFactory = Callable[[cognito.UserPool], cognito.IUserPoolIdentityProvider]
+
+
+def hosted_domain_prefix(prefix: str) -> str:
+    """The hosted sign-in domain's prefix (the account id keeps it globally unique)."""
+    return f"{prefix}-{Aws.ACCOUNT_ID}"
+
+
+def idp_response_url(prefix: str) -> str:
+    """Where an external identity provider sends the browser back to Cognito."""
+    return f"https://{hosted_domain_prefix(prefix)}.auth.{Aws.REGION}.amazoncognito.com/oauth2/idpresponse"
+
 
 class AgentBuilderUserPool(Construct):
     """Email sign-in with a strong password policy, and an authorization-code + PKCE client.
 
     Identity providers (Google, GitHub through an OIDC bridge, enterprise SAML) are
-    passed in; the client lists them as supported once they exist, so adding one is a
-    constructor argument, not a change here.
+    passed in as factories of this pool's providers; the client lists them as supported,
+    so adding one is a constructor argument, not a change here.
     """
 
     def __init__(
@@ -27,7 +41,7 @@ class AgentBuilderUserPool(Construct):
         prefix: str,
         callback_urls: Sequence[str],
         logout_urls: Sequence[str],
-        identity_providers: Sequence[cognito.IUserPoolIdentityProvider] = (),
+        identity_providers: Sequence[IdentityProviderFactory] = (),
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -79,18 +93,15 @@ class AgentBuilderUserPool(Construct):
             "The Plus feature plan bills per monthly active user for threat protection; the "
             "platform deliberately runs on Lite (see COG3) and caps abuse with quotas instead.",
         )
-        for provider in identity_providers:
-            self.user_pool.register_identity_provider(provider)
+        providers = [build(self.user_pool) for build in identity_providers]
 
         self.domain = self.user_pool.add_domain(
             "HostedUi",
-            # The account id keeps the globally unique prefix unique per deployment.
-            cognito_domain=cognito.CognitoDomainOptions(domain_prefix=f"{prefix}-{Aws.ACCOUNT_ID}"),
+            cognito_domain=cognito.CognitoDomainOptions(domain_prefix=hosted_domain_prefix(prefix)),
         )
         supported = [cognito.UserPoolClientIdentityProvider.COGNITO]
         supported += [
-            cognito.UserPoolClientIdentityProvider.custom(p.provider_name)
-            for p in identity_providers
+            cognito.UserPoolClientIdentityProvider.custom(p.provider_name) for p in providers
         ]
         self.client = self.user_pool.add_client(
             "WebClient",
@@ -114,3 +125,5 @@ class AgentBuilderUserPool(Construct):
             id_token_validity=Duration.hours(1),
             refresh_token_validity=Duration.days(30),
         )
+        for provider in providers:  # Cognito refuses a client naming a provider not yet made
+            self.client.node.add_dependency(provider)

@@ -8,6 +8,7 @@ have; a refactor must keep every one of them, exactly, in the same stack.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -47,6 +48,23 @@ PINNED: dict[str, dict[str, str]] = {
         "RegistrationLogs11F4E17C": "AWS::Logs::LogGroup",
     },
 }
+# With GitHub sign-in configured (githubClientId, githubClientSecretName), in addition.
+GITHUB_CONTEXT = {
+    "githubClientId": "Iv1.0123456789abcdef",
+    "githubClientSecretName": "agent-builder/github-oauth",
+}
+PINNED_WITH_GITHUB: dict[str, dict[str, str]] = {
+    "Identity": {
+        # The OIDC bridge: its one-time grants, its signing key (a new key changes the
+        # JWKS), Cognito's client secret at the bridge, its logs; Cognito's provider.
+        "GitHubBridgeGrants453D93AD": "AWS::DynamoDB::Table",
+        "GitHubBridgeSigningKey2399CEA5": "AWS::KMS::Key",
+        "GitHubBridgeCognitoClientSecret84707E18": "AWS::SecretsManager::Secret",
+        "GitHubBridgeFunctionsGitHubOidcBridgeLogs817F7471": "AWS::Logs::LogGroup",
+        "GitHubBridgeAccessLogs2A15EF7C": "AWS::Logs::LogGroup",
+        "GitHub38B7EEC4": "AWS::Cognito::UserPoolIdentityProvider",
+    },
+}
 # The kinds of resource whose replacement loses data or fails on a fixed name.
 STATEFUL_TYPES = {
     "AWS::S3::Bucket",
@@ -57,6 +75,9 @@ STATEFUL_TYPES = {
     "AWS::Cognito::UserPoolDomain",
     "AWS::SNS::Topic",
     "AWS::Scheduler::ScheduleGroup",
+    "AWS::KMS::Key",
+    "AWS::SecretsManager::Secret",
+    "AWS::Cognito::UserPoolIdentityProvider",
 }
 
 
@@ -85,3 +106,29 @@ def test_every_stateful_resource_is_pinned(default_app: Synthesized, stack_id: s
         if r["Type"] in STATEFUL_TYPES or (r["Type"] == "AWS::Logs::LogGroup" and "CDK" not in lid)
     }
     assert stateful <= set(PINNED[stack_id]), sorted(stateful - set(PINNED[stack_id]))
+
+
+@pytest.fixture(scope="module")
+def github_app(synth: Callable[..., Synthesized]) -> Synthesized:
+    return synth(**GITHUB_CONTEXT)
+
+
+def test_the_github_bridges_stateful_resources_keep_their_logical_ids(
+    github_app: Synthesized,
+) -> None:
+    for stack_id, pinned in PINNED_WITH_GITHUB.items():
+        found = {lid: r["Type"] for lid, r in resources(github_app, stack_id).items()}
+        missing = {lid: kind for lid, kind in pinned.items() if found.get(lid) != kind}
+        assert not missing, f"{stack_id}: these would be replaced on deploy: {missing}"
+
+
+def test_every_stateful_resource_with_github_is_pinned(github_app: Synthesized) -> None:
+    for stack_id in PINNED:
+        pinned = set(PINNED[stack_id]) | set(PINNED_WITH_GITHUB.get(stack_id, {}))
+        stateful = {
+            lid
+            for lid, r in resources(github_app, stack_id).items()
+            if r["Type"] in STATEFUL_TYPES
+            or (r["Type"] == "AWS::Logs::LogGroup" and "CDK" not in lid)
+        }
+        assert stateful <= pinned, sorted(stateful - pinned)
