@@ -204,3 +204,69 @@ class BridgeFlow:
             sub={"essential": True},
         ).validate(token.claims)
         return dict(token.claims)
+
+
+class LocalGitHub:
+    """The bridge from the templates, run here, with the GitHub stand-in as its GitHub."""
+
+    def __init__(self, flow: BridgeFlow, standin: Any) -> None:
+        self.flow = flow
+        self.standin = standin
+
+    @classmethod
+    def start(
+        cls, stacks: Any, resolver: Any, emulator: Any, *, region: str, account_id: str
+    ) -> LocalGitHub | None:
+        """None when the templates have no bridge (GitHub sign-in not configured)."""
+        import os
+
+        from local_mode.assembly import TemplateError, stack_with_handler
+        from local_mode.functions import Functions, function_specs
+        from local_mode.github_standin import GitHubStandIn
+
+        try:
+            stack, _ = stack_with_handler(stacks, BRIDGE_HANDLER)
+        except TemplateError:
+            return None
+        spec = function_specs(resolver, stack, required=BRIDGE_HANDLER)[BRIDGE_HANDLER]
+        environment = dict(spec.environment)
+        standin = GitHubStandIn(
+            client_id=environment["GITHUB_CLIENT_ID"], client_secret=secrets.token_urlsafe(24)
+        )
+        standin.start()
+        # What differs here: GitHub is the stand-in, and the issuer is a local address (the
+        # bridge's HTTP API is not served; BridgeFlow invokes its handler in this process).
+        environment.update(
+            GITHUB_URL=standin.url,
+            GITHUB_API_URL=standin.url,
+            BRIDGE_ISSUER="http://127.0.0.1/local-github-oidc-bridge",
+        )
+        environment.pop("POWERTOOLS_SERVICE_NAME", None)
+        os.environ.update(environment)
+        sm = emulator.client("secretsmanager")
+        # The owner creates this secret in AWS; here it holds the stand-in's app secret.
+        sm.create_secret(
+            Name=environment["GITHUB_CLIENT_SECRET_NAME"], SecretString=standin.client_secret
+        )
+        client_secret = sm.get_secret_value(SecretId=environment["BRIDGE_CLIENT_SECRET_ARN"])[
+            "SecretString"
+        ]
+        functions = Functions({BRIDGE_HANDLER: spec}, region=region, account_id=account_id)
+        functions.load_all()
+        flow = BridgeFlow(
+            lambda event: functions.invoke(BRIDGE_HANDLER, event),
+            issuer=environment["BRIDGE_ISSUER"],
+            client_id=environment["BRIDGE_CLIENT_ID"],
+            client_secret=str(client_secret),
+            redirect_uri=environment["BRIDGE_REDIRECT_URI"],
+        )
+        return cls(flow, standin)
+
+    def github_claims(self, email: str) -> dict[str, Any]:
+        """Sign in as the GitHub user with this e-mail, through the bridge: the claims of
+        the ID token it minted, verified against its JWKS (sub, email, email_verified,
+        name, picture)."""
+        return self.flow.sign_in(email)
+
+    def stop(self) -> None:
+        self.standin.stop()
