@@ -19,7 +19,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
-from constructs.control_plane_api import ACCESS_LOG_FORMAT, Throttle
+from constructs.control_plane_api import Throttle, log_and_throttle_stage
 from constructs.control_plane_functions import ControlPlaneFunctions
 from constructs.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip
 
@@ -202,24 +202,13 @@ class OidcBridge(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         checkov_skip(self.access_logs, CKV_AWS_158=LOG_GROUP_KMS_REASON)
-        stage = self.http_api.default_stage.node.default_child  # type: ignore[union-attr]
-        assert isinstance(stage, apigw.CfnStage)
-        # The access log format is the control plane's; its authorizer fields stay empty.
-        stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
-            destination_arn=self.access_logs.log_group_arn, format=ACCESS_LOG_FORMAT
+        # The control plane's log format; its authorizer fields stay empty here.
+        log_and_throttle_stage(
+            self.http_api,
+            self.access_logs,
+            default=BRIDGE_THROTTLE,
+            routes={key: throttle for key, throttle in ROUTES.items() if throttle is not None},
         )
-        stage.default_route_settings = apigw.CfnStage.RouteSettingsProperty(
-            throttling_rate_limit=BRIDGE_THROTTLE.rate_limit,
-            throttling_burst_limit=BRIDGE_THROTTLE.burst_limit,
-        )
-        stage.route_settings = {
-            key: {
-                "ThrottlingRateLimit": throttle.rate_limit,
-                "ThrottlingBurstLimit": throttle.burst_limit,
-            }
-            for key, throttle in ROUTES.items()
-            if throttle is not None
-        }
 
     def endpoint(self, path: str) -> str:
         return f"{self.issuer}{path}"
