@@ -318,9 +318,9 @@ def oidc_bridge_services() -> OidcBridge:
     """The GitHub OIDC bridge (handlers.oidc_bridge): its own group, its own modules."""
     from agent_builder import settings
     from agent_builder.oidc_bridge.github import GitHubGateway
-    from agent_builder.oidc_bridge.grants import GrantStore
     from agent_builder.oidc_bridge.service import BridgeConfig, CachedSecret, OidcBridge
     from agent_builder.oidc_bridge.signing import KmsSigner
+    from agent_builder.repositories.bridge_grants import GrantStore
 
     bridge = settings.load(settings.OidcBridge)
     secrets = clients.client("secretsmanager")

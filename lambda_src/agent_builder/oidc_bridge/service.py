@@ -32,8 +32,8 @@ from agent_builder.oidc_bridge.github import (
     GitHubRefused,
     GitHubUnavailable,
 )
-from agent_builder.oidc_bridge.grants import ACCESS_TOKEN, CODE, STATE, GrantStore
 from agent_builder.oidc_bridge.signing import ALGORITHM, KmsSigner, b64url
+from agent_builder.repositories.bridge_grants import ACCESS_TOKEN, CODE, STATE, GrantStore
 
 STATE_SECONDS = 600  # the user's time on GitHub's consent page
 CODE_SECONDS = 300
