@@ -122,8 +122,11 @@ clean:
 
 .PHONY: local local-customer
 
-local: synth $(VENV)/.dev-deps
-	$(PY) -m local_mode
+# GitHub sign-in runs through the OIDC bridge and its GitHub stand-in (local_mode/README.md):
+# one synth with these settings, into a scratch directory, instead of `make synth`'s default.
+LOCAL_GITHUB = -c githubClientId=local-github-standin -c githubClientSecretName=agent-builder/local/github-oauth
+local: $(VENV)/.dev-deps node_modules/.deps
+	$(PY) -m local_mode $(LOCAL_GITHUB)
 
 local-customer: $(VENV)/.dev-deps
 	@test -n "$(ACCOUNT)" -a -n "$(LAUNCH_STACK_URL)" || (echo "usage: make local-customer ACCOUNT=111111111111 LAUNCH_STACK_URL='<launchStackUrl of POST /aws-account/onboarding>'" && exit 2)

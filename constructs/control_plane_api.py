@@ -7,6 +7,7 @@ dist/openapi.json.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
@@ -78,6 +79,35 @@ ACCESS_LOG_FORMAT = (
 )
 
 
+def log_and_throttle_stage(
+    http_api: apigw.HttpApi,
+    access_logs: logs.ILogGroup,
+    *,
+    default: Throttle,
+    routes: Mapping[str, Throttle],
+    detailed_metrics: bool = False,
+) -> None:
+    """The default stage writes JSON access logs (ACCESS_LOG_FORMAT) and throttles the
+    whole API at `default`, and each route key in `routes` at its own."""
+    stage = http_api.default_stage.node.default_child  # type: ignore[union-attr]
+    assert isinstance(stage, apigw.CfnStage)
+    stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
+        destination_arn=access_logs.log_group_arn, format=ACCESS_LOG_FORMAT
+    )
+    stage.default_route_settings = apigw.CfnStage.RouteSettingsProperty(
+        throttling_rate_limit=default.rate_limit,
+        throttling_burst_limit=default.burst_limit,
+        detailed_metrics_enabled=detailed_metrics or None,
+    )
+    stage.route_settings = {
+        key: {
+            "ThrottlingRateLimit": throttle.rate_limit,
+            "ThrottlingBurstLimit": throttle.burst_limit,
+        }
+        for key, throttle in routes.items()
+    }
+
+
 class ControlPlaneApi(Construct):
     """An HTTP API whose every route needs a Cognito access token with `required_scope`
     and goes to one function.
@@ -135,24 +165,13 @@ class ControlPlaneApi(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         checkov_skip(self.access_logs, CKV_AWS_158=LOG_GROUP_KMS_REASON)
-        stage = self.http_api.default_stage.node.default_child  # type: ignore[union-attr]
-        assert isinstance(stage, apigw.CfnStage)
-        stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
-            destination_arn=self.access_logs.log_group_arn, format=ACCESS_LOG_FORMAT
+        log_and_throttle_stage(
+            self.http_api,
+            self.access_logs,
+            default=STAGE_THROTTLE,
+            routes={route.key: route.throttle for route in ROUTES if route.throttle is not None},
+            detailed_metrics=True,
         )
-        stage.default_route_settings = apigw.CfnStage.RouteSettingsProperty(
-            throttling_rate_limit=STAGE_THROTTLE.rate_limit,
-            throttling_burst_limit=STAGE_THROTTLE.burst_limit,
-            detailed_metrics_enabled=True,
-        )
-        stage.route_settings = {
-            route.key: {
-                "ThrottlingRateLimit": route.throttle.rate_limit,
-                "ThrottlingBurstLimit": route.throttle.burst_limit,
-            }
-            for route in ROUTES
-            if route.throttle is not None
-        }
 
     @property
     def url(self) -> str:
@@ -166,4 +185,5 @@ __all__ = [
     "ControlPlaneApi",
     "Route",
     "Throttle",
+    "log_and_throttle_stage",
 ]

@@ -19,6 +19,16 @@ IdentityProviderFactory = Callable[
 API_SCOPE = "api"
 
 
+def hosted_domain_prefix(prefix: str) -> str:
+    """The hosted sign-in domain's prefix (the account id keeps it globally unique)."""
+    return f"{prefix}-{Aws.ACCOUNT_ID}"
+
+
+def idp_response_url(prefix: str) -> str:
+    """Where an external identity provider sends the browser back to Cognito."""
+    return f"https://{hosted_domain_prefix(prefix)}.auth.{Aws.REGION}.amazoncognito.com/oauth2/idpresponse"
+
+
 def api_resource_server_identifier(prefix: str) -> str:
     """The resource server's identifier; `<identifier>/api` is the scope the API requires."""
     return f"{prefix}-api"
@@ -149,8 +159,7 @@ class AgentBuilderUserPool(Construct):
 
         self.domain = self.user_pool.add_domain(
             "HostedUi",
-            # The account id keeps the globally unique prefix unique per deployment.
-            cognito_domain=cognito.CognitoDomainOptions(domain_prefix=f"{prefix}-{Aws.ACCOUNT_ID}"),
+            cognito_domain=cognito.CognitoDomainOptions(domain_prefix=hosted_domain_prefix(prefix)),
         )
         supported = [cognito.UserPoolClientIdentityProvider.COGNITO]
         supported += [

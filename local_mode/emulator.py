@@ -285,6 +285,8 @@ class Provisioner:
             "AWS::EC2::Subnet": self._subnet,
             "AWS::EC2::SecurityGroup": self._security_group,
             "AWS::IAM::Role": self._role,
+            "AWS::KMS::Key": self._kms_key,
+            "AWS::SecretsManager::Secret": self._secret,
         }
         self.by_type: dict[str, list[Physical]] = {}
 
@@ -482,3 +484,41 @@ class Provisioner:
             Description=str(props.get("Description", ""))[:1000],
         )["Role"]
         return Physical(ref=name, attributes={"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+    def _kms_key(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        key = self.client("kms").create_key(
+            Description=str(props.get("Description", logical_id)),
+            KeySpec=str(props.get("KeySpec", "SYMMETRIC_DEFAULT")),
+            KeyUsage=str(props.get("KeyUsage", "ENCRYPT_DECRYPT")),
+        )["KeyMetadata"]
+        return Physical(ref=key["KeyId"], attributes={"Arn": key["Arn"], "KeyId": key["KeyId"]})
+
+    def _secret(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        """A secret with its SecretString, or one generated as its GenerateSecretString asks."""
+        secretsmanager = self.client("secretsmanager")
+        value = props.get("SecretString")
+        if value is None:
+            generate = props.get("GenerateSecretString") or {}
+            value = secretsmanager.get_random_password(
+                **to_shape(
+                    secretsmanager.meta.service_model.operation_model(
+                        "GetRandomPassword"
+                    ).input_shape,
+                    {k: v for k, v in generate.items() if k in _RANDOM_PASSWORD_FIELDS},
+                )
+            )["RandomPassword"]
+        name = props.get("Name") or generated_name(stack, logical_id, max_length=256)
+        arn = secretsmanager.create_secret(Name=name, SecretString=str(value))["ARN"]
+        return Physical(ref=arn, attributes={"Id": arn})
+
+
+_RANDOM_PASSWORD_FIELDS = {
+    "PasswordLength",
+    "ExcludeCharacters",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "ExcludeLowercase",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+}

@@ -55,7 +55,9 @@ class FunctionSpec:
     environment: dict[str, str]
 
 
-def function_specs(resolver: Resolver, stack: Stack) -> dict[str, FunctionSpec]:
+def function_specs(
+    resolver: Resolver, stack: Stack, *, required: str = "handlers.api.handler"
+) -> dict[str, FunctionSpec]:
     """The stack's functions whose code is lambda_src (handler `handlers.*`), by handler."""
     specs: dict[str, FunctionSpec] = {}
     for logical_id, resource in stack.functions():
@@ -74,8 +76,8 @@ def function_specs(resolver: Resolver, stack: Stack) -> dict[str, FunctionSpec]:
             timeout=int(properties.get("Timeout", 3)),
             environment=environment,
         )
-    if "handlers.api.handler" not in specs:
-        raise TemplateError(f"{stack.name}: no function with handler handlers.api.handler")
+    if required not in specs:
+        raise TemplateError(f"{stack.name}: no function with handler {required}")
     return specs
 
 

@@ -26,6 +26,7 @@ from local_mode.emulator import DEFAULT_ACCOUNT_ID, MotoEmulator, Provisioner
 from local_mode.federation import OIDC_SCOPES, CognitoStandIn, install_link_provider_stand_in
 from local_mode.functions import Functions, function_specs, shared_environment
 from local_mode.gateway import Gateway, LocalServices, SignInRefused, api_definition
+from local_mode.github_bridge import LocalGitHub
 from local_mode.http_server import serve
 from local_mode.jwt_check import Authorizer, JwtVerifier
 from local_mode.plumbing import (
@@ -154,6 +155,13 @@ class LocalPlatform:
         self.functions = Functions(specs, region=options.region, account_id=self.account_id)
         self.functions.load_all()  # a handler the template names but lambda_src lacks: now
         self.rules = rule_targets(api_stack)
+        # GitHub sign-in through the bridge, when the templates have it (github_bridge.py).
+        self.github = LocalGitHub.start(
+            stacks, resolver, self.emulator, region=options.region, account_id=self.account_id
+        )
+        if self.github is not None:
+            # `/_local/sign-in {"provider": "github"}` runs the bridge's real flow.
+            self.claims_providers.setdefault("github", self.github.github_claims)
         self._api_stack = api_stack
 
         api, jwt = api_definition(resolver, api_stack)
@@ -535,6 +543,7 @@ class LocalPlatform:
             # The platform's topic, as the Launch Stack link passes it (customer.py).
             "registrationTopicArn": self.environment.get("REGISTRATION_TOPIC_ARN", ""),
             "runningTasks": len(running),
+            "githubSignIn": self.github is not None,
             "startedInSeconds": round(self.started_in or 0, 3),
         }
 
@@ -552,6 +561,9 @@ class LocalPlatform:
             executor.shutdown()
         if hasattr(self, "bus"):
             self.bus.stop()
+        github: LocalGitHub | None = getattr(self, "github", None)
+        if github is not None:
+            github.stop()
         self.emulator.stop()
 
 

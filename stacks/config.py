@@ -39,8 +39,9 @@ _ORIGIN = re.compile(
 _LOCAL_ORIGIN = re.compile(r"^http://(localhost|127\.0\.0\.1)(:\d+)?$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
-# Sign-in (issue 11): the Google OAuth client id, a Secrets Manager secret name, mail domains.
+# Sign-in (issue 11): OAuth client ids, Secrets Manager secret names, mail domains.
 _GOOGLE_CLIENT_ID = re.compile(r"^[0-9A-Za-z-]+\.apps\.googleusercontent\.com$")
+_OAUTH_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _MAIL_DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
@@ -75,6 +76,9 @@ class PlatformConfig:
     google_client_id: str | None
     google_client_secret_name: str | None
     blocked_email_domains: tuple[str, ...]
+    # GitHub sign-in through the OIDC bridge: both or neither (None: no bridge, no IdP).
+    github_client_id: str | None = None
+    github_client_secret_name: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -118,7 +122,14 @@ class PlatformConfig:
             raise ConfigError(
                 f"logRetentionDays: {retention} is not a CloudWatch retention; allowed: {list(LOG_RETENTION_DAYS)}"
             )
+        github_client_id, github_client_secret_name = _pair(
+            get,
+            ("githubClientId", _OAUTH_CLIENT_ID, "the GitHub OAuth app's client id, or empty"),
+            ("githubClientSecretName", _SECRET_NAME, "a Secrets Manager secret name, or empty"),
+        )
         return cls(
+            github_client_id=github_client_id,
+            github_client_secret_name=github_client_secret_name,
             project_name=_str(
                 get,
                 "projectName",
@@ -192,6 +203,8 @@ _CONTEXT_KEYS = {
     "google_client_id": "googleClientId",
     "google_client_secret_name": "googleClientSecretName",
     "blocked_email_domains": "blockedEmailDomains",
+    "github_client_id": "githubClientId",
+    "github_client_secret_name": "githubClientSecretName",
 }
 CONTEXT_KEYS: tuple[str, ...] = tuple(_CONTEXT_KEYS.values())
 
@@ -217,6 +230,19 @@ def _optional_str(
     if value is None or value == "":
         return None
     return _str(get, key, pattern, allowed)
+
+
+def _pair(
+    get: Callable[[str], Any],
+    first: tuple[str, re.Pattern[str], str],
+    second: tuple[str, re.Pattern[str], str],
+) -> tuple[str | None, str | None]:
+    """Two optional values that make sense only together (an OAuth app's id and secret)."""
+    a, b = _optional_str(get, *first), _optional_str(get, *second)
+    if (a is None) != (b is None):
+        given, missing = (first[0], second[0]) if a is not None else (second[0], first[0])
+        raise ConfigError(f"{missing}: required when {given} is set (set both, or neither)")
+    return a, b
 
 
 def _int(get: Callable[[str], Any], key: str, *, minimum: int, maximum: int) -> int:

@@ -1,18 +1,26 @@
-"""Stack 2, identity: the Cognito user pool the HTTP API's JWT authorizer trusts."""
+"""Stack 2, identity: the Cognito user pool the HTTP API's JWT authorizer trusts, its
+identity providers (Google; GitHub through our OIDC bridge) and the sign-up triggers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import aws_cognito as cognito
 
 from constructs import Construct
 from constructs.control_plane_functions import POST_CONFIRMATION, PRE_SIGN_UP, function_name
+from constructs.oidc_bridge import SCOPES, OidcBridge
 from constructs.user_pool import (
     AgentBuilderUserPool,
     IdentityProviderFactory,
     SignUpTriggers,
     google_identity_provider,
+    idp_response_url,
 )
 from stacks.config import PlatformConfig
+
+LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
 
 
 class IdentityStack(Stack):
@@ -21,13 +29,18 @@ class IdentityStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         origin = config.production_domain
+        providers = identity_providers(config)
+        self.github_bridge: OidcBridge | None = None
+        if config.github_client_id and config.github_client_secret_name:
+            self.github_bridge = self._github_bridge(config)
+            providers.append(self._github_provider)
         self.users = AgentBuilderUserPool(
             self,
             "Users",
             prefix=config.prefix,
             callback_urls=[f"{origin}/auth/callback"],
             logout_urls=[f"{origin}/"],
-            identity_providers=identity_providers(config),
+            identity_providers=providers,
             triggers=self._sign_up_triggers(config.prefix),
             removal_policy=config.removal_policy,
         )
@@ -53,6 +66,64 @@ class IdentityStack(Stack):
         return SignUpTriggers(
             pre_sign_up=arn(PRE_SIGN_UP), post_confirmation=arn(POST_CONFIRMATION)
         )
+
+    # ---- GitHub, through the OIDC bridge (docs/deploy.md "GitHub sign-in") ---------------
+
+    def _github_bridge(self, config: PlatformConfig) -> OidcBridge:
+        from stacks.control_plane_stack import powertools_version
+
+        bridge = OidcBridge(
+            self,
+            "GitHubBridge",
+            prefix=config.prefix,
+            code_directory=str(LAMBDA_SRC),
+            powertools_version=powertools_version(),
+            cognito_redirect_uri=idp_response_url(config.prefix),
+            github_client_id=str(config.github_client_id),
+            github_client_secret_name=str(config.github_client_secret_name),
+            log_retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        # The callback URL to enter in the GitHub OAuth app.
+        CfnOutput(self, "GitHubCallbackUrl", value=bridge.endpoint("/callback"))
+        return bridge
+
+    def _github_provider(
+        self, _scope: Construct, pool: cognito.IUserPool
+    ) -> cognito.IUserPoolIdentityProvider:
+        # In the stack's scope (not the pool's), where its logical id was pinned.
+        bridge = self.github_bridge
+        assert bridge is not None
+        provider = cognito.UserPoolIdentityProviderOidc(
+            self,
+            "GitHub",
+            user_pool=pool,
+            name="GitHub",
+            client_id=bridge.client_id,
+            # A dynamic reference ({{resolve:secretsmanager:...}}): CloudFormation reads the
+            # value at deploy time; the template never holds it.
+            client_secret=bridge.client_secret.secret_value.unsafe_unwrap(),
+            issuer_url=bridge.issuer,
+            # Given rather than discovered, so creating the provider does not depend on the
+            # bridge answering while this very stack deploys it.
+            endpoints=cognito.OidcEndpoints(
+                authorization=bridge.endpoint("/authorize"),
+                token=bridge.endpoint("/token"),
+                user_info=bridge.endpoint("/userinfo"),
+                jwks_uri=bridge.endpoint("/jwks.json"),
+            ),
+            scopes=list(SCOPES),
+            attribute_request_method=cognito.OidcAttributeRequestMethod.GET,
+            attribute_mapping=cognito.AttributeMapping(
+                email=cognito.ProviderAttribute.other("email"),
+                email_verified=cognito.ProviderAttribute.other("email_verified"),
+                fullname=cognito.ProviderAttribute.other("name"),
+                profile_picture=cognito.ProviderAttribute.other("picture"),
+            ),
+        )
+        for route in bridge.routes:
+            provider.node.add_dependency(route)
+        return provider
 
 
 def identity_providers(config: PlatformConfig) -> list[IdentityProviderFactory]:

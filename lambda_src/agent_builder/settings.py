@@ -227,6 +227,32 @@ class SignUp:
     blocked_email_domains: tuple[str, ...] = _var("BLOCKED_EMAIL_DOMAINS", _domains)
 
 
+def _web_url(env: Mapping[str, str], name: str) -> str:
+    """An https URL without a trailing slash; plain http only on this machine (local mode)."""
+    value = _required(env, name).rstrip("/")
+    local = value.startswith(("http://127.0.0.1", "http://localhost"))
+    if not (value.startswith("https://") or local):
+        raise SettingsError(f"{name} must be an https:// URL")
+    return value
+
+
+@dataclass(frozen=True)
+class OidcBridge:
+    """GitHub sign-in through the OIDC bridge (agent_builder/oidc_bridge): its table and
+    signing key, Cognito as its one client, GitHub's OAuth app (GitHub's URLs by default)."""
+
+    bridge_table: str = _var("BRIDGE_TABLE")
+    signing_key_arn: str = _var("BRIDGE_SIGNING_KEY_ARN")
+    issuer: str = _var("BRIDGE_ISSUER", _web_url)
+    client_id: str = _var("BRIDGE_CLIENT_ID")
+    client_secret_arn: str = _var("BRIDGE_CLIENT_SECRET_ARN")
+    redirect_uri: str = _var("BRIDGE_REDIRECT_URI", _web_url)
+    github_client_id: str = _var("GITHUB_CLIENT_ID")
+    github_client_secret_name: str = _var("GITHUB_CLIENT_SECRET_NAME")
+    github_url: str = _var("GITHUB_URL", _web_url, default="https://github.com")
+    github_api_url: str = _var("GITHUB_API_URL", _web_url, default="https://api.github.com")
+
+
 G = TypeVar("G")
 
 # The groups each handler's wiring loads (agent_builder/wiring.py). Powertools reads
@@ -250,6 +276,7 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
     "handlers.sweeper": (PlatformCluster, TimeLimit),
     "handlers.registration": (Project, ConnectedAccounts),
     "handlers.sign_up": (SignUp,),
+    "handlers.oidc_bridge": (OidcBridge,),
 }
 POWERTOOLS = frozenset({"POWERTOOLS_SERVICE_NAME"})
 

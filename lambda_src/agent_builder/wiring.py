@@ -42,6 +42,7 @@ from agent_builder.services.task_events import TaskEventService
 if TYPE_CHECKING:
     from agent_builder import settings
     from agent_builder.gateways.role_chain import RoleChain
+    from agent_builder.oidc_bridge.service import OidcBridge
     from agent_builder.repositories.accounts import AccountsRepository
     from agent_builder.services.accounts import AccountService
     from agent_builder.services.customer_launcher import CustomerLauncher
@@ -329,6 +330,33 @@ def sign_up_services() -> SignUpService:
     )
 
 
+@functools.cache
+def oidc_bridge_services() -> OidcBridge:
+    """The GitHub OIDC bridge (handlers.oidc_bridge): its own group, its own modules."""
+    from agent_builder import settings
+    from agent_builder.oidc_bridge.github import GitHubGateway
+    from agent_builder.oidc_bridge.service import BridgeConfig, CachedSecret, OidcBridge
+    from agent_builder.oidc_bridge.signing import KmsSigner
+    from agent_builder.repositories.bridge_grants import GrantStore
+
+    bridge = settings.load(settings.OidcBridge)
+    secrets = clients.client("secretsmanager")
+    return OidcBridge(
+        config=BridgeConfig(
+            issuer=bridge.issuer, client_id=bridge.client_id, redirect_uri=bridge.redirect_uri
+        ),
+        grants=GrantStore(clients.client("dynamodb"), bridge.bridge_table),
+        github=GitHubGateway(
+            web_url=bridge.github_url,
+            api_url=bridge.github_api_url,
+            client_id=bridge.github_client_id,
+        ),
+        signer=KmsSigner(clients.client("kms"), bridge.signing_key_arn),
+        client_secret=CachedSecret(secrets, bridge.client_secret_arn),
+        github_client_secret=CachedSecret(secrets, bridge.github_client_secret_name),
+    )
+
+
 def reset(*, keep_clients: bool = False) -> None:
     """Forget everything built (tests change the environment between cases).
 
@@ -344,6 +372,7 @@ def reset(*, keep_clients: bool = False) -> None:
         sweeper_services,
         registration_services,
         sign_up_services,
+        oidc_bridge_services,
     ):
         built.cache_clear()
     settings.reset()

@@ -25,10 +25,16 @@ def default_context() -> dict[str, Any]:
 
 # The "configured" deployment: every optional sign-in provider set (the suite synthesizes
 # this and the defaults). The GitHub bridge's keys join this one dict.
+# GitHub sign-in through the OIDC bridge (a test client id and secret name).
+GITHUB_CONTEXT: dict[str, Any] = {
+    "githubClientId": "Iv1.0123456789abcdef",
+    "githubClientSecretName": "agent-builder/github-oauth",
+}
 CONFIGURED_SIGN_IN: dict[str, Any] = {
     "googleClientId": "123456789012-abcdefghijklmnop.apps.googleusercontent.com",
     "googleClientSecretName": "agent-builder/google-client-secret",
     "blockedEmailDomains": ["spam.example"],
+    **GITHUB_CONTEXT,
 }
 
 
@@ -80,3 +86,15 @@ def default_app(synth: Callable[..., Synthesized]) -> Iterator[Synthesized]:
 def configured_app(synth: Callable[..., Synthesized]) -> Iterator[Synthesized]:
     """The app with every optional sign-in provider configured (CONFIGURED_SIGN_IN)."""
     yield synth(**CONFIGURED_SIGN_IN)
+
+
+def identity_provider(template: Any, provider_type: str) -> tuple[str, dict[str, Any]]:
+    """The one identity provider of `provider_type` (Google, OIDC, SAML): (logical id, it)."""
+    (found,) = [
+        (lid, resource)
+        for lid, resource in template.find_resources(
+            "AWS::Cognito::UserPoolIdentityProvider"
+        ).items()
+        if resource["Properties"]["ProviderType"] == provider_type
+    ]
+    return found

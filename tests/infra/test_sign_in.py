@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from stacks.config import ConfigError, PlatformConfig
-from tests.infra.conftest import Synthesized, default_context
+from tests.infra.conftest import Synthesized, default_context, identity_provider
 
 API_SCOPE = "agent-builder-api/api"
 
@@ -57,13 +57,7 @@ def test_google_identity_provider_maps_email_verified_name_picture(
 def test_google_client_secret_is_a_secrets_manager_dynamic_reference(
     configured_app: Synthesized,
 ) -> None:
-    provider = next(
-        iter(
-            identity(configured_app)
-            .find_resources("AWS::Cognito::UserPoolIdentityProvider")
-            .values()
-        )
-    )
+    _, provider = identity_provider(identity(configured_app), "Google")
     secret = json.dumps(provider["Properties"]["ProviderDetails"]["client_secret"])
     assert "{{resolve:secretsmanager:agent-builder/google-client-secret:SecretString:::}}" in secret
 
@@ -72,10 +66,12 @@ def test_the_web_client_supports_google_once_configured_and_waits_for_it(
     configured_app: Synthesized,
 ) -> None:
     template = identity(configured_app)
-    (provider_id,) = template.find_resources("AWS::Cognito::UserPoolIdentityProvider")
+    provider_id, _ = identity_provider(template, "Google")
     client = next(iter(template.find_resources("AWS::Cognito::UserPoolClient").values()))
     # A Ref to the provider: its name, and CloudFormation creates it first.
-    assert client["Properties"]["SupportedIdentityProviders"] == ["COGNITO", {"Ref": provider_id}]
+    supported = client["Properties"]["SupportedIdentityProviders"]
+    assert supported[0] == "COGNITO" and {"Ref": provider_id} in supported
+    assert provider_id in client["DependsOn"]
 
 
 @pytest.mark.parametrize("missing", ["googleClientId", "googleClientSecretName"])

@@ -49,6 +49,21 @@ PINNED: dict[str, dict[str, str]] = {
         "PostConfirmationLogs014D4CE5": "AWS::Logs::LogGroup",
     },
 }
+# With every sign-in provider configured (conftest.CONFIGURED_SIGN_IN), in addition.
+PINNED_WITH_GITHUB: dict[str, dict[str, str]] = {
+    "Identity": {
+        # The OIDC bridge: its one-time grants, its signing key (a new key changes the
+        # JWKS), Cognito's client secret at the bridge, its logs; Cognito's provider.
+        "GitHubBridgeGrants453D93AD": "AWS::DynamoDB::Table",
+        "GitHubBridgeSigningKey2399CEA5": "AWS::KMS::Key",
+        "GitHubBridgeCognitoClientSecret84707E18": "AWS::SecretsManager::Secret",
+        "GitHubBridgeFunctionsGitHubOidcBridgeLogs817F7471": "AWS::Logs::LogGroup",
+        "GitHubBridgeAccessLogs2A15EF7C": "AWS::Logs::LogGroup",
+        "GitHub38B7EEC4": "AWS::Cognito::UserPoolIdentityProvider",
+        # Google: its provider (a new logical id would fail on the fixed name "Google").
+        "UsersGoogle28B8523D": "AWS::Cognito::UserPoolIdentityProvider",
+    },
+}
 # The kinds of resource whose replacement loses data or fails on a fixed name.
 STATEFUL_TYPES = {
     "AWS::S3::Bucket",
@@ -59,6 +74,9 @@ STATEFUL_TYPES = {
     "AWS::Cognito::UserPoolDomain",
     "AWS::SNS::Topic",
     "AWS::Scheduler::ScheduleGroup",
+    "AWS::KMS::Key",
+    "AWS::SecretsManager::Secret",
+    "AWS::Cognito::UserPoolIdentityProvider",
 }
 
 
@@ -87,3 +105,29 @@ def test_every_stateful_resource_is_pinned(default_app: Synthesized, stack_id: s
         if r["Type"] in STATEFUL_TYPES or (r["Type"] == "AWS::Logs::LogGroup" and "CDK" not in lid)
     }
     assert stateful <= set(PINNED[stack_id]), sorted(stateful - set(PINNED[stack_id]))
+
+
+@pytest.fixture(scope="module")
+def github_app(configured_app: Synthesized) -> Synthesized:
+    return configured_app
+
+
+def test_the_github_bridges_stateful_resources_keep_their_logical_ids(
+    github_app: Synthesized,
+) -> None:
+    for stack_id, pinned in PINNED_WITH_GITHUB.items():
+        found = {lid: r["Type"] for lid, r in resources(github_app, stack_id).items()}
+        missing = {lid: kind for lid, kind in pinned.items() if found.get(lid) != kind}
+        assert not missing, f"{stack_id}: these would be replaced on deploy: {missing}"
+
+
+def test_every_stateful_resource_with_github_is_pinned(github_app: Synthesized) -> None:
+    for stack_id in PINNED:
+        pinned = set(PINNED[stack_id]) | set(PINNED_WITH_GITHUB.get(stack_id, {}))
+        stateful = {
+            lid
+            for lid, r in resources(github_app, stack_id).items()
+            if r["Type"] in STATEFUL_TYPES
+            or (r["Type"] == "AWS::Logs::LogGroup" and "CDK" not in lid)
+        }
+        assert stateful <= pinned, sorted(stateful - pinned)

@@ -22,6 +22,19 @@ from tests.runtime.support import (
 # The per-function contract (lambda_src/CONTRACT.md "Environment"), written out here on
 # purpose: HANDLER_ENVIRONMENT is derived from the settings groups and must equal it.
 CONTRACT = {
+    "handlers.oidc_bridge": {
+        "POWERTOOLS_SERVICE_NAME",
+        "BRIDGE_TABLE",
+        "BRIDGE_SIGNING_KEY_ARN",
+        "BRIDGE_ISSUER",
+        "BRIDGE_CLIENT_ID",
+        "BRIDGE_CLIENT_SECRET_ARN",
+        "BRIDGE_REDIRECT_URI",
+        "GITHUB_CLIENT_ID",
+        "GITHUB_CLIENT_SECRET_NAME",
+        "GITHUB_URL",
+        "GITHUB_API_URL",
+    },
     "handlers.api": {
         "POWERTOOLS_SERVICE_NAME",
         "PROJECT_NAME",
@@ -94,6 +107,19 @@ DEFAULTED = {
     "RUNNER_ARCHITECTURE": "ARM64",
     "CUSTOMER_TASK_CPU": "256",
     "CUSTOMER_TASK_MEMORY_MIB": "512",
+    "GITHUB_URL": "https://github.com",
+    "GITHUB_API_URL": "https://api.github.com",
+}
+# The GitHub OIDC bridge's variables (its function is in the Identity stack, not `platform`).
+BRIDGE_ENV = {
+    "BRIDGE_TABLE": "bridge-grants",
+    "BRIDGE_SIGNING_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/k",
+    "BRIDGE_ISSUER": "https://bridge.example.com",
+    "BRIDGE_CLIENT_ID": "agent-builder-cognito",
+    "BRIDGE_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s",
+    "BRIDGE_REDIRECT_URI": "https://x.auth.us-east-1.amazoncognito.com/oauth2/idpresponse",
+    "GITHUB_CLIENT_ID": "Iv1.abc",
+    "GITHUB_CLIENT_SECRET_NAME": "agent-builder/github-oauth",
 }
 
 
@@ -151,7 +177,7 @@ def test_each_handler_reads_exactly_its_contract_variables() -> None:
 def test_each_contract_variable_is_required_by_its_handler(
     platform: Platform, handler: str, name: str
 ) -> None:
-    env = {key: value for key, value in platform.env.items() if key != name}
+    env = {key: value for key, value in {**BRIDGE_ENV, **platform.env}.items() if key != name}
 
     with pytest.raises(SettingsError, match=name):
         parse_handler(handler, env)
