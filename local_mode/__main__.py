@@ -82,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         api = platform.api_url
         print(
             f"\nagent-builder local mode is up in {platform.started_in:.1f} s\n"
+            f"  web console     {api}/   (open it in a browser)\n"
             f"  HTTP API        {api}   (OpenAPI: {api}/_local/openapi.json)\n"
             f"  embedded AWS    {platform.emulator.endpoint}   (region {platform.options.region})\n"
             f"  try it          TOKEN=$(curl -s -X POST {api}/_local/sign-in -d "
             f'\'{{"email":"me@example.com"}}\' | python3 -c \'import json,sys;'
-            f'print(json.load(sys.stdin)["idToken"])\') && curl -s -H "Authorization: Bearer '
+            f'print(json.load(sys.stdin)["accessToken"])\') && curl -s -H "Authorization: Bearer '
             f'$TOKEN" {api}/me\n'
             f"  stop            Ctrl-C\n",
             flush=True,
