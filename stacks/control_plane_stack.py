@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, Fn
@@ -54,6 +55,7 @@ class ControlPlaneStack(DeployedIdsStack):
         config: PlatformConfig,
         platform: PlatformStack,
         identity: IdentityStack,
+        console_origins: Sequence[str],
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -157,7 +159,7 @@ class ControlPlaneStack(DeployedIdsStack):
                 handler=self.api_function.function,
                 user_pool=users.user_pool,
                 user_pool_client=users.client,
-                allowed_origin=config.production_domain,
+                allowed_origins=console_origins,
                 log_retention=config.log_retention,
             )
         )

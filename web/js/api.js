@@ -17,7 +17,7 @@ export const OPERATIONS = Object.freeze({
   startDeployment: {
     method: "POST",
     path: "/agents/{agentId}/deployments",
-    body: ["input", "accountId", "region"],
+    body: ["input"],
     idempotent: true,
   },
   listRuns: { method: "GET", path: "/runs", query: ["nextToken", "limit"] },

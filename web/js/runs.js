@@ -28,12 +28,12 @@ export function runPanel(run) {
       problems.append(h("p", { class: "error" }, text));
     },
     finish(final) {
-      outcome.replaceChildren(h("h3", {}, "Result"), facts([
+      outcome.replaceChildren(h("div", {}, h("h3", {}, "Result"), facts([
         ["Exit code", final.exitCode === null || final.exitCode === undefined ? "none" : String(final.exitCode)],
         ["Stop reason", final.stopReason],
         ["Started", when(final.startedAt)],
         ["Stopped", when(final.stoppedAt)],
-      ]), receipt(final.receipt));
+      ]), receipt(final.receipt)));
     },
   };
   panel.setStatus(run.status);
