@@ -10,7 +10,7 @@ from __future__ import annotations
 from aws_cdk import CfnResource, RemovalPolicy, Stack
 from aws_cdk import aws_s3 as s3
 
-from constructs import Construct
+from constructs import Construct, IConstruct
 from constructs.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip, nag_text
 
 
@@ -21,7 +21,7 @@ def tidy_upload_function(
     removal_policy: RemovalPolicy,
     log_retention_days: int,
     what: str,
-) -> Construct:
+) -> IConstruct:
     """Acknowledge and tidy the upload function that writes `what` into `bucket`; return it."""
     stack = Stack.of(scope)
     (uploader,) = [

@@ -75,13 +75,17 @@ class Console:
     def _answer(self, request: Request, name: str, body: bytes, *, cache: str) -> Answer:
         suffix = Path(name).suffix
         headers = {
-            "content-type": TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream",
+            "content-type": TYPES.get(suffix)
+            or mimetypes.guess_type(name)[0]
+            or "application/octet-stream",
             "cache-control": cache,
             **SECURITY_HEADERS,
         }
         if suffix in COMPRESSIBLE:
             headers["vary"] = "accept-encoding"
-            if len(body) >= MIN_GZIP_BYTES and accepts_gzip(request.headers.get("accept-encoding", "")):
+            if len(body) >= MIN_GZIP_BYTES and accepts_gzip(
+                request.headers.get("accept-encoding", "")
+            ):
                 body = gzip.compress(body, compresslevel=9, mtime=0)
                 headers["content-encoding"] = "gzip"
         return Answer(HTTPStatus.OK, headers, body)

@@ -50,9 +50,7 @@ def test_only_the_distribution_reads_the_bucket_through_origin_access_control(
     hosting: Template,
 ) -> None:
     hosting.resource_count_is("AWS::CloudFront::OriginAccessControl", 1)
-    statements = only(hosting, "AWS::S3::BucketPolicy")["Properties"]["PolicyDocument"][
-        "Statement"
-    ]
+    statements = only(hosting, "AWS::S3::BucketPolicy")["Properties"]["PolicyDocument"]["Statement"]
     reads = [s for s in statements if s["Action"] == "s3:GetObject"]
     assert len(reads) == 1
     assert reads[0]["Principal"] == {"Service": "cloudfront.amazonaws.com"}
@@ -106,7 +104,7 @@ def joined(value: Any) -> str:
 
 
 def test_local_mode_serves_the_same_policy_with_the_api_on_its_own_origin() -> None:
-    assert LOCAL_CSP == content_security_policy([])
+    assert content_security_policy([]) == LOCAL_CSP
 
 
 def test_files_and_config_json_are_deployed_after_the_api_and_the_client(
@@ -138,9 +136,7 @@ def test_the_api_allows_only_the_consoles_origin(default_app: Synthesized) -> No
     assert cors["ExposeHeaders"] == ["Retry-After"]
 
 
-def test_destroy_empties_the_bucket_unless_data_is_retained(
-    hosting: Template, synth: Any
-) -> None:
+def test_destroy_empties_the_bucket_unless_data_is_retained(hosting: Template, synth: Any) -> None:
     hosting.resource_count_is("Custom::S3AutoDeleteObjects", 1)
     assert only(hosting, "AWS::S3::Bucket")["DeletionPolicy"] == "Delete"
     kept: Synthesized = synth(retainData=True)

@@ -11,42 +11,22 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_mode.assembly import ROOT
+from local_mode.browser import MISSING, chromium_executable, launch_chromium
 from local_mode.harness import LocalMode, start_local_mode
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = ROOT / "build" / "screenshots"
 OPENAPI = json.loads((ROOT / "dist" / "openapi.json").read_text())
 TESTS_PER_MONTH = 2
 # Local mode's own routes the console uses (not in the API's document).
 LOCAL_ROUTES = {("POST", "/_local/sign-in")}
 CONSOLE_FILES = re.compile(r"^/($|index\.html$|config\.json$|styles\.css$|js/[a-z_]+\.js$)")
-
-
-def browser_executable() -> str:
-    found = shutil.which("chromium") or (str(CHROMIUM) if CHROMIUM.exists() else None)
-    if found is None:
-        pytest.fail(
-            "Chromium is missing: install Debian's `chromium` package "
-            "(apt-get install -y chromium; `make setup` does it as root)"
-        )
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +47,10 @@ def local_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    if chromium_executable() is None:
+        pytest.fail(MISSING)  # fail, not skip: `make test` must run the browser journeys
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=browser_executable(), args=CHROMIUM_ARGS, headless=True
-        )
+        chromium = launch_chromium(playwright)
         try:
             yield chromium
         finally:
@@ -116,7 +96,8 @@ def page(
         "console",
         lambda message: (
             traffic.problems.append(f"console {message.type}: {message.text}")
-            if message.type == "error" and "the server responded with a status of" not in message.text
+            if message.type == "error"
+            and "the server responded with a status of" not in message.text
             else None
         ),
     )

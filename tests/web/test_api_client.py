@@ -87,9 +87,7 @@ def test_bodies_send_only_documented_fields_and_can_send_every_required_one(
         assert set(op["body"]) <= set(properties), (name, set(op["body"]) - set(properties))
         assert set(schema.get("required", [])) <= set(op["body"]), name
         if "parameters" in op:  # the nested object's fields, for createAgent
-            nested = resolve(
-                next(s for s in properties["parameters"]["anyOf"] if "$ref" in s)
-            )
+            nested = resolve(next(s for s in properties["parameters"]["anyOf"] if "$ref" in s))
             assert set(op["parameters"]) <= set(nested["properties"]), name
 
 
@@ -115,6 +113,10 @@ def test_nothing_is_inline_or_from_another_origin() -> None:
     html = (WEB / "index.html").read_text()
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
     assert "<style" not in html and " style=" not in html
-    for text in [html, *(p.read_text() for p in WEB.rglob("*.js")), (WEB / "styles.css").read_text()]:
+    for text in [
+        html,
+        *(p.read_text() for p in WEB.rglob("*.js")),
+        (WEB / "styles.css").read_text(),
+    ]:
         assert not re.search(r"(src|href)=\"(https?:)?//", text)
         assert "@import" not in text and "url(http" not in text
