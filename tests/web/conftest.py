@@ -26,7 +26,7 @@ OPENAPI = json.loads((ROOT / "dist" / "openapi.json").read_text())
 TESTS_PER_MONTH = 2
 # Local mode's own routes the console uses (not in the API's document).
 LOCAL_ROUTES = {("POST", "/_local/sign-in")}
-CONSOLE_FILES = re.compile(r"^/($|index\.html$|config\.json$|styles\.css$|js/[a-z_]+\.js$)")
+CONSOLE_FILES = re.compile(r"^/($|index\.html$|config\.json$|styles\.css$|favicon\.svg$|js/[a-z_]+\.js$)")
 
 
 @pytest.fixture(scope="module")

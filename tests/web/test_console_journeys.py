@@ -49,6 +49,17 @@ def test_sign_in_create_an_agent_test_it_and_watch_it_answer(
     create_agent(page, "greeter")
 
     page.get_by_label("Input", exact=True).fill(QUESTION)
+    # Every status the run panel shows, in order, as a person watching would see them.
+    page.evaluate(
+        """() => {
+          window.seenStatuses = [];
+          new MutationObserver(() => {
+            const shown = document.querySelector('.status')?.dataset.status;
+            if (shown && window.seenStatuses.at(-1) !== shown) window.seenStatuses.push(shown);
+          }).observe(document.body, {subtree: true, childList: true, attributes: true,
+                                     characterData: true});
+        }"""
+    )
     clicked = time.monotonic()
     page.get_by_role("button", name="Test", exact=True).click()
     # The run appears at once, before it has started.
@@ -65,6 +76,9 @@ def test_sign_in_create_an_agent_test_it_and_watch_it_answer(
     result = page.get_by_role("region", name="Run").inner_text()
     assert "Exit code" in result and re.search(r"Exit code\s+0", result), result
     assert "Stop reason" in result and "null" not in result
+    seen = page.evaluate("() => window.seenStatuses")
+    order = ["PENDING", "RUNNING", "STOPPED"]
+    assert seen[-1] == "STOPPED" and seen == sorted(seen, key=order.index), seen
     text = answer.inner_text()
     assert "local" in text.lower(), text  # the stand-in says it is the local emulator
     # The statuses it went through were shown as they came (PENDING/RUNNING, then STOPPED).
