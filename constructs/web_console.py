@@ -125,31 +125,28 @@ class WebConsoleHosting(Construct):
             ),
         )
         origin = origins.S3BucketOrigin.with_origin_access_control(self.bucket)
-        self.distribution = cloudfront.Distribution(
-            self,
-            "Distribution",
-            comment="agent-builder web console",
-            default_root_object="index.html",
-            default_behavior=cloudfront.BehaviorOptions(
+
+        def behaviour(cache_policy: cloudfront.ICachePolicy) -> cloudfront.BehaviorOptions:
+            return cloudfront.BehaviorOptions(
                 origin=origin,
                 # HTTP is answered with a redirect to HTTPS (and HSTS above): content is
                 # only ever sent over HTTPS.
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
-                cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+                cache_policy=cache_policy,
                 response_headers_policy=self.headers,
                 compress=True,
-            ),
+            )
+
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Distribution",
+            comment="agent-builder web console",
+            default_root_object="index.html",
+            default_behavior=behaviour(cloudfront.CachePolicy.CACHING_OPTIMIZED),
+            # Written by each deploy: never served stale from the edge.
             additional_behaviors={
-                # Written by each deploy: never served stale from the edge.
-                "/config.json": cloudfront.BehaviorOptions(
-                    origin=origin,
-                    viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-                    allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
-                    cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
-                    response_headers_policy=self.headers,
-                    compress=True,
-                )
+                "/config.json": behaviour(cloudfront.CachePolicy.CACHING_DISABLED)
             },
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,

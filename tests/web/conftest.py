@@ -19,28 +19,20 @@ import pytest
 
 from local_mode.assembly import ROOT
 from local_mode.browser import MISSING, chromium_executable, launch_chromium
-from local_mode.harness import LocalMode, start_local_mode
+from local_mode.harness import LocalMode
+
+# One local mode per module, as the e2e journeys start it (a small quota to spend).
+from tests.e2e.conftest import TESTS_PER_MONTH, local_mode
+
+__all__ = ["TESTS_PER_MONTH", "local_mode"]
 
 SCREENSHOTS = ROOT / "build" / "screenshots"
 OPENAPI = json.loads((ROOT / "dist" / "openapi.json").read_text())
-TESTS_PER_MONTH = 2
 # Local mode's own routes the console uses (not in the API's document).
 LOCAL_ROUTES = {("POST", "/_local/sign-in")}
-CONSOLE_FILES = re.compile(r"^/($|index\.html$|config\.json$|styles\.css$|favicon\.svg$|js/[a-z_]+\.js$)")
-
-
-@pytest.fixture(scope="module")
-def local_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
-    log_path = tmp_path_factory.mktemp("local-mode") / "local-mode.log"
-    local = start_local_mode(
-        log_path, f"freeTestsPerMonth={TESTS_PER_MONTH}", "launchesPerMinute=100"
-    )
-    try:
-        yield local
-    finally:
-        if local.process.poll() is None:
-            local.process.terminate()
-            local.process.wait(timeout=30)
+CONSOLE_FILES = re.compile(
+    r"^/($|index\.html$|config\.json$|styles\.css$|favicon\.svg$|js/[a-z_]+\.js$)"
+)
 
 
 @pytest.fixture(scope="module")

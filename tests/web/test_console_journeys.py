@@ -123,11 +123,20 @@ def test_spending_the_quota_shows_what_it_means_and_when_to_retry(
     page.get_by_role("link", name="greeter").first.click()
     page.get_by_role("heading", name="greeter").wait_for()
     for _ in range(TESTS_PER_MONTH):  # the first journey used one; spend the rest, then one more
-        page.get_by_role("button", name="Test", exact=True).click()
-        page.wait_for_function(
-            "() => document.querySelector('.status') || document.querySelector('.error')"
+        before = page.evaluate(
+            "() => document.querySelector('section[aria-label=Run] code')?.textContent ?? ''"
         )
-        if page.locator("p.error").count():
+        page.get_by_role("button", name="Test", exact=True).click()
+        # A new run's panel, or the refusal in its place.
+        page.wait_for_function(
+            """(before) => {
+              const run = document.querySelector('section[aria-label=Run] code');
+              return document.querySelector('p.error[role=alert]')
+                || (run && run.textContent !== before);
+            }""",
+            arg=before,
+        )
+        if page.locator("p.error[role=alert]").count():
             break
         wait_until_stopped(page)
     alert = page.get_by_role("alert").filter(has_text="this month's free tests")
