@@ -17,7 +17,7 @@ export BC_SKIP_MAPPING := TRUE
 export CHECKOV_BIN := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 export PARLIAMENT_PYTHON := $(CURDIR)/$(PARLIAMENT_VENV)/bin/python
 
-.PHONY: help setup synth test lint typecheck unit deploy destroy smoke teardown-plan cost bench-synth bench-runtime clean
+.PHONY: help setup chromium synth test lint typecheck unit deploy destroy smoke teardown-plan cost bench-synth bench-runtime bench-web clean
 
 help:
 	@echo "make synth          set up, then synthesize every stack and export dist/"
@@ -26,6 +26,7 @@ help:
 	@echo "make destroy        cdk destroy --all (needs AWS credentials)"
 	@echo "make bench-synth    whole-app synth time vs an empty one-stack app"
 	@echo "make bench-runtime  API cold-import ratio and AWS calls per test launch"
+	@echo "make bench-web      the console's first-load bytes (gzip) and click-to-first-answer time"
 	@echo "make smoke          API=<url> TOKEN=<token>: the README journey against a deployment"
 	@echo "make teardown-plan  dry run: everything of ours in the account and region, and what destroy would leave"
 	@echo "make cost           what the platform costs idle, per test, for 100 free users; a customer's idle cost"
@@ -60,7 +61,19 @@ node_modules/.deps: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps $(PARLIAMENT_VENV)/.deps node_modules/.deps
+# The browser tests (tests/web) drive Debian's Chromium through Playwright (Playwright's own
+# browser download needs the internet). Installed here when missing if we are root, as in CI.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update && apt-get install -y --no-install-recommends chromium; \
+	  else \
+	    echo "The browser tests need Chromium at /usr/bin/chromium: install Debian's package"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y chromium"; \
+	    echo "(or run make as root, which installs it)"; exit 1; \
+	  fi; }
+
+setup: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps $(PARLIAMENT_VENV)/.deps node_modules/.deps chromium
 
 # ---- the main job -------------------------------------------------------------------
 
@@ -83,7 +96,7 @@ lint: $(VENV)/.dev-deps
 typecheck: $(VENV)/.dev-deps
 	$(VENV)/bin/mypy app.py stacks constructs lambda_src agent_runner scripts local_mode
 
-unit: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps $(PARLIAMENT_VENV)/.deps node_modules/.deps
+unit: $(VENV)/.dev-deps $(CHECKOV_VENV)/.deps $(PARLIAMENT_VENV)/.deps node_modules/.deps chromium
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 test: synth lint typecheck unit
@@ -115,8 +128,11 @@ bench-synth: $(VENV)/.synth-deps
 bench-runtime: $(VENV)/.dev-deps
 	$(PY) scripts/bench_runtime.py
 
+bench-web: synth $(VENV)/.dev-deps chromium
+	$(PY) scripts/bench_web.py
+
 clean:
-	rm -rf cdk.out .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out build .bench .pytest_cache .mypy_cache .ruff_cache
 
 # ---- local mode (local_mode/README.md, docs/local-mode.md) ------------------------------
 

@@ -7,7 +7,7 @@ dist/openapi.json.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
@@ -68,6 +68,7 @@ ROUTES: tuple[Route, ...] = (
 # The order CORS lists methods in (preflight answers are the same in any order).
 _CORS_METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")
 CORS_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
+CORS_EXPOSED_HEADERS = ("Retry-After",)
 
 ACCESS_LOG_FORMAT = (
     '{"requestId":"$context.requestId","ip":"$context.identity.sourceIp",'
@@ -126,7 +127,7 @@ class ControlPlaneApi(Construct):
         user_pool: cognito.IUserPool,
         user_pool_client: cognito.IUserPoolClient,
         required_scope: str,
-        allowed_origin: str,
+        allowed_origins: Sequence[str],
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -141,9 +142,11 @@ class ControlPlaneApi(Construct):
             ),
             create_default_stage=True,
             cors_preflight=apigw.CorsPreflightOptions(
-                allow_origins=[allowed_origin],
+                allow_origins=list(allowed_origins),
                 allow_methods=[apigw.CorsHttpMethod(m) for m in _CORS_METHOD_ORDER if m in methods],
                 allow_headers=list(CORS_HEADERS),
+                # The console reads when to retry a 429 or a 503.
+                expose_headers=list(CORS_EXPOSED_HEADERS),
                 max_age=Duration.hours(1),
             ),
         )

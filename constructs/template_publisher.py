@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 
 from constructs import Construct
-from constructs.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip, nag_text
+from constructs.bucket_upload import tidy_upload_function
+from constructs.nag import acknowledge, checkov_skip
 
 TEMPLATE_KEY_PREFIX = "customer-onboarding/"
 
@@ -104,71 +105,13 @@ class TemplatePublisher(Construct):
         self.template_url = self.bucket.virtual_hosted_url_for_object(key, regional=True)
 
     def _tidy_upload_function(self, removal_policy: RemovalPolicy, log_retention_days: int) -> None:
-        # BucketDeployment's upload function is a singleton at stack level, outside this construct.
-        stack = Stack.of(self)
-        (uploader,) = [
-            c for c in stack.node.children if c.node.id.startswith("Custom::CDKBucketDeployment")
-        ]
-        acknowledge(
-            uploader,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "CDK's BucketDeployment upload function uses AWSLambdaBasicExecutionRole for its own "
-            "logs only; CloudFormation invokes it during deployments, nothing else can.",
+        tidy_upload_function(
+            self,
+            bucket=self.bucket,
+            removal_policy=removal_policy,
+            log_retention_days=log_retention_days,
+            what="the template",
         )
-        acknowledge(
-            uploader,
-            "AwsSolutions-L1",
-            "The runtime of CDK's BucketDeployment upload function is chosen and bundled by "
-            "aws-cdk-lib (with the AWS CLI layer it needs); upgrading aws-cdk-lib moves it.",
-        )
-        for finding, reason in (
-            (
-                "Action::s3:GetBucket*",
-                "BucketDeployment's grant to read its source asset and write the template "
-                "bucket (CDK's grant_read / grant_read_write); the bucket is this construct's own.",
-            ),
-            (
-                "Action::s3:GetObject*",
-                "BucketDeployment reads the template asset from CDK's asset bucket (grant_read).",
-            ),
-            (
-                "Action::s3:List*",
-                "BucketDeployment lists the destination prefix to compare and upload.",
-            ),
-            (
-                "Action::s3:Abort*",
-                "BucketDeployment's grant_read_write on the template bucket includes aborting "
-                "its own multipart uploads.",
-            ),
-            (
-                "Action::s3:DeleteObject*",
-                "BucketDeployment's grant_read_write on the template bucket; with prune off it "
-                "deletes only on stack deletion of a destroyable bucket.",
-            ),
-            (
-                "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
-                "CDK's bootstrap asset bucket, whose object keys are content hashes: the upload "
-                "function reads the template asset from it.",
-            ),
-            (
-                f"Resource::{nag_text(self, self.bucket.bucket_arn)}/*",
-                "The upload function writes objects of this construct's own template bucket.",
-            ),
-        ):
-            acknowledge(uploader, f"AwsSolutions-IAM5[{finding}]", reason)
-        for child in uploader.node.find_all():
-            if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::Logs::LogGroup":
-                checkov_skip(child, CKV_AWS_158=LOG_GROUP_KMS_REASON)
-                # CDK keeps this log group for two years and past `cdk destroy`; ours follows
-                # the platform's retention and removal policy like every other log group.
-                child.apply_removal_policy(removal_policy)
-                child.add_property_override("RetentionInDays", log_retention_days)
-            if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::IAM::Policy":
-                checkov_skip(
-                    child,
-                    CKV_AWS_111="CDK's BucketDeployment writes the template into this construct's "
-                    "own bucket; its grants are CDK's. It runs only during deploys.",
-                )
 
 
 __all__ = ["TEMPLATE_KEY_PREFIX", "TemplatePublisher"]

@@ -89,6 +89,7 @@ def main(
         api = platform.api_url
         print(
             f"\nagent-builder local mode is up in {platform.started_in:.1f} s\n"
+            f"  web console     {api}/   (open it in a browser)\n"
             f"  HTTP API        {api}   (OpenAPI: {api}/_local/openapi.json)\n"
             f"  embedded AWS    {platform.emulator.endpoint}   (region {platform.options.region})\n"
             f"  try it          TOKEN=$(curl -s -X POST {api}/_local/sign-in -d "

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from local_mode.console import Console
 from local_mode.gateway import MAX_BODY_BYTES, Answer, Gateway, Request
 
 # The kernel caps it (net.core.somaxconn); anything near it absorbs a browser's or a load
@@ -51,6 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # StreamRequestHandler sets TCP_NODELAY
     gateway: Gateway  # set on the subclass serve() makes
+    console: Console | None = None  # the web console at / (console.py), when served
 
     def handle_one_request(self) -> None:
         """BaseHTTPRequestHandler's, except that every method reaches the gateway (which
@@ -105,6 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if raw_path.startswith("/_local/"):
                 answer = self.gateway.handle_local(request)
+            elif self.console is not None and (page := self.console.answer(request)):
+                answer = page
             else:
                 answer = self.gateway.handle_api(request)
         except Exception:
@@ -218,7 +222,8 @@ class _Server(ThreadingHTTPServer):
             log.exception("connection from %s failed", client_address)
 
 
-def serve(gateway: Gateway, port: int) -> ThreadingHTTPServer:
-    """A server on 127.0.0.1:`port` for `gateway` (call serve_forever in a thread)."""
-    handler = type("GatewayHandler", (_Handler,), {"gateway": gateway})
+def serve(gateway: Gateway, port: int, console: Console | None = None) -> ThreadingHTTPServer:
+    """A server on 127.0.0.1:`port` for `gateway`, and `console` at / (call serve_forever
+    in a thread)."""
+    handler = type("GatewayHandler", (_Handler,), {"gateway": gateway, "console": console})
     return _Server(("127.0.0.1", port), handler)

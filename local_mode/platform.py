@@ -22,6 +22,7 @@ from local_mode.assembly import (
     load_stacks,
     stack_with_handler,
 )
+from local_mode.console import Console, local_config
 from local_mode.emulator import DEFAULT_ACCOUNT_ID, MotoEmulator, Provisioner
 from local_mode.federation import OIDC_SCOPES, CognitoStandIn, install_link_provider_stand_in
 from local_mode.functions import Functions, function_specs, shared_environment
@@ -196,7 +197,8 @@ class LocalPlatform:
                 info=self.info,
             ),
         )
-        self._server = serve(self.gateway, options.api_port)
+        console = Console(lambda: local_config(self.environment, options.region))
+        self._server = serve(self.gateway, options.api_port, console)
         self._server_thread = threading.Thread(
             target=self._server.serve_forever, name="http-api", daemon=True
         )

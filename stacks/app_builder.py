@@ -10,6 +10,7 @@ from stacks.config import ConfigError, PlatformConfig
 from stacks.control_plane_stack import ControlPlaneStack
 from stacks.identity_stack import IdentityStack
 from stacks.platform_stack import PlatformStack
+from stacks.web_console_stack import WebContentStack, WebHostingStack
 
 
 class Platform:
@@ -29,6 +30,16 @@ class Platform:
             tags=self.stack_tags,
             config=config,
         )
+        # Before Identity and ControlPlane: the sign-in callback and the API's CORS origin
+        # are the console's origin (stacks/web_console_stack.py).
+        self.web_hosting = WebHostingStack(
+            app,
+            "WebHosting",
+            stack_name=f"{prefix}-web-hosting",
+            description=f"{prefix}: the web console's bucket and CloudFront distribution",
+            tags=self.stack_tags,
+            config=config,
+        )
         self.identity = IdentityStack(
             app,
             "Identity",
@@ -36,6 +47,7 @@ class Platform:
             description=f"{prefix}: Cognito user pool, hosted sign-in and the web client",
             tags=self.stack_tags,
             config=config,
+            console_origins=self.web_hosting.origins,
         )
         self.control_plane = ControlPlaneStack(
             app,
@@ -46,6 +58,20 @@ class Platform:
             config=config,
             platform=self.platform,
             identity=self.identity,
+            console_origins=self.web_hosting.origins,
+        )
+        self.web_content = WebContentStack(
+            app,
+            "WebContent",
+            stack_name=f"{prefix}-web-content",
+            description=f"{prefix}: the web console's files and config.json",
+            tags=self.stack_tags,
+            config=config,
+            hosting=self.web_hosting,
+            api_url=self.control_plane.api.url,
+            user_pool_client_id=self.identity.users.client.user_pool_client_id,
+            sign_in_domain=self.identity.users.domain.base_url(),
+            api_scope=self.identity.users.api_scope_name,
         )
 
 

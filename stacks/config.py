@@ -303,11 +303,15 @@ def _models(get: Callable[[str], Any], key: str) -> tuple[str, ...]:
 
 
 def _origin(get: Callable[[str], Any], key: str) -> str:
+    """An origin, or "" for none (the console is then at its distribution's domain)."""
     raw = _required(get, key)
+    if raw == "":
+        return ""
     if not isinstance(raw, str) or not (_ORIGIN.fullmatch(raw) or _LOCAL_ORIGIN.fullmatch(raw)):
         raise ConfigError(
             f"{key}: {raw!r} is invalid; allowed: an https origin without path "
-            "(https://app.example.com) or http://localhost[:port]"
+            "(https://app.example.com), http://localhost[:port], or empty for the console's "
+            "CloudFront domain"
         )
     return raw
 

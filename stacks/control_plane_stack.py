@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, Fn
@@ -55,6 +56,7 @@ class ControlPlaneStack(DeployedIdsStack):
         config: PlatformConfig,
         platform: PlatformStack,
         identity: IdentityStack,
+        console_origins: Sequence[str],
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -165,7 +167,7 @@ class ControlPlaneStack(DeployedIdsStack):
                 user_pool=users.user_pool,
                 user_pool_client=users.client,
                 required_scope=users.api_scope_name,
-                allowed_origin=config.production_domain,
+                allowed_origins=console_origins,
                 log_retention=config.log_retention,
             )
         )

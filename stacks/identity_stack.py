@@ -3,6 +3,7 @@ identity providers (Google; GitHub through our OIDC bridge) and the sign-up trig
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import ArnFormat, CfnOutput, Stack
@@ -25,10 +26,15 @@ LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
 
 class IdentityStack(Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: object
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        console_origins: Sequence[str],
+        **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        origin = config.production_domain
         providers = identity_providers(config)
         self.github_bridge: OidcBridge | None = None
         if config.github_client_id and config.github_client_secret_name:
@@ -38,8 +44,9 @@ class IdentityStack(Stack):
             self,
             "Users",
             prefix=config.prefix,
-            callback_urls=[f"{origin}/auth/callback"],
-            logout_urls=[f"{origin}/"],
+            # The web console (stacks/web_console_stack.py) signs in and out at its root.
+            callback_urls=[f"{origin}/" for origin in console_origins],
+            logout_urls=[f"{origin}/" for origin in console_origins],
             identity_providers=providers,
             triggers=self._sign_up_triggers(config.prefix),
             removal_policy=config.removal_policy,

@@ -346,19 +346,44 @@ def test_user_pool_uses_email_sign_in_strong_passwords_and_the_lite_plan(
     )
 
 
-def test_web_client_uses_code_flow_without_secret_and_production_callbacks(
+def test_web_client_uses_code_flow_without_secret_and_console_callbacks(
     identity: Template,
 ) -> None:
+    """With no productionDomain, the console's CloudFront domain is the only origin."""
+    console = {
+        "Fn::Join": [
+            "",
+            [
+                "https://",
+                {"Fn::ImportValue": Match.string_like_regexp("web-hosting:.*DomainName")},
+                "/",
+            ],
+        ]
+    }
     identity.has_resource_properties(
         "AWS::Cognito::UserPoolClient",
         {
             "AllowedOAuthFlows": ["code"],
             "GenerateSecret": False,
-            "CallbackURLs": ["https://app.agent-builder.example.com/auth/callback"],
-            "LogoutURLs": ["https://app.agent-builder.example.com/"],
+            "CallbackURLs": [console],
+            "LogoutURLs": [console],
             "SupportedIdentityProviders": ["COGNITO"],
         },
     )
+
+
+def test_production_domain_is_a_second_callback_and_cors_origin(synth: Any) -> None:
+    app: Synthesized = synth(productionDomain="https://app.agent-builder.example.com")
+    client = app.template(app.platform.identity).find_resources("AWS::Cognito::UserPoolClient")
+    (properties,) = [r["Properties"] for r in client.values()]
+    assert properties["CallbackURLs"][1] == "https://app.agent-builder.example.com/"
+    assert properties["LogoutURLs"][1] == "https://app.agent-builder.example.com/"
+    apis = app.template(app.platform.control_plane).find_resources("AWS::ApiGatewayV2::Api")
+    (api,) = apis.values()
+    cors = api["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"][1] == "https://app.agent-builder.example.com"
+    assert len(cors["AllowOrigins"]) == 2
+    assert cors["ExposeHeaders"] == ["Retry-After"]
 
 
 def test_retain_data_keeps_tables_and_user_pool(synth: Any) -> None:

@@ -26,6 +26,9 @@ PINNED: dict[str, dict[str, str]] = {
         "AgentsRunLogs0E4F371E": "AWS::Logs::LogGroup",
         "AgentsInsightsLogsD14D2F9B": "AWS::Logs::LogGroup",
     },
+    "WebHosting": {
+        "ConsoleFiles2D43986C": "AWS::S3::Bucket",
+    },
     "Identity": {
         "UsersUserPool7E610616": "AWS::Cognito::UserPool",
         "UsersUserPoolWebClientEE6B7AD5": "AWS::Cognito::UserPoolClient",

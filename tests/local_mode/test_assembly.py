@@ -57,6 +57,8 @@ def test_stacks_know_their_names_without_the_prefix(stacks: dict[str, Stack]) ->
         "control-plane",
         "identity",
         "platform",
+        "web-content",
+        "web-hosting",
     ]
 
 
