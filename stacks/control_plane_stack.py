@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Duration, Fn
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from constructs import Construct
 from constructs.agent_cluster import cluster_name
@@ -127,6 +128,13 @@ class ControlPlaneStack(DeployedIdsStack):
             asynchronous=True,
             timeout_seconds=60,
         )
+        self.budget_function = functions.add(
+            "BudgetSwitch",
+            handler="handlers.budget.handler",
+            description="Budget kill switch: pauses the free tier when the month's budget is spent",
+            environment=environment["BudgetSwitch"],
+            asynchronous=True,
+        )
         self._grant(platform)
 
         events.Rule(
@@ -221,6 +229,9 @@ class ControlPlaneStack(DeployedIdsStack):
             "RUNNER_ARCHITECTURE": config.test_task_architecture,
             "CUSTOMER_TASK_CPU": str(config.test_task_cpu),
             "CUSTOMER_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
+            "BUDGET_TOPIC_ARN": platform.kill_switch.topic.topic_arn,
+            "BUDGET_NAME": platform.kill_switch.budget_name,
+            "ALARM_TOPIC_ARN": platform.alarm_topic.topic_arn,
         }
 
     def _grant(self, platform: PlatformStack) -> None:
@@ -254,6 +265,15 @@ class ControlPlaneStack(DeployedIdsStack):
         sweeper = self.sweeper_function.role  # ECS only: it needs no table
         self.cluster.grant_list(sweeper)
         self.cluster.grant(sweeper, "ecs:DescribeTasks", "ecs:StopTask")
+
+        # The kill switch: only the budget topic invokes it (the subscription's permission
+        # names the topic); it marks the month's platform usage item, audits, and alarms.
+        kill_switch = self.budget_function
+        platform.kill_switch.topic.add_subscription(
+            subscriptions.LambdaSubscription(kill_switch.function)
+        )
+        self.tables.grant_free_tier_switch(kill_switch.role)
+        platform.alarm_topic.grant_publish(kill_switch.role)
 
         # Tier 2: the API and the registration function work in customers' accounts.
         tier2 = (api, self.registration_function.role)

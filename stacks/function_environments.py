@@ -68,6 +68,15 @@ ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
     ),
     # handlers.sweeper: ECS only, the backstop of the time limit.
     "Sweeper": ("POWERTOOLS_SERVICE_NAME", "CLUSTER_ARN", "MAX_TEST_MINUTES"),
+    # handlers.budget: the budget's kill switch pauses the free tier, audited and alarmed.
+    "BudgetSwitch": (
+        "POWERTOOLS_SERVICE_NAME",
+        "USAGE_TABLE",
+        "AUDIT_TABLE",
+        "BUDGET_TOPIC_ARN",
+        "BUDGET_NAME",
+        "ALARM_TOPIC_ARN",
+    ),
     # handlers.registration: customers' onboarding stacks connecting and disconnecting.
     "Registration": (
         "POWERTOOLS_SERVICE_NAME",

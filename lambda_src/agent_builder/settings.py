@@ -211,6 +211,18 @@ class CustomerRunner:
     customer_task_memory_mib: int = _var("CUSTOMER_TASK_MEMORY_MIB", _positive_int, default="512")
 
 
+@dataclass(frozen=True)
+class BudgetSwitch:
+    """The budget's kill switch: where the pause is kept and audited, the topic it is
+    believed from, the budget it must name, and the owner's alarm topic."""
+
+    usage_table: str = _var("USAGE_TABLE")
+    audit_table: str = _var("AUDIT_TABLE")
+    budget_topic_arn: str = _var("BUDGET_TOPIC_ARN")
+    budget_name: str = _var("BUDGET_NAME")
+    alarm_topic_arn: str = _var("ALARM_TOPIC_ARN")
+
+
 G = TypeVar("G")
 
 # The groups each handler's wiring loads (agent_builder/wiring.py). Powertools reads
@@ -233,6 +245,7 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
     "handlers.task_events": (RunStore, PlatformCluster, RunnerContainer, TimeLimitSchedules),
     "handlers.sweeper": (PlatformCluster, TimeLimit),
     "handlers.registration": (Project, ConnectedAccounts),
+    "handlers.budget": (BudgetSwitch,),
 }
 POWERTOOLS = frozenset({"POWERTOOLS_SERVICE_NAME"})
 

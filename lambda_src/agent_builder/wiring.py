@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from agent_builder.services.accounts import AccountService
     from agent_builder.services.customer_launcher import CustomerLauncher
     from agent_builder.services.customer_runs import CustomerRuns
+    from agent_builder.services.free_tier import FreeTierSwitch
     from agent_builder.services.registration import RegistrationService
 
 
@@ -312,6 +313,33 @@ def registration_services() -> RegistrationService:
     )
 
 
+def free_tier_switch(
+    config: settings.BudgetSwitch, *, dynamodb: Any = None, sns: Any = None
+) -> FreeTierSwitch:
+    """The kill switch from its settings: the budget function's, or (scripts/
+    resume_free_tier.py) the deployed function's environment with the owner's clients."""
+    from agent_builder.gateways.alarms import AlarmTopic
+    from agent_builder.repositories.free_tier import FreeTierState
+    from agent_builder.services.free_tier import FreeTierSwitch
+
+    dynamodb = dynamodb or clients.client("dynamodb")
+    audit = AuditLog(dynamodb, config.audit_table)
+    return FreeTierSwitch(
+        FreeTierState(dynamodb, usage_table=config.usage_table, audit=audit),
+        audit,
+        AlarmTopic(sns or clients.client("sns"), config.alarm_topic_arn),
+        budget_topic_arn=config.budget_topic_arn,
+        budget_name=config.budget_name,
+    )
+
+
+@functools.cache
+def budget_services() -> FreeTierSwitch:
+    from agent_builder import settings
+
+    return free_tier_switch(settings.load(settings.BudgetSwitch))
+
+
 def reset(*, keep_clients: bool = False) -> None:
     """Forget everything built (tests change the environment between cases).
 
@@ -326,6 +354,7 @@ def reset(*, keep_clients: bool = False) -> None:
         task_event_services,
         sweeper_services,
         registration_services,
+        budget_services,
     ):
         built.cache_clear()
     settings.reset()

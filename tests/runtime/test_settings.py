@@ -86,6 +86,14 @@ CONTRACT = {
         "TEMPLATE_VERSION",
         "TEMPLATE_URL",
     },
+    "handlers.budget": {
+        "POWERTOOLS_SERVICE_NAME",
+        "USAGE_TABLE",
+        "AUDIT_TABLE",
+        "BUDGET_TOPIC_ARN",
+        "BUDGET_NAME",
+        "ALARM_TOPIC_ARN",
+    },
 }
 EVERY_VARIABLE = set().union(*CONTRACT.values())
 # Read with a default when unset (the stack sets them from its config all the same).

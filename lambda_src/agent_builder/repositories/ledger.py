@@ -58,6 +58,8 @@ RUNNING_PERIOD = "running"
 # Stored on a run that holds one of the running-task slots until it ends.
 SLOT = "holdsSlot"
 PLATFORM_PERIOD = "platformPeriod"
+# Set on the platform's month item while the free tier is paused (FreeTierSwitch).
+PAUSED_AT = "pausedAt"
 # How soon to try again when every slot is taken: a test runs for minutes, not hours.
 CAPACITY_RETRY_SECONDS = 30
 
@@ -216,16 +218,14 @@ class LaunchLedger:
             )
             items.append(self._take_slot(limits.max_running_tests))
             run[SLOT] = True
-        if limits.platform_tests_per_month:
-            refusals[len(items)] = FreeTierPaused(
-                "the platform's free tests for this month are all used; no test was charged; "
-                f"free tests resume at {timeutil.iso(reset)}",
-                headers={"Retry-After": retry_after},
-            )
-            items.append(
-                self._count_platform_test(run["period"], limits.platform_tests_per_month, reset)
-            )
-            run[PLATFORM_PERIOD] = run["period"]
+        # Every platform test counts on the platform's month, which is also where the
+        # budget's kill switch pauses the free tier (FreeTierSwitch): one item, one
+        # condition, no read.
+        platform_month = len(items)
+        items.append(
+            self._count_platform_test(run["period"], limits.platform_tests_per_month, reset)
+        )
+        run[PLATFORM_PERIOD] = run["period"]
         items[0] = self._new_run_item(run)
         if audit is not None:
             items.append(self._audit_item(audit))
@@ -238,6 +238,9 @@ class LaunchLedger:
             for index, refusal in refusals.items():
                 if cancelled.failed(index):
                     raise refusal from None
+            if cancelled.failed(platform_month):
+                paused = (cancelled.old_items[platform_month] or {}).get(PAUSED_AT)
+                raise free_tier_paused(now, paused_at=paused) from None
         if cancelled.conflict:
             raise launch_conflict() from None
         raise cancelled.error
@@ -255,18 +258,25 @@ class LaunchLedger:
         }
 
     def _count_platform_test(self, period: str, cap: int, reset: datetime) -> dict[str, Any]:
-        """One more of the platform's free tests this month, unless `cap` are spent."""
+        """One more of the platform's tests this month, unless the free tier is paused
+        this month or (`cap` > 0) `cap` are spent."""
+        values: dict[str, Any] = {
+            ":one": {"N": "1"},
+            ":expires": {"N": str(timeutil.epoch(reset + USAGE_RETENTION))},
+        }
+        condition = f"attribute_not_exists({PAUSED_AT})"
+        if cap:
+            condition += " AND (attribute_not_exists(testsUsed) OR testsUsed < :cap)"
+            values[":cap"] = {"N": str(cap)}
         return {
             "Update": {
                 "TableName": self._usage,
                 "Key": _platform_key(period),
                 "UpdateExpression": "ADD testsUsed :one SET expiresAt = if_not_exists(expiresAt, :expires)",
-                "ConditionExpression": "attribute_not_exists(testsUsed) OR testsUsed < :cap",
-                "ExpressionAttributeValues": {
-                    ":one": {"N": "1"},
-                    ":cap": {"N": str(cap)},
-                    ":expires": {"N": str(timeutil.epoch(reset + USAGE_RETENTION))},
-                },
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+                # Which of the two refused: a pause names itself in the item.
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
 
@@ -460,6 +470,22 @@ class LaunchLedger:
                 return False
             raise
         return True
+
+
+def free_tier_paused(now: datetime, *, paused_at: Any = None) -> FreeTierPaused:
+    """The refusal of a platform test while the free tier is paused or the platform's
+    free tests of the month are spent: both last until the month turns (or the owner
+    resumes a pause)."""
+    reset = timeutil.next_month_start(now)
+    why = (
+        "the platform's free tier is paused: this month's AWS budget is spent"
+        if paused_at
+        else "the platform's free tests for this month are all used"
+    )
+    return FreeTierPaused(
+        f"{why}; no test was charged; free tests resume at {timeutil.iso(reset)} at the latest",
+        headers={"Retry-After": str(max(1, int((reset - now).total_seconds())))},
+    )
 
 
 def _platform_key(period: str) -> dict[str, Any]:
