@@ -23,7 +23,9 @@ def budget_arn(scope: Construct, budget_name: str) -> str:
 
 
 class BudgetKillSwitchTopic(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, budget_name: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, prefix: str, budget_name: str
+    ) -> None:
         super().__init__(scope, construct_id)
         self.budget_name = budget_name
         self.topic = sns.Topic(

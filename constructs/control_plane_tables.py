@@ -109,7 +109,6 @@ class ControlPlaneTables(Construct):
         _grant_index_query(grantee, self.accounts, "byExternalId")
         _grant_items(grantee, [self.audit], ("dynamodb:PutItem",))
 
-
     def grant_free_tier_switch(self, grantee: iam.IGrantable) -> None:
         """The budget's kill switch: the platform's own usage items (partition key
         PLATFORM_USER, never a user's), and audit appends."""

@@ -26,7 +26,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str
     switch = budget_services()
     return {
         "results": [
-            switch.on_notification(record if isinstance(record, dict) else {})
-            for record in records
+            switch.on_notification(record if isinstance(record, dict) else {}) for record in records
         ]
     }

@@ -100,9 +100,9 @@ def switch(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Switch:
     budget_topic = sns.create_topic(Name=f"{PREFIX}-budget-kill-switch")["TopicArn"]
     alarm_topic = sns.create_topic(Name=f"{PREFIX}-alarms")["TopicArn"]
     queue = sqs.create_queue(QueueName=f"alarms-{len(sqs.list_queues().get('QueueUrls', []))}")
-    queue_arn = sqs.get_queue_attributes(
-        QueueUrl=queue["QueueUrl"], AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue["QueueUrl"], AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     sns.subscribe(
         TopicArn=alarm_topic,
         Protocol="sqs",

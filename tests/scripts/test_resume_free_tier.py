@@ -49,9 +49,9 @@ def deploy_kill_switch(session: Any) -> dict[str, str]:
     sns, sqs = session.client("sns"), session.client("sqs")
     alarms = sns.create_topic(Name=f"{PREFIX}-alarms")["TopicArn"]
     queue = sqs.create_queue(QueueName="owner-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     sns.subscribe(TopicArn=alarms, Protocol="sqs", Endpoint=queue_arn)
     environment = {
         **names,
