@@ -229,6 +229,9 @@ class ControlPlaneStack(DeployedIdsStack):
             "RUNNER_ARCHITECTURE": config.test_task_architecture,
             "CUSTOMER_TASK_CPU": str(config.test_task_cpu),
             "CUSTOMER_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
+            "TEST_TASK_CPU": str(config.test_task_cpu),
+            "TEST_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
+            "TEST_TASK_ARCHITECTURE": config.test_task_architecture,
             "BUDGET_TOPIC_ARN": platform.kill_switch.topic.topic_arn,
             "BUDGET_NAME": platform.kill_switch.budget_name,
             "ALARM_TOPIC_ARN": platform.alarm_topic.topic_arn,
@@ -260,6 +263,17 @@ class ControlPlaneStack(DeployedIdsStack):
 
         events_role = self.task_events_function.role
         self.tables.grant_run_updates(events_role)
+        # The receipt's token counts: the runner's result.json, read once the task stopped.
+        result_objects = f"{Fn.import_value(export_name)}/runs/*/result.json"
+        events_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[result_objects])
+        )
+        acknowledge(
+            events_role,
+            f"AwsSolutions-IAM5[Resource::{nag_text(self, result_objects)}]",
+            "Reads each stopped run's result.json under runs/<runId>/ for its receipt; run "
+            "ids are random, so the key has one wildcard, for result.json objects only.",
+        )
         self.time_limit.grant_delete_schedules(events_role)
 
         sweeper = self.sweeper_function.role  # ECS only: it needs no table

@@ -65,6 +65,12 @@ ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
         "RUNNER_CONTAINER_NAME",
         "SCHEDULE_GROUP_NAME",
         "RUN_RETENTION_DAYS",
+        # The receipt: the runner's result.json, and the task size it is priced at.
+        "ARTIFACTS_BUCKET",
+        "TEST_TASK_CPU",
+        "TEST_TASK_MEMORY_MIB",
+        "TEST_TASK_ARCHITECTURE",
+        "USE_SPOT",
     ),
     # handlers.sweeper: ECS only, the backstop of the time limit.
     "Sweeper": ("POWERTOOLS_SERVICE_NAME", "CLUSTER_ARN", "MAX_TEST_MINUTES"),

@@ -212,6 +212,18 @@ class CustomerRunner:
 
 
 @dataclass(frozen=True)
+class Receipts:
+    """What a finished platform run's receipt needs: the runner's result documents and
+    the platform test task's size (cdk.json testTask*), priced by agent_builder/pricing.py."""
+
+    artifacts_bucket: str = _var("ARTIFACTS_BUCKET")
+    test_task_cpu: int = _var("TEST_TASK_CPU", _positive_int)
+    test_task_memory_mib: int = _var("TEST_TASK_MEMORY_MIB", _positive_int)
+    test_task_architecture: str = _var("TEST_TASK_ARCHITECTURE", _architecture)
+    use_spot: bool = _var("USE_SPOT", _boolean)
+
+
+@dataclass(frozen=True)
 class BudgetSwitch:
     """The budget's kill switch: where the pause is kept and audited, the topic it is
     believed from, the budget it must name, and the owner's alarm topic."""
@@ -242,7 +254,13 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
         ConnectedAccounts,
         CustomerRunner,
     ),
-    "handlers.task_events": (RunStore, PlatformCluster, RunnerContainer, TimeLimitSchedules),
+    "handlers.task_events": (
+        RunStore,
+        PlatformCluster,
+        RunnerContainer,
+        TimeLimitSchedules,
+        Receipts,
+    ),
     "handlers.sweeper": (PlatformCluster, TimeLimit),
     "handlers.registration": (Project, ConnectedAccounts),
     "handlers.budget": (BudgetSwitch,),

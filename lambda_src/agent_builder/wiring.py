@@ -271,8 +271,10 @@ def customer_services() -> CustomerServices:
 @functools.cache
 def task_event_services() -> TaskEventService:
     from agent_builder import settings
+    from agent_builder.pricing import TaskSize
 
     store = settings.load(settings.RunStore)
+    receipts = settings.load(settings.Receipts)
     return TaskEventService(
         RunsRepository(clients.client("dynamodb"), store.runs_table),
         # Refunds by task events are not audited: this function has no audit table.
@@ -280,6 +282,13 @@ def task_event_services() -> TaskEventService:
         TimeLimitCanceller(
             clients.client("scheduler"),
             group_name=settings.load(settings.TimeLimitSchedules).schedule_group_name,
+        ),
+        ArtifactsGateway(clients.client("s3"), receipts.artifacts_bucket),
+        TaskSize(
+            cpu_units=receipts.test_task_cpu,
+            memory_mib=receipts.test_task_memory_mib,
+            architecture=receipts.test_task_architecture,
+            spot=receipts.use_spot,
         ),
         cluster_arn=settings.load(settings.PlatformCluster).cluster_arn,
         container_name=settings.load(settings.RunnerContainer).runner_container_name,

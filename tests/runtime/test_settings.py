@@ -71,6 +71,11 @@ CONTRACT = {
         "RUNNER_CONTAINER_NAME",
         "SCHEDULE_GROUP_NAME",
         "RUN_RETENTION_DAYS",
+        "ARTIFACTS_BUCKET",
+        "TEST_TASK_CPU",
+        "TEST_TASK_MEMORY_MIB",
+        "TEST_TASK_ARCHITECTURE",
+        "USE_SPOT",
     },
     "handlers.sweeper": {"POWERTOOLS_SERVICE_NAME", "CLUSTER_ARN", "MAX_TEST_MINUTES"},
     "handlers.registration": {

@@ -48,6 +48,8 @@ from agent_builder.repositories.runs import STATUS_RANK, TERMINAL_RANK, stored_r
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from agent_builder.receipts import Spend
+
 # Usage counters are kept a year after their month for history, then expire.
 USAGE_RETENTION = timedelta(days=365)
 # A per-minute window is useless after its minute; keep it a day for troubleshooting.
@@ -107,15 +109,6 @@ class LaunchLedger:
         if self._audit is None:
             raise RuntimeError("this ledger was built without the audit table")
         return self._audit.transaction_item(event)
-
-    def tests_used(self, user_id: str, now: datetime) -> int:
-        """How many tests the user has spent in `now`'s month."""
-        response = self._client.get_item(
-            TableName=self._usage,
-            Key={"userId": {"S": user_id}, "period": {"S": tests_period(now)}},
-            ProjectionExpression="testsUsed",
-        )
-        return int(response.get("Item", {}).get("testsUsed", {}).get("N", "0"))
 
     def _new_run_item(self, run: dict[str, Any]) -> dict[str, Any]:
         """Put the run unless its id exists: an existing one is an idempotent replay."""
@@ -328,11 +321,17 @@ class LaunchLedger:
         return from_item(item) if item else run
 
     def finish(
-        self, run: dict[str, Any], *, status: str, fields: dict[str, Any], task_arn: str
+        self,
+        run: dict[str, Any],
+        *,
+        status: str,
+        fields: dict[str, Any],
+        task_arn: str,
+        spent: Spend | None = None,
     ) -> bool:
         """A task's end that costs its test (it ran): the run moves to `status` and gives
-        its slot back, atomically and once. False when stale (already finished, or not
-        this run's task)."""
+        its slot back, and its receipt's tokens and cost are added to its month,
+        atomically and once. False when stale (already finished, or not this run's task)."""
         stored = self._stored(run)
         rank = STATUS_RANK[status]
         update, names, values = update_parts(
@@ -349,14 +348,56 @@ class LaunchLedger:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
-        cancelled = transact(
-            self._client, [{"Update": run_update}, *self._settlements(stored, refund=False)]
-        )
+        items: list[Any] = [{"Update": run_update}, *self._settlements(stored, refund=False)]
+        if spent is not None:
+            items.append({"Update": self._month_update(run, spent, refund=False)})
+        cancelled = transact(self._client, items)
         if cancelled is None:
             return True
         if cancelled.failed(0):
             return False
         raise cancelled.error
+
+    def _month_update(self, run: dict[str, Any], spent: Spend | None, *, refund: bool) -> Any:
+        """The run's month item: the test given back (`refund`, never below zero) and/or
+        the receipt's tokens and dollars added (CONTRACT.md "Receipts")."""
+        adds: list[str] = []
+        values: dict[str, Any] = {}
+        update: dict[str, Any] = {
+            "TableName": self._usage,
+            "Key": {"userId": {"S": run["userId"]}, "period": {"S": charged_period(run)}},
+        }
+        if refund:
+            adds.append("testsUsed :minus")
+            values.update({":minus": {"N": "-1"}, ":zero": {"N": "0"}})
+            update["ConditionExpression"] = "testsUsed > :zero"
+        if spent is not None:
+            adds += ["inputTokens :in", "outputTokens :out", "estimatedCostUsd :usd"]
+            values.update(
+                {
+                    ":in": {"N": str(spent.input_tokens)},
+                    ":out": {"N": str(spent.output_tokens)},
+                    ":usd": {"N": str(spent.cost_usd)},
+                }
+            )
+        update["UpdateExpression"] = "ADD " + ", ".join(adds)
+        update["ExpressionAttributeValues"] = values
+        return update
+
+    def month_usage(self, user_id: str, now: datetime) -> dict[str, Any]:
+        """The user's month: tests spent, and the tokens and estimated dollars of its runs."""
+        response = self._client.get_item(
+            TableName=self._usage,
+            Key={"userId": {"S": user_id}, "period": {"S": tests_period(now)}},
+            ProjectionExpression="testsUsed, inputTokens, outputTokens, estimatedCostUsd",
+        )
+        item = from_item(response.get("Item", {}))
+        return {
+            "testsUsed": int(item.get("testsUsed", 0)),
+            "inputTokens": int(item.get("inputTokens", 0)),
+            "outputTokens": int(item.get("outputTokens", 0)),
+            "estimatedCostUsd": float(item.get("estimatedCostUsd", 0)),
+        }
 
     def open_uncharged(
         self, run: dict[str, Any], *, now: datetime, limits: Limits
@@ -387,6 +428,7 @@ class LaunchLedger:
         task_arn: str | None = None,
         require_no_task: bool = False,
         audit: AuditEvent | None = None,
+        spent: Spend | None = None,
     ) -> bool:
         """Finish the run with `status` and give its test back, atomically and once.
 
@@ -417,13 +459,8 @@ class LaunchLedger:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
-        refund = {
-            "TableName": self._usage,
-            "Key": {"userId": {"S": run["userId"]}, "period": {"S": charged_period(run)}},
-            "UpdateExpression": "ADD testsUsed :minus",
-            "ConditionExpression": "testsUsed > :zero",
-            "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
-        }
+        # One update of the month item: a transaction may touch an item only once.
+        refund = self._month_update(run, spent, refund=True)
         stored = self._stored(run)
         items: list[Any] = [
             {"Update": run_update},
@@ -438,11 +475,16 @@ class LaunchLedger:
         if cancelled.failed(0):
             return False
         if cancelled.failed(1):
-            return self._finish_without_refund(run_update, stored, audit)
+            month = self._month_update(run, spent, refund=False) if spent is not None else None
+            return self._finish_without_refund(run_update, stored, audit, month)
         raise cancelled.error
 
     def _finish_without_refund(
-        self, run_update: dict[str, Any], stored: dict[str, Any], audit: AuditEvent | None
+        self,
+        run_update: dict[str, Any],
+        stored: dict[str, Any],
+        audit: AuditEvent | None,
+        month: dict[str, Any] | None,
     ) -> bool:
         # Same update, but it records that nothing was given back; the slot still is.
         names = run_update["ExpressionAttributeNames"]
@@ -452,6 +494,8 @@ class LaunchLedger:
                 values[":" + alias[1:]] = {"BOOL": False}
         run_update = {**run_update, "ExpressionAttributeValues": values}
         items: list[Any] = [{"Update": run_update}, *self._settlements(stored, refund=False)]
+        if month is not None:
+            items.append({"Update": month})
         if audit is not None:
             items.append(self._audit_item(audit.with_details(refunded=False)))
         if len(items) > 1:
