@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from constructs import Construct
 from constructs.nag import acknowledge, checkov_skip
@@ -59,6 +61,14 @@ class BudgetKillSwitchTopic(Construct):
             CKV_AWS_26="Same reason as AwsSolutions-SNS2: AWS Budgets cannot publish to a topic "
             "under the AWS-managed key, and the payload is not sensitive.",
         )
+
+    def subscribe(self, function: lambda_.IFunction, *, alarms: sns.ITopic) -> None:
+        """`function` (the kill switch) receives the budget's alerts and may raise alarms.
+
+        Only this topic may invoke it through SNS: the subscription's Lambda permission
+        names the topic's ARN (the function also checks the record's topic itself)."""
+        self.topic.add_subscription(subscriptions.LambdaSubscription(function))
+        alarms.grant_publish(function)
 
 
 __all__ = ["BudgetKillSwitchTopic", "budget_arn"]

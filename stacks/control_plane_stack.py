@@ -8,7 +8,6 @@ from aws_cdk import CfnOutput, Duration, Fn
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from constructs import Construct
 from constructs.agent_cluster import cluster_name
@@ -241,20 +240,28 @@ class ControlPlaneStack(DeployedIdsStack):
         """Each function gets what it touches and nothing else."""
         api = self.api_function.role
         self.tables.grant_user_data(api)
-        # A named export (rather than CDK's hashed one) so the acknowledgement below can
+        # A named export (rather than CDK's hashed one) so the acknowledgements below can
         # name the exact resource.
         export_name = f"{self.prefix}-artifacts-bucket-arn"
         platform.export_value(platform.artifacts.bucket_arn, name=export_name)
-        request_objects = f"{Fn.import_value(export_name)}/runs/*/request.json"
-        api.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[request_objects])
-        )
-        acknowledge(
-            api,
-            f"AwsSolutions-IAM5[Resource::{nag_text(self, request_objects)}]",
-            "The API writes each run's request.json under runs/<runId>/ before launching it; "
-            "run ids are random, so the key has one wildcard, for request.json objects only.",
-        )
+        run_objects = f"{Fn.import_value(export_name)}/runs/*"
+        for role, action, document, why in (
+            (api, "s3:PutObject", "request.json", "The API writes each run's request.json"),
+            (
+                self.task_events_function.role,
+                "s3:GetObject",
+                "result.json",
+                "Task events read each stopped run's result.json (its receipt's tokens)",
+            ),
+        ):
+            objects = f"{run_objects}/{document}"
+            role.add_to_principal_policy(iam.PolicyStatement(actions=[action], resources=[objects]))
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{nag_text(self, objects)}]",
+                f"{why} under runs/<runId>/; run ids are random, so the key has one "
+                f"wildcard, for {document} objects only.",
+            )
         self.runner.grant_run(api, cluster=self.cluster)
         self.time_limit.grant_create_schedules(api)
         # Stop a task whose time-limit schedule could not be created (never leave one unlimited).
@@ -263,31 +270,15 @@ class ControlPlaneStack(DeployedIdsStack):
 
         events_role = self.task_events_function.role
         self.tables.grant_run_updates(events_role)
-        # The receipt's token counts: the runner's result.json, read once the task stopped.
-        result_objects = f"{Fn.import_value(export_name)}/runs/*/result.json"
-        events_role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[result_objects])
-        )
-        acknowledge(
-            events_role,
-            f"AwsSolutions-IAM5[Resource::{nag_text(self, result_objects)}]",
-            "Reads each stopped run's result.json under runs/<runId>/ for its receipt; run "
-            "ids are random, so the key has one wildcard, for result.json objects only.",
-        )
         self.time_limit.grant_delete_schedules(events_role)
 
         sweeper = self.sweeper_function.role  # ECS only: it needs no table
         self.cluster.grant_list(sweeper)
         self.cluster.grant(sweeper, "ecs:DescribeTasks", "ecs:StopTask")
 
-        # The kill switch: only the budget topic invokes it (the subscription's permission
-        # names the topic); it marks the month's platform usage item, audits, and alarms.
-        kill_switch = self.budget_function
-        platform.kill_switch.topic.add_subscription(
-            subscriptions.LambdaSubscription(kill_switch.function)
-        )
-        self.tables.grant_free_tier_switch(kill_switch.role)
-        platform.alarm_topic.grant_publish(kill_switch.role)
+        # The kill switch marks the month's platform usage item, audits, and alarms.
+        platform.kill_switch.subscribe(self.budget_function.function, alarms=platform.alarm_topic)
+        self.tables.grant_free_tier_switch(self.budget_function.role)
 
         # Tier 2: the API and the registration function work in customers' accounts.
         tier2 = (api, self.registration_function.role)

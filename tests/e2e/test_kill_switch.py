@@ -75,6 +75,27 @@ def resume_free_tier(local: LocalMode, *args: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
+def test_a_finished_test_shows_its_receipt_and_me_adds_it_up(local_mode: LocalMode) -> None:
+    token = local_mode.sign_in("early@example.com")
+    agent_id = new_agent(local_mode, token)
+    launched = launch(local_mode, token, agent_id, "count these words please")
+    assert launched.status == 202, launched.body
+
+    run = wait_for(local_mode, token, launched.body["runId"], "STOPPED")
+
+    receipt = run["receipt"]
+    # The local Bedrock counts words as tokens (local_mode/README.md).
+    assert receipt["inputTokens"] > 0 and receipt["outputTokens"] > 0
+    assert receipt["durationSeconds"] >= 0
+    cost = receipt["estimatedCostUsd"]
+    assert cost["compute"] > 0 and cost["model"] > 0
+    assert cost["total"] == pytest.approx(cost["compute"] + cost["model"], abs=1e-6)
+    assert receipt["pricedAt"]
+    usage = local_mode.request("GET", "/me", token=token).body["usage"]
+    assert usage["inputTokens"] == receipt["inputTokens"]
+    assert usage["estimatedCostUsd"] == pytest.approx(cost["total"], abs=1e-6)
+
+
 def test_a_budget_alert_below_100_percent_pauses_nothing(local_mode: LocalMode) -> None:
     token = local_mode.sign_in("early@example.com")
     agent_id = new_agent(local_mode, token)

@@ -22,6 +22,7 @@ PINNED: dict[str, dict[str, str]] = {
         "CustomerTemplateBucketA3C2A870": "AWS::S3::Bucket",
         "AgentImages3CA69542": "AWS::ECR::Repository",
         "Alarms04B5A0BF": "AWS::SNS::Topic",
+        "BudgetKillSwitchTopicDABDD13F": "AWS::SNS::Topic",
         "NetworkFlowLogs2BEC3212": "AWS::Logs::LogGroup",
         "AgentsRunLogs0E4F371E": "AWS::Logs::LogGroup",
         "AgentsInsightsLogsD14D2F9B": "AWS::Logs::LogGroup",
@@ -45,6 +46,7 @@ PINNED: dict[str, dict[str, str]] = {
         "TaskEventsLogs3035F93C": "AWS::Logs::LogGroup",
         "SweeperLogs964BB71D": "AWS::Logs::LogGroup",
         "RegistrationLogs11F4E17C": "AWS::Logs::LogGroup",
+        "BudgetSwitchLogs006CFC33": "AWS::Logs::LogGroup",
     },
 }
 # The kinds of resource whose replacement loses data or fails on a fixed name.
