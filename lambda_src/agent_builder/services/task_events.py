@@ -11,19 +11,23 @@ reclaimed) is given back: the user got nothing for it. A stopped run gets its re
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from agent_builder import timeutil
 from agent_builder.gateways.artifacts import ArtifactsGateway
 from agent_builder.gateways.scheduler import TimeLimitCanceller
-from agent_builder.pricing import TaskSize
-from agent_builder.receipts import Spend, receipt, tokens
 from agent_builder.repositories.ledger import LaunchLedger
 from agent_builder.repositories.runs import RunsRepository
 from agent_builder.runs import FINAL, STOPPED, gives_test_back, task_state
 from agent_builder.validation import valid_id
+
+if TYPE_CHECKING:
+    # The price table is imported when a run stops, not by the API's cold start (wiring
+    # imports this module).
+    from agent_builder.pricing import TaskSize
+    from agent_builder.receipts import Spend
 
 logger = Logger(child=True)
 
@@ -108,6 +112,8 @@ class TaskEventService:
     def _receipt(
         self, run: dict[str, Any], fields: dict[str, Any], pull_started: Any
     ) -> tuple[dict[str, Any], Spend]:
+        from agent_builder.receipts import receipt, tokens
+
         # A task that never started wrote no result: nothing to read.
         result = self._artifacts.read_result(run["runId"]) if fields.get("startedAt") else None
         if result is None and fields.get("startedAt"):
