@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,17 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "lambda_src"))
 
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from teardown_plan import region_from_env  # noqa: E402  (the same region rule)
+
 from local_mode import assembly  # noqa: E402
-
-
-def region_from_env(env: Mapping[str, str] = os.environ) -> str:
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise SystemExit(
-            "No region: set AWS_REGION (or AWS_DEFAULT_REGION) to the platform's region, "
-            "e.g. AWS_REGION=us-east-1 make resume-free-tier"
-        )
-    return region
 
 
 def function_name(prefix: str) -> str:
@@ -73,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default=assembly.project_prefix())
     parser.add_argument("--status", action="store_true", help="only show whether it is paused")
     args = parser.parse_args(argv)
-    session = boto3.session.Session(region_name=region_from_env())
+    session = boto3.session.Session(region_name=region_from_env(command="make resume-free-tier"))
     try:
         outcome = run(session, args.prefix, status_only=args.status)
     except session.client("lambda").exceptions.ResourceNotFoundException:

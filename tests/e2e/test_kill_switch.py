@@ -13,13 +13,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
 
 from local_mode.assembly import ROOT
 from local_mode.harness import LocalMode
+from tests.e2e.test_journeys import wait_for_run
 
 pytestmark = pytest.mark.e2e
 
@@ -39,17 +39,6 @@ def new_agent(local: LocalMode, token: str) -> str:
 
 def launch(local: LocalMode, token: str, agent_id: str, text: str = "hello") -> Any:
     return local.request("POST", f"/agents/{agent_id}/tests", token=token, body={"input": text})
-
-
-def wait_for(local: LocalMode, token: str, run_id: str, status: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    run: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        run = local.request("GET", f"/runs/{run_id}", token=token).body
-        if run.get("status") == status:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} never reached {status}: {run}\n{local.log_tail()}")
 
 
 def resume_free_tier(local: LocalMode, *args: str) -> dict[str, Any]:
@@ -81,7 +70,7 @@ def test_a_finished_test_shows_its_receipt_and_me_adds_it_up(local_mode: LocalMo
     launched = launch(local_mode, token, agent_id, "count these words please")
     assert launched.status == 202, launched.body
 
-    run = wait_for(local_mode, token, launched.body["runId"], "STOPPED")
+    run = wait_for_run(local_mode, token, launched.body["runId"], "STOPPED")
 
     receipt = run["receipt"]
     # The local Bedrock counts words as tokens (local_mode/README.md).
@@ -139,7 +128,7 @@ def test_the_budget_alert_pauses_tests_but_not_personal_deployments(local_mode: 
     assert deployed.status == 202, deployed.body
     assert deployed.body["target"] == "customer"
     assert deployed.body["accountId"] == CUSTOMER_ACCOUNT
-    assert wait_for(local_mode, customer, deployed.body["runId"], "STOPPED")["exitCode"] == 0
+    assert wait_for_run(local_mode, customer, deployed.body["runId"], "STOPPED")["exitCode"] == 0
     status = resume_free_tier(local_mode, "--status")
     assert status["paused"] is True and status["pausedBy"] == "budgets.amazonaws.com"
 
@@ -154,4 +143,4 @@ def test_resuming_lets_tests_run_again(local_mode: LocalMode) -> None:
     assert outcome["by"].startswith("arn:aws:")
     launched = launch(local_mode, token, agent_id)
     assert launched.status == 202, launched.body
-    assert wait_for(local_mode, token, launched.body["runId"], "STOPPED")["exitCode"] == 0
+    assert wait_for_run(local_mode, token, launched.body["runId"], "STOPPED")["exitCode"] == 0

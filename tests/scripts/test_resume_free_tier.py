@@ -6,13 +6,10 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from agent_builder.audit import AuditEvent
 from local_mode.assembly import function_tables, load_stacks, synthesized
@@ -23,19 +20,6 @@ resume_free_tier = load_script("resume_free_tier")
 
 PREFIX = "agent-builder"
 REGION = "us-east-1"
-
-
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.session.Session(region_name=REGION)
 
 
 def deploy_kill_switch(session: Any) -> dict[str, str]:
