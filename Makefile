@@ -17,7 +17,7 @@ export BC_SKIP_MAPPING := TRUE
 export CHECKOV_BIN := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 export PARLIAMENT_PYTHON := $(CURDIR)/$(PARLIAMENT_VENV)/bin/python
 
-.PHONY: help setup chromium synth test lint typecheck unit deploy destroy smoke teardown-plan cost bench-synth bench-runtime bench-web clean
+.PHONY: help setup chromium synth test lint typecheck unit deploy destroy smoke teardown-plan resume-free-tier cost bench-synth bench-runtime bench-web clean
 
 help:
 	@echo "make synth          set up, then synthesize every stack and export dist/"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench-web      the console's first-load bytes (gzip) and click-to-first-answer time"
 	@echo "make smoke          API=<url> TOKEN=<token>: the README journey against a deployment"
 	@echo "make teardown-plan  dry run: everything of ours in the account and region, and what destroy would leave"
+	@echo "make resume-free-tier  resume the free tier now after the budget's kill switch paused it"
 	@echo "make cost           what the platform costs idle, per test, for 100 free users; a customer's idle cost"
 
 # ---- set-up: stamps make each step run once per change of its pins ----------------
@@ -116,6 +117,9 @@ smoke: $(VENV)/.synth-deps
 
 teardown-plan: $(VENV)/.dev-deps
 	$(PY) scripts/teardown_plan.py
+
+resume-free-tier: $(VENV)/.dev-deps
+	$(PY) scripts/resume_free_tier.py
 
 cost: synth
 	$(PY) scripts/cost.py

@@ -21,6 +21,8 @@ ITEM_READ_WRITE_ACTIONS = (
     "dynamodb:Query",
     "dynamodb:ConditionCheckItem",
 )
+# lambda_src/agent_builder/repositories/ledger.py's reserved user of the platform's items.
+PLATFORM_USER = "#platform"
 ITEM_UPDATE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
 
 _S = dynamodb.AttributeType.STRING
@@ -105,6 +107,17 @@ class ControlPlaneTables(Construct):
         """Tier 2: connected accounts (found by External ID too), profiles, audit appends."""
         _grant_items(grantee, [self.accounts, self.profiles], ITEM_READ_WRITE_ACTIONS)
         _grant_index_query(grantee, self.accounts, "byExternalId")
+        _grant_items(grantee, [self.audit], ("dynamodb:PutItem",))
+
+    def grant_free_tier_switch(self, grantee: iam.IGrantable) -> None:
+        """The budget's kill switch: the platform's own usage items (partition key
+        PLATFORM_USER, never a user's), and audit appends."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=list(ITEM_UPDATE_ACTIONS),
+            resource_arns=[self.usage.table_arn],
+            conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [PLATFORM_USER]}},
+        )
         _grant_items(grantee, [self.audit], ("dynamodb:PutItem",))
 
 

@@ -140,3 +140,34 @@ class Functions:
         )
         with self._locks[handler]:
             return function(event, context)
+
+
+def register_configurations(
+    lambda_client: Any, resolver: Resolver, stack: Stack, specs: dict[str, FunctionSpec]
+) -> None:
+    """Each function's configuration in the emulator's Lambda, as the template declares it
+    (name, role, handler, runtime, environment), so what reads a deployed function's
+    configuration (scripts/resume_free_tier.py) reads it here too. Invoking them there
+    is not emulated: they run in this process (Functions)."""
+    import io
+    import zipfile
+
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("README", "local mode runs lambda_src/ in its own process\n")
+    by_logical_id = {spec.logical_id: spec for spec in specs.values()}
+    for logical_id, resource in stack.functions():
+        spec = by_logical_id.get(logical_id)
+        if spec is None:
+            continue
+        properties = resource.get("Properties", {})
+        lambda_client.create_function(
+            FunctionName=spec.name,
+            Role=str(resolver.resolve(stack, properties["Role"])),
+            Handler=spec.handler,
+            Runtime=str(properties.get("Runtime", "python3.13")),
+            Code={"ZipFile": code.getvalue()},
+            Environment={"Variables": spec.environment},
+            MemorySize=spec.memory,
+            Timeout=spec.timeout,
+        )

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,13 @@ class LocalServices:
         openapi_path: Path,
         deliver_sns: Callable[[str, dict[str, Any]], None],
         info: Callable[[], dict[str, Any]],
+        budget_notification: Callable[[Decimal], dict[str, Any]] | None = None,
     ) -> None:
         self.sign_in = sign_in
         self.openapi_path = openapi_path
         self.deliver_sns = deliver_sns
         self.info = info
+        self.budget_notification = budget_notification
 
 
 class Gateway:
@@ -290,7 +293,28 @@ class Gateway:
         match = re.fullmatch(r"/_local/sns/([A-Za-z0-9_-]+)", path)
         if match and method == "POST":
             return self._sns(match.group(1), request.body)
+        if path == "/_local/budget-notification" and method == "POST":
+            return self._budget_notification(request.body)
         return Answer.message(HTTPStatus.NOT_FOUND, "Not Found")
+
+    def _budget_notification(self, body: bytes) -> Answer:
+        """AWS Budgets' alert (local_mode/budgets.py): `{"percent"?: 100}` of the budget."""
+        try:
+            document = json.loads(body or b"{}")
+            percent = Decimal(str(document.get("percent", 100)))
+            if not percent.is_finite() or percent <= 0:
+                raise ValueError(percent)
+        except (ValueError, AttributeError, ArithmeticError):
+            return Answer.local_error(
+                HTTPStatus.BAD_REQUEST, "VALIDATION_ERROR", 'send {} or {"percent": 100}'
+            )
+        if self.local.budget_notification is None:
+            return Answer.local_error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "no budget here")
+        try:
+            published = self.local.budget_notification(percent)
+        except LookupError as exc:
+            return Answer.local_error(HTTPStatus.NOT_FOUND, "NOT_FOUND", str(exc))
+        return Answer.json(HTTPStatus.ACCEPTED, published)
 
     def _sign_in(self, request: Request) -> Answer:
         try:

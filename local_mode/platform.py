@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,16 @@ from local_mode.assembly import (
     load_stacks,
     stack_with_handler,
 )
+from local_mode.budgets import publish_alert, template_budget
 from local_mode.console import Console, local_config
 from local_mode.emulator import DEFAULT_ACCOUNT_ID, MotoEmulator, Provisioner
 from local_mode.federation import OIDC_SCOPES, CognitoStandIn, install_link_provider_stand_in
-from local_mode.functions import Functions, function_specs, shared_environment
+from local_mode.functions import (
+    Functions,
+    function_specs,
+    register_configurations,
+    shared_environment,
+)
 from local_mode.gateway import Gateway, LocalServices, SignInRefused, api_definition
 from local_mode.github_bridge import LocalGitHub
 from local_mode.http_server import serve
@@ -155,6 +162,7 @@ class LocalPlatform:
             os.environ["POWERTOOLS_LOG_LEVEL"] = level
         self.functions = Functions(specs, region=options.region, account_id=self.account_id)
         self.functions.load_all()  # a handler the template names but lambda_src lacks: now
+        register_configurations(self.emulator.client("lambda"), resolver, api_stack, specs)
         self.rules = rule_targets(api_stack)
         # GitHub sign-in through the bridge, when the templates have it (github_bridge.py).
         self.github = LocalGitHub.start(
@@ -186,6 +194,7 @@ class LocalPlatform:
             f"{self.emulator.endpoint}/{self.user_pool_id}/.well-known/jwks.json",
         )
         self.sns_routes = self._subscribe_sns(api_stack)
+        self._platform_stacks = platform_stacks
         self.gateway = Gateway(
             api,
             verifier,
@@ -195,6 +204,7 @@ class LocalPlatform:
                 openapi_path=OPENAPI,
                 deliver_sns=self.deliver_sns,
                 info=self.info,
+                budget_notification=self.budget_notification,
             ),
         )
         console = Console(lambda: local_config(self.environment, options.region))
@@ -532,6 +542,16 @@ class LocalPlatform:
         subscription = f"{message.get('TopicArn')}:local-{function}"
         result = self.functions.invoke(handler, sns_lambda_event(message, subscription))
         log.info("SNS message %s -> %s: %s", message.get("MessageId"), handler, result)
+
+    def budget_notification(self, percent: Decimal) -> dict[str, Any]:
+        """AWS Budgets' alert at `percent` of the template's budget, to the budget topic
+        (local_mode/budgets.py): SNS delivers it to the kill switch."""
+        budget = template_budget(self._platform_stacks)
+        topic = self.environment.get("BUDGET_TOPIC_ARN", "")
+        message_id = publish_alert(
+            self.emulator.client("sns"), topic, budget, percent=percent, account_id=self.account_id
+        )
+        return {"messageId": message_id, "topicArn": topic, "budgetName": budget.name}
 
     def info(self) -> dict[str, Any]:
         running = [task for executor in self._executors() for task in executor.running()]

@@ -248,6 +248,7 @@ def idle_costs(templates: Mapping[str, Mapping[str, Any]]) -> list[LineItem]:
         ("AWS::CloudFront::Distribution", "CloudFront distributions", "per request and GB"),
         ("AWS::ApiGatewayV2::Api", "HTTP APIs", "per request"),
         ("AWS::Lambda::Function", "Lambda functions", "per invocation (timed ones above)"),
+        ("AWS::SNS::Topic", "SNS topics", "per publish: alarms and the budget's alerts only"),
         ("AWS::Cognito::UserPool", "Cognito user pools", "Lite: first 10,000 MAU free"),
     ):
         count = len(_of_type(templates, kind))

@@ -39,6 +39,7 @@ from agent_builder.template_changes import RELEASES_FILE, summarize  # noqa: E40
 from local_mode.assembly import cdk_context, context_overrides  # noqa: E402
 from stacks.config import ConfigError, PlatformConfig  # noqa: E402
 from stacks.onboarding_templates import (  # noqa: E402
+    handed_out,
     render_customer_template,
     render_organization_template,
 )
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.update_lock and args.context:
         parser.error("--update-lock records cdk.json's defaults: run it without -c")
-    config = load_config(args.context)
+    # What we hand out never depends on the owner's account (stacks/onboarding_templates.py).
+    config = handed_out(load_config(args.context))
     customer = render_customer_template(config)
     organization = render_organization_template(config)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -75,12 +75,14 @@ class Names:
         return bool(self._pattern.match(name))
 
 
-def region_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> str:
+def region_from_env(
+    env: dict[str, str] | os._Environ[str] = os.environ, *, command: str = "make teardown-plan"
+) -> str:
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if not region:
         raise SystemExit(
             "No region: set AWS_REGION (or AWS_DEFAULT_REGION) to the platform's region, "
-            "e.g. AWS_REGION=us-east-1 make teardown-plan"
+            f"e.g. AWS_REGION=us-east-1 {command}"
         )
     return region
 

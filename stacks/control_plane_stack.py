@@ -136,6 +136,13 @@ class ControlPlaneStack(DeployedIdsStack):
             user_pool=identity.users.user_pool,
             profiles=self.tables.profiles,
         )
+        self.budget_function = functions.add(
+            "BudgetSwitch",
+            handler="handlers.budget.handler",
+            description="Budget kill switch: pauses the free tier when the month's budget is spent",
+            environment=environment["BudgetSwitch"],
+            asynchronous=True,
+        )
         self._grant(platform)
 
         events.Rule(
@@ -233,26 +240,40 @@ class ControlPlaneStack(DeployedIdsStack):
             "CUSTOMER_TASK_CPU": str(config.test_task_cpu),
             "CUSTOMER_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
             "BLOCKED_EMAIL_DOMAINS": ",".join(config.blocked_email_domains),
+            "TEST_TASK_CPU": str(config.test_task_cpu),
+            "TEST_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
+            "TEST_TASK_ARCHITECTURE": config.test_task_architecture,
+            "BUDGET_TOPIC_ARN": platform.kill_switch.topic.topic_arn,
+            "BUDGET_NAME": platform.kill_switch.budget_name,
+            "ALARM_TOPIC_ARN": platform.alarm_topic.topic_arn,
         }
 
     def _grant(self, platform: PlatformStack) -> None:
         """Each function gets what it touches and nothing else."""
         api = self.api_function.role
         self.tables.grant_user_data(api)
-        # A named export (rather than CDK's hashed one) so the acknowledgement below can
+        # A named export (rather than CDK's hashed one) so the acknowledgements below can
         # name the exact resource.
         export_name = f"{self.prefix}-artifacts-bucket-arn"
         platform.export_value(platform.artifacts.bucket_arn, name=export_name)
-        request_objects = f"{Fn.import_value(export_name)}/runs/*/request.json"
-        api.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[request_objects])
-        )
-        acknowledge(
-            api,
-            f"AwsSolutions-IAM5[Resource::{nag_text(self, request_objects)}]",
-            "The API writes each run's request.json under runs/<runId>/ before launching it; "
-            "run ids are random, so the key has one wildcard, for request.json objects only.",
-        )
+        run_objects = f"{Fn.import_value(export_name)}/runs/*"
+        for role, action, document, why in (
+            (api, "s3:PutObject", "request.json", "The API writes each run's request.json"),
+            (
+                self.task_events_function.role,
+                "s3:GetObject",
+                "result.json",
+                "Task events read each stopped run's result.json (its receipt's tokens)",
+            ),
+        ):
+            objects = f"{run_objects}/{document}"
+            role.add_to_principal_policy(iam.PolicyStatement(actions=[action], resources=[objects]))
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{nag_text(self, objects)}]",
+                f"{why} under runs/<runId>/; run ids are random, so the key has one "
+                f"wildcard, for {document} objects only.",
+            )
         self.runner.grant_run(api, cluster=self.cluster)
         self.time_limit.grant_create_schedules(api)
         # Stop a task whose time-limit schedule could not be created (never leave one unlimited).
@@ -266,6 +287,10 @@ class ControlPlaneStack(DeployedIdsStack):
         sweeper = self.sweeper_function.role  # ECS only: it needs no table
         self.cluster.grant_list(sweeper)
         self.cluster.grant(sweeper, "ecs:DescribeTasks", "ecs:StopTask")
+
+        # The kill switch marks the month's platform usage item, audits, and alarms.
+        platform.kill_switch.subscribe(self.budget_function.function, alarms=platform.alarm_topic)
+        self.tables.grant_free_tier_switch(self.budget_function.role)
 
         # Tier 2: the API and the registration function work in customers' accounts.
         tier2 = (api, self.registration_function.role)

@@ -65,9 +65,24 @@ ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
         "RUNNER_CONTAINER_NAME",
         "SCHEDULE_GROUP_NAME",
         "RUN_RETENTION_DAYS",
+        # The receipt: the runner's result.json, and the task size it is priced at.
+        "ARTIFACTS_BUCKET",
+        "TEST_TASK_CPU",
+        "TEST_TASK_MEMORY_MIB",
+        "TEST_TASK_ARCHITECTURE",
+        "USE_SPOT",
     ),
     # handlers.sweeper: ECS only, the backstop of the time limit.
     "Sweeper": ("POWERTOOLS_SERVICE_NAME", "CLUSTER_ARN", "MAX_TEST_MINUTES"),
+    # handlers.budget: the budget's kill switch pauses the free tier, audited and alarmed.
+    "BudgetSwitch": (
+        "POWERTOOLS_SERVICE_NAME",
+        "USAGE_TABLE",
+        "AUDIT_TABLE",
+        "BUDGET_TOPIC_ARN",
+        "BUDGET_NAME",
+        "ALARM_TOPIC_ARN",
+    ),
     # handlers.registration: customers' onboarding stacks connecting and disconnecting.
     "Registration": (
         "POWERTOOLS_SERVICE_NAME",

@@ -8,6 +8,7 @@ CloudFormation YAML in the section order a reviewer reads top-down.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 from typing import Any
@@ -71,6 +72,15 @@ def render_customer_template(config: PlatformConfig) -> str:
     return _to_yaml(template)
 
 
+def handed_out(config: PlatformConfig) -> PlatformConfig:
+    """The configuration the templates we hand out (dist/, dist/releases/, the lock) are
+    rendered with: the same bytes whoever renders them, so a released version's hash
+    means one template. The owner's account is not in it (`platformAccountId` sets the
+    PlatformAccountId Default only in the copy the platform publishes to its own bucket;
+    Launch Stack links prefill the parameter either way)."""
+    return dataclasses.replace(config, platform_account_id=None)
+
+
 @functools.cache
 def render_organization_template(config: PlatformConfig) -> str:
     """The Tier 3 StackSet template (the customer template inline) as CloudFormation YAML."""
@@ -87,6 +97,7 @@ def render_organization_template(config: PlatformConfig) -> str:
 
 __all__ = [
     "ONBOARDING_CONTEXT",
+    "handed_out",
     "render_customer_template",
     "render_organization_template",
 ]

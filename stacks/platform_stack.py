@@ -15,6 +15,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 from constructs.agent_cluster import AgentCluster
 from constructs.agent_network import AgentNetwork
+from constructs.budget_kill_switch import BudgetKillSwitchTopic
 from constructs.nag import acknowledge, checkov_skip
 from constructs.template_publisher import TemplatePublisher
 from stacks.config import PlatformConfig
@@ -267,11 +268,33 @@ class PlatformStack(Stack):
                     subscription_type="EMAIL", address=config.alarm_email
                 )
             )
+        # The kill switch: the ACTUAL alert at 100 % goes to a topic of its own, whose
+        # subscriber pauses the free tier (handlers.budget, in the control plane).
+        self.kill_switch = BudgetKillSwitchTopic(
+            self, "BudgetKillSwitch", prefix=prefix, budget_name=f"{prefix}-monthly"
+        )
+        alerts = [
+            (notification_type, threshold, subscribers)
+            for notification_type, threshold in (("ACTUAL", 80), ("FORECASTED", 100))
+        ]
+        # A notification has at most one SNS subscriber: this one's is the kill switch.
+        alerts.append(
+            (
+                "ACTUAL",
+                100,
+                [
+                    budgets.CfnBudget.SubscriberProperty(
+                        subscription_type="SNS", address=self.kill_switch.topic.topic_arn
+                    ),
+                    *subscribers[1:],
+                ],
+            )
+        )
         budget = budgets.CfnBudget(
             self,
             "MonthlyBudget",
             budget=budgets.CfnBudget.BudgetDataProperty(
-                budget_name=f"{prefix}-monthly",
+                budget_name=self.kill_switch.budget_name,
                 budget_type="COST",
                 time_unit="MONTHLY",
                 budget_limit=budgets.CfnBudget.SpendProperty(
@@ -286,12 +309,12 @@ class PlatformStack(Stack):
                         threshold=threshold,
                         threshold_type="PERCENTAGE",
                     ),
-                    subscribers=subscribers,
+                    subscribers=alert_subscribers,
                 )
-                for notification_type, threshold in (("ACTUAL", 80), ("FORECASTED", 100))
+                for notification_type, threshold, alert_subscribers in alerts
             ],
         )
-        budget.node.add_dependency(self.alarm_topic)
+        budget.node.add_dependency(self.alarm_topic, self.kill_switch)
 
         # Tier 2: the customer onboarding template, where Launch Stack (quick-create) links
         # point. It is rendered in its own app: this account never deploys it.

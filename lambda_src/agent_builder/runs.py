@@ -174,6 +174,8 @@ def run_view(item: dict[str, Any]) -> dict[str, Any]:
         "stoppedAt": item.get("stoppedAt"),
         "exitCode": item.get("exitCode"),
         "stopReason": item.get("stopReason"),
+        "refunded": item.get("refunded"),
+        "receipt": item.get("receipt"),
     }
 
 

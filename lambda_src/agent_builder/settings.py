@@ -253,6 +253,30 @@ class OidcBridge:
     github_api_url: str = _var("GITHUB_API_URL", _web_url, default="https://api.github.com")
 
 
+@dataclass(frozen=True)
+class Receipts:
+    """What a finished platform run's receipt needs: the runner's result documents and
+    the platform test task's size (cdk.json testTask*), priced by agent_builder/pricing.py."""
+
+    artifacts_bucket: str = _var("ARTIFACTS_BUCKET")
+    test_task_cpu: int = _var("TEST_TASK_CPU", _positive_int)
+    test_task_memory_mib: int = _var("TEST_TASK_MEMORY_MIB", _positive_int)
+    test_task_architecture: str = _var("TEST_TASK_ARCHITECTURE", _architecture)
+    use_spot: bool = _var("USE_SPOT", _boolean)
+
+
+@dataclass(frozen=True)
+class BudgetSwitch:
+    """The budget's kill switch: where the pause is kept and audited, the topic it is
+    believed from, the budget it must name, and the owner's alarm topic."""
+
+    usage_table: str = _var("USAGE_TABLE")
+    audit_table: str = _var("AUDIT_TABLE")
+    budget_topic_arn: str = _var("BUDGET_TOPIC_ARN")
+    budget_name: str = _var("BUDGET_NAME")
+    alarm_topic_arn: str = _var("ALARM_TOPIC_ARN")
+
+
 G = TypeVar("G")
 
 # The groups each handler's wiring loads (agent_builder/wiring.py). Powertools reads
@@ -272,11 +296,18 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
         ConnectedAccounts,
         CustomerRunner,
     ),
-    "handlers.task_events": (RunStore, PlatformCluster, RunnerContainer, TimeLimitSchedules),
+    "handlers.task_events": (
+        RunStore,
+        PlatformCluster,
+        RunnerContainer,
+        TimeLimitSchedules,
+        Receipts,
+    ),
     "handlers.sweeper": (PlatformCluster, TimeLimit),
     "handlers.registration": (Project, ConnectedAccounts),
     "handlers.sign_up": (SignUp,),
     "handlers.oidc_bridge": (OidcBridge,),
+    "handlers.budget": (BudgetSwitch,),
 }
 POWERTOOLS = frozenset({"POWERTOOLS_SERVICE_NAME"})
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from agent_builder.services.accounts import AccountService
     from agent_builder.services.customer_launcher import CustomerLauncher
     from agent_builder.services.customer_runs import CustomerRuns
+    from agent_builder.services.free_tier import FreeTierSwitch
     from agent_builder.services.registration import RegistrationService
     from agent_builder.services.sign_up import SignUpService
 
@@ -272,8 +273,10 @@ def customer_services() -> CustomerServices:
 @functools.cache
 def task_event_services() -> TaskEventService:
     from agent_builder import settings
+    from agent_builder.pricing import TaskSize
 
     store = settings.load(settings.RunStore)
+    receipts = settings.load(settings.Receipts)
     return TaskEventService(
         RunsRepository(clients.client("dynamodb"), store.runs_table),
         # Refunds by task events are not audited: this function has no audit table.
@@ -281,6 +284,13 @@ def task_event_services() -> TaskEventService:
         TimeLimitCanceller(
             clients.client("scheduler"),
             group_name=settings.load(settings.TimeLimitSchedules).schedule_group_name,
+        ),
+        ArtifactsGateway(clients.client("s3"), receipts.artifacts_bucket),
+        TaskSize(
+            cpu_units=receipts.test_task_cpu,
+            memory_mib=receipts.test_task_memory_mib,
+            architecture=receipts.test_task_architecture,
+            spot=receipts.use_spot,
         ),
         cluster_arn=settings.load(settings.PlatformCluster).cluster_arn,
         container_name=settings.load(settings.RunnerContainer).runner_container_name,
@@ -330,6 +340,26 @@ def sign_up_services() -> SignUpService:
     )
 
 
+def free_tier_switch(
+    config: settings.BudgetSwitch, *, dynamodb: Any = None, sns: Any = None
+) -> FreeTierSwitch:
+    """The kill switch from its settings: the budget function's, or (scripts/
+    resume_free_tier.py) the deployed function's environment with the owner's clients."""
+    from agent_builder.gateways.alarms import AlarmTopic
+    from agent_builder.repositories.free_tier import FreeTierState
+    from agent_builder.services.free_tier import FreeTierSwitch
+
+    dynamodb = dynamodb or clients.client("dynamodb")
+    audit = AuditLog(dynamodb, config.audit_table)
+    return FreeTierSwitch(
+        FreeTierState(dynamodb, usage_table=config.usage_table, audit=audit),
+        audit,
+        AlarmTopic(sns or clients.client("sns"), config.alarm_topic_arn),
+        budget_topic_arn=config.budget_topic_arn,
+        budget_name=config.budget_name,
+    )
+
+
 @functools.cache
 def oidc_bridge_services() -> OidcBridge:
     """The GitHub OIDC bridge (handlers.oidc_bridge): its own group, its own modules."""
@@ -357,6 +387,13 @@ def oidc_bridge_services() -> OidcBridge:
     )
 
 
+@functools.cache
+def budget_services() -> FreeTierSwitch:
+    from agent_builder import settings
+
+    return free_tier_switch(settings.load(settings.BudgetSwitch))
+
+
 def reset(*, keep_clients: bool = False) -> None:
     """Forget everything built (tests change the environment between cases).
 
@@ -373,6 +410,7 @@ def reset(*, keep_clients: bool = False) -> None:
         registration_services,
         sign_up_services,
         oidc_bridge_services,
+        budget_services,
     ):
         built.cache_clear()
     settings.reset()

@@ -122,6 +122,9 @@ class Usage(BaseModel):
     testsUsed: int
     testsLimit: int
     resetsAt: str
+    inputTokens: int = Field(description="tokens sent to the model by this month's finished runs")
+    outputTokens: int = Field(description="tokens the model wrote in this month's finished runs")
+    estimatedCostUsd: float = Field(description="the month's receipts added up (an estimate)")
 
 
 class Me(BaseModel):
@@ -153,6 +156,22 @@ class AgentPage(BaseModel):
     nextToken: str | None
 
 
+class ReceiptCost(BaseModel):
+    compute: float = Field(description="Fargate vCPU, memory and public IPv4, as Fargate bills")
+    model: float = Field(description="Bedrock input and output tokens")
+    total: float
+
+
+class Receipt(BaseModel):
+    """A finished platform run's tokens, time and estimated cost (the one price table)."""
+
+    inputTokens: int
+    outputTokens: int
+    durationSeconds: float = Field(description="the task's startedAt to stoppedAt")
+    estimatedCostUsd: ReceiptCost
+    pricedAt: str = Field(description="the date of the price table's prices (YYYY-MM-DD)")
+
+
 class Run(BaseModel):
     runId: str
     agentId: str | None
@@ -166,6 +185,10 @@ class Run(BaseModel):
     stoppedAt: str | None
     exitCode: int | None
     stopReason: str | None
+    refunded: bool | None = Field(
+        None, description="the test was given back (the task never ran, Spot reclaimed it, ...)"
+    )
+    receipt: Receipt | None = Field(None, description="once a platform run has stopped")
 
 
 class RunPage(BaseModel):

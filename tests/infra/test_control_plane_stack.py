@@ -159,7 +159,9 @@ def test_functions_are_arm64_on_the_newest_python_with_tracing_and_the_powertool
         for k, v in template.find_resources("AWS::Lambda::Function").items()
         if not k.startswith("Custom")
     }
-    assert len(functions) == 6  # api, task events, sweeper, registration, the two sign-up triggers
+    assert (
+        len(functions) == 7
+    )  # api, task events, sweeper, registration, two sign-up triggers, budget switch
     for logical_id, fn in functions.items():
         props = fn["Properties"]
         assert props["Architectures"] == ["arm64"], logical_id
@@ -316,8 +318,8 @@ def test_alarms_cover_function_errors_throttles_api_5xx_and_table_throttles(
         (a["Properties"].get("Namespace"), a["Properties"].get("MetricName")) for a in alarms
     )
     # Not the pre sign-up trigger's: it refuses sign-ups by raising.
-    assert metrics.count(("AWS/Lambda", "Errors")) == 5
-    assert metrics.count(("AWS/Lambda", "Throttles")) == 6
+    assert metrics.count(("AWS/Lambda", "Errors")) == 6
+    assert metrics.count(("AWS/Lambda", "Throttles")) == 7
     assert metrics.count(("AWS/ApiGateway", "5xx")) == 1
     assert metrics.count(("AWS/DynamoDB", "ThrottledRequests")) == 6
     assert all(a["Properties"]["AlarmActions"] for a in alarms)
@@ -467,8 +469,12 @@ def test_the_registration_function_is_not_an_unthrottled_public_entry_point(
 ) -> None:
     """Anyone may publish to the topic; the function sees its messages only through an
     encrypted queue, at most 2 at a time, and what keeps failing lands in an alarmed DLQ."""
+    registrations = {"Ref": Match.string_like_regexp("^Registrations")}
     assert (
-        template.find_resources("AWS::SNS::Subscription", {"Properties": {"Protocol": "lambda"}})
+        template.find_resources(
+            "AWS::SNS::Subscription",
+            {"Properties": {"Protocol": "lambda", "TopicArn": registrations}},
+        )
         == {}
     )
     queue_id, queue = _one(

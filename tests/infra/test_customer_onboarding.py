@@ -18,6 +18,7 @@ from stacks.customer_onboarding_stack import CustomerOnboardingStack
 from stacks.onboarding_parameters import EXTERNAL_ID_PATTERN, REGISTRATION_TOPIC_PATTERN
 from stacks.onboarding_templates import (
     ONBOARDING_CONTEXT,
+    handed_out,
     render_customer_template,
     render_organization_template,
 )
@@ -71,7 +72,8 @@ def config() -> PlatformConfig:
 
 @pytest.fixture(scope="module")
 def customer_yaml(config: PlatformConfig) -> str:
-    return render_customer_template(config)
+    """The template as we hand it out (dist/, the lock): whatever the owner's account."""
+    return render_customer_template(handed_out(config))
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,7 @@ def template(customer_yaml: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def organization_yaml(config: PlatformConfig) -> str:
-    return render_organization_template(config)
+    return render_organization_template(handed_out(config))
 
 
 def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
@@ -159,7 +161,7 @@ def test_description_names_the_platform_and_the_template_version(
 
 
 def test_rendering_is_deterministic(config: PlatformConfig, customer_yaml: str) -> None:
-    again = render_customer_template.__wrapped__(config)  # type: ignore[attr-defined]
+    again = render_customer_template.__wrapped__(handed_out(config))  # type: ignore[attr-defined]
     assert again == customer_yaml
 
 
@@ -523,13 +525,21 @@ def test_resource_prefix_defaults_to_the_platform_prefix(
     assert not pattern.fullmatch("Agent_Builder") and not pattern.fullmatch("x" * 21)
 
 
-def test_platform_account_is_required_when_config_has_none(
-    template: dict[str, Any], config: PlatformConfig
-) -> None:
+def test_platform_account_is_required_when_config_has_none() -> None:
+    config = PlatformConfig.from_context((default_context() | {"platformAccountId": ""}).get)
     assert config.platform_account_id is None
+    template = yaml.safe_load(render_customer_template(config))
     parameter = template["Parameters"]["PlatformAccountId"]
     assert "Default" not in parameter
     assert parameter["AllowedPattern"] == "^[0-9]{12}$"
+
+
+def test_the_handed_out_template_never_carries_the_owners_account() -> None:
+    config = PlatformConfig.from_context(
+        (default_context() | {"platformAccountId": "222233334444"}).get
+    )
+    template = yaml.safe_load(render_customer_template(handed_out(config)))
+    assert "Default" not in template["Parameters"]["PlatformAccountId"]
 
 
 def test_platform_account_from_config_becomes_the_default() -> None:
@@ -774,9 +784,10 @@ def test_export_script_writes_both_templates(tmp_path: Path, config: PlatformCon
     from scripts.export_templates import main
 
     assert main(["--out", str(tmp_path)]) == 0
-    assert (tmp_path / "customer-onboarding.yaml").read_text() == render_customer_template(config)
+    released = handed_out(config)  # dist/ never carries the owner's account
+    assert (tmp_path / "customer-onboarding.yaml").read_text() == render_customer_template(released)
     assert (tmp_path / "organization-onboarding.yaml").read_text() == render_organization_template(
-        config
+        released
     )
 
 

@@ -235,10 +235,76 @@ def test_monthly_budget_alerts_at_80_percent_actual_and_100_percent_forecast(
     assert props["Budget"]["BudgetLimit"] == {"Amount": 50, "Unit": "USD"}
     assert props["Budget"]["TimeUnit"] == "MONTHLY"
     notifications = {
-        (n["Notification"]["NotificationType"], n["Notification"]["Threshold"])
+        (n["Notification"]["NotificationType"], n["Notification"]["Threshold"]): n["Subscribers"]
         for n in props["NotificationsWithSubscribers"]
     }
-    assert notifications == {("ACTUAL", 80), ("FORECASTED", 100)}
+    assert set(notifications) == {("ACTUAL", 80), ("FORECASTED", 100), ("ACTUAL", 100)}
+    assert notifications[("ACTUAL", 80)][0]["Address"]["Ref"].startswith("Alarms")
+
+
+def test_the_budgets_actual_100_percent_alert_goes_to_the_kill_switch_topic(
+    template: Template,
+) -> None:
+    (budget,) = resources(template, "AWS::Budgets::Budget").values()
+    [kill] = [
+        n
+        for n in budget["Properties"]["NotificationsWithSubscribers"]
+        if n["Notification"]
+        == {
+            "NotificationType": "ACTUAL",
+            "Threshold": 100,
+            "ComparisonOperator": "GREATER_THAN",
+            "ThresholdType": "PERCENTAGE",
+        }
+    ]
+    [sns] = [s for s in kill["Subscribers"] if s["SubscriptionType"] == "SNS"]
+    (topic_id,) = template.find_resources(
+        "AWS::SNS::Topic", {"Properties": {"TopicName": "agent-builder-budget-kill-switch"}}
+    )
+    assert sns["Address"] == {"Ref": topic_id}
+    assert topic_id in budget["DependsOn"]
+
+
+def test_only_aws_budgets_for_our_budget_may_publish_to_the_kill_switch_topic(
+    template: Template,
+) -> None:
+    (topic_id,) = template.find_resources(
+        "AWS::SNS::Topic", {"Properties": {"TopicName": "agent-builder-budget-kill-switch"}}
+    )
+    [policy] = [
+        p
+        for p in resources(template, "AWS::SNS::TopicPolicy").values()
+        if p["Properties"]["Topics"] == [{"Ref": topic_id}]
+    ]
+    allows = [
+        s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"
+    ]
+    assert allows == [
+        {
+            "Sid": "BudgetsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "budgets.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": {"Ref": topic_id},
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                "ArnLike": {
+                    "aws:SourceArn": {
+                        "Fn::Join": [
+                            "",
+                            [
+                                "arn:",
+                                {"Ref": "AWS::Partition"},
+                                ":budgets::",
+                                {"Ref": "AWS::AccountId"},
+                                ":budget/agent-builder-monthly",
+                            ],
+                        ]
+                    }
+                },
+            },
+        }
+    ]
 
 
 def test_stack_carries_the_project_tag_for_cloudformation_to_propagate(

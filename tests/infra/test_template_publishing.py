@@ -162,8 +162,8 @@ def test_under_the_cdk_cli_the_published_template_is_still_the_committed_one() -
     script = (
         "import hashlib, json\n"
         "from stacks.config import PlatformConfig\n"
-        "from stacks.onboarding_templates import render_customer_template\n"
-        f"config = PlatformConfig.from_context({context!r}.get)\n"
+        "from stacks.onboarding_templates import handed_out, render_customer_template\n"
+        f"config = handed_out(PlatformConfig.from_context({context!r}.get))\n"
         "print(hashlib.sha256(render_customer_template(config).encode()).hexdigest())\n"
     )
     result = subprocess.run(

@@ -479,7 +479,9 @@ def test_the_templates_registration_queue_is_found_by_type() -> None:
     stack, _ = stack_with_handler(stacks, "handlers.api.handler")
     resources = stack.resources
     subscriptions = [r for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
-    assert [s["Properties"]["Protocol"] for s in subscriptions] == ["sqs"]
+    # The registration topic's queue, and the budget topic's kill-switch function.
+    assert sorted(s["Properties"]["Protocol"] for s in subscriptions) == ["lambda", "sqs"]
+    subscriptions = [s for s in subscriptions if s["Properties"]["Protocol"] == "sqs"]
     [mapping] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
     assert subscriptions[0]["Properties"]["Endpoint"] == {"Fn::GetAtt": [queue_id, "Arn"]}

@@ -166,6 +166,14 @@ def platform(monkeypatch: pytest.MonkeyPatch, _moto_network: tuple[str, str]) ->
         "RUN_RETENTION_DAYS": "30",
         "POWERTOOLS_SERVICE_NAME": "agent-builder-test",
         **TIER2_ENV,
+        # The receipt's price of a test task (cdk.json testTask*).
+        "TEST_TASK_CPU": "256",
+        "TEST_TASK_MEMORY_MIB": "512",
+        "TEST_TASK_ARCHITECTURE": "ARM64",
+        # The budget's kill switch (tests/runtime/test_kill_switch.py creates the topics).
+        "BUDGET_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:{PREFIX}-budget-kill-switch",
+        "BUDGET_NAME": f"{PREFIX}-monthly",
+        "ALARM_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:{PREFIX}-alarms",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

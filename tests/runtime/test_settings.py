@@ -84,6 +84,11 @@ CONTRACT = {
         "RUNNER_CONTAINER_NAME",
         "SCHEDULE_GROUP_NAME",
         "RUN_RETENTION_DAYS",
+        "ARTIFACTS_BUCKET",
+        "TEST_TASK_CPU",
+        "TEST_TASK_MEMORY_MIB",
+        "TEST_TASK_ARCHITECTURE",
+        "USE_SPOT",
     },
     "handlers.sweeper": {"POWERTOOLS_SERVICE_NAME", "CLUSTER_ARN", "MAX_TEST_MINUTES"},
     "handlers.registration": {
@@ -100,6 +105,14 @@ CONTRACT = {
         "TEMPLATE_URL",
     },
     "handlers.sign_up": {"POWERTOOLS_SERVICE_NAME", "PROFILES_TABLE", "BLOCKED_EMAIL_DOMAINS"},
+    "handlers.budget": {
+        "POWERTOOLS_SERVICE_NAME",
+        "USAGE_TABLE",
+        "AUDIT_TABLE",
+        "BUDGET_TOPIC_ARN",
+        "BUDGET_NAME",
+        "ALARM_TOPIC_ARN",
+    },
 }
 EVERY_VARIABLE = set().union(*CONTRACT.values())
 # Read with a default when unset (the stack sets them from its config all the same).

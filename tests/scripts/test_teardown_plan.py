@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from tests.scripts.conftest import load_script
 
@@ -31,18 +28,6 @@ ROLE_TRUST = json.dumps(
     }
 )
 CONTAINER = [{"name": "runner", "image": "busybox", "memory": 512}]
-
-
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield boto3.session.Session(region_name=REGION)
 
 
 def make_ours_and_look_alikes(session: Any) -> None:

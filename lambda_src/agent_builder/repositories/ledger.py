@@ -48,6 +48,8 @@ from agent_builder.repositories.runs import STATUS_RANK, TERMINAL_RANK, stored_r
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from agent_builder.receipts import Spend
+
 # Usage counters are kept a year after their month for history, then expire.
 USAGE_RETENTION = timedelta(days=365)
 # A per-minute window is useless after its minute; keep it a day for troubleshooting.
@@ -58,6 +60,8 @@ RUNNING_PERIOD = "running"
 # Stored on a run that holds one of the running-task slots until it ends.
 SLOT = "holdsSlot"
 PLATFORM_PERIOD = "platformPeriod"
+# Set on the platform's month item while the free tier is paused (FreeTierSwitch).
+PAUSED_AT = "pausedAt"
 # How soon to try again when every slot is taken: a test runs for minutes, not hours.
 CAPACITY_RETRY_SECONDS = 30
 
@@ -105,15 +109,6 @@ class LaunchLedger:
         if self._audit is None:
             raise RuntimeError("this ledger was built without the audit table")
         return self._audit.transaction_item(event)
-
-    def tests_used(self, user_id: str, now: datetime) -> int:
-        """How many tests the user has spent in `now`'s month."""
-        response = self._client.get_item(
-            TableName=self._usage,
-            Key={"userId": {"S": user_id}, "period": {"S": tests_period(now)}},
-            ProjectionExpression="testsUsed",
-        )
-        return int(response.get("Item", {}).get("testsUsed", {}).get("N", "0"))
 
     def _new_run_item(self, run: dict[str, Any]) -> dict[str, Any]:
         """Put the run unless its id exists: an existing one is an idempotent replay."""
@@ -216,16 +211,14 @@ class LaunchLedger:
             )
             items.append(self._take_slot(limits.max_running_tests))
             run[SLOT] = True
-        if limits.platform_tests_per_month:
-            refusals[len(items)] = FreeTierPaused(
-                "the platform's free tests for this month are all used; no test was charged; "
-                f"free tests resume at {timeutil.iso(reset)}",
-                headers={"Retry-After": retry_after},
-            )
-            items.append(
-                self._count_platform_test(run["period"], limits.platform_tests_per_month, reset)
-            )
-            run[PLATFORM_PERIOD] = run["period"]
+        # Every platform test counts on the platform's month, which is also where the
+        # budget's kill switch pauses the free tier (FreeTierSwitch): one item, one
+        # condition, no read.
+        platform_month = len(items)
+        items.append(
+            self._count_platform_test(run["period"], limits.platform_tests_per_month, reset)
+        )
+        run[PLATFORM_PERIOD] = run["period"]
         items[0] = self._new_run_item(run)
         if audit is not None:
             items.append(self._audit_item(audit))
@@ -238,6 +231,9 @@ class LaunchLedger:
             for index, refusal in refusals.items():
                 if cancelled.failed(index):
                     raise refusal from None
+            if cancelled.failed(platform_month):
+                paused = (cancelled.old_items[platform_month] or {}).get(PAUSED_AT)
+                raise free_tier_paused(now, paused_at=paused) from None
         if cancelled.conflict:
             raise launch_conflict() from None
         raise cancelled.error
@@ -255,18 +251,25 @@ class LaunchLedger:
         }
 
     def _count_platform_test(self, period: str, cap: int, reset: datetime) -> dict[str, Any]:
-        """One more of the platform's free tests this month, unless `cap` are spent."""
+        """One more of the platform's tests this month, unless the free tier is paused
+        this month or (`cap` > 0) `cap` are spent."""
+        values: dict[str, Any] = {
+            ":one": {"N": "1"},
+            ":expires": {"N": str(timeutil.epoch(reset + USAGE_RETENTION))},
+        }
+        condition = f"attribute_not_exists({PAUSED_AT})"
+        if cap:
+            condition += " AND (attribute_not_exists(testsUsed) OR testsUsed < :cap)"
+            values[":cap"] = {"N": str(cap)}
         return {
             "Update": {
                 "TableName": self._usage,
                 "Key": _platform_key(period),
                 "UpdateExpression": "ADD testsUsed :one SET expiresAt = if_not_exists(expiresAt, :expires)",
-                "ConditionExpression": "attribute_not_exists(testsUsed) OR testsUsed < :cap",
-                "ExpressionAttributeValues": {
-                    ":one": {"N": "1"},
-                    ":cap": {"N": str(cap)},
-                    ":expires": {"N": str(timeutil.epoch(reset + USAGE_RETENTION))},
-                },
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+                # Which of the two refused: a pause names itself in the item.
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
 
@@ -318,11 +321,17 @@ class LaunchLedger:
         return from_item(item) if item else run
 
     def finish(
-        self, run: dict[str, Any], *, status: str, fields: dict[str, Any], task_arn: str
+        self,
+        run: dict[str, Any],
+        *,
+        status: str,
+        fields: dict[str, Any],
+        task_arn: str,
+        spent: Spend | None = None,
     ) -> bool:
         """A task's end that costs its test (it ran): the run moves to `status` and gives
-        its slot back, atomically and once. False when stale (already finished, or not
-        this run's task)."""
+        its slot back, and its receipt's tokens and cost are added to its month,
+        atomically and once. False when stale (already finished, or not this run's task)."""
         stored = self._stored(run)
         rank = STATUS_RANK[status]
         update, names, values = update_parts(
@@ -339,14 +348,56 @@ class LaunchLedger:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
-        cancelled = transact(
-            self._client, [{"Update": run_update}, *self._settlements(stored, refund=False)]
-        )
+        items: list[Any] = [{"Update": run_update}, *self._settlements(stored, refund=False)]
+        if spent is not None:
+            items.append({"Update": self._month_update(run, spent, refund=False)})
+        cancelled = transact(self._client, items)
         if cancelled is None:
             return True
         if cancelled.failed(0):
             return False
         raise cancelled.error
+
+    def _month_update(self, run: dict[str, Any], spent: Spend | None, *, refund: bool) -> Any:
+        """The run's month item: the test given back (`refund`, never below zero) and/or
+        the receipt's tokens and dollars added (CONTRACT.md "Receipts")."""
+        adds: list[str] = []
+        values: dict[str, Any] = {}
+        update: dict[str, Any] = {
+            "TableName": self._usage,
+            "Key": {"userId": {"S": run["userId"]}, "period": {"S": charged_period(run)}},
+        }
+        if refund:
+            adds.append("testsUsed :minus")
+            values.update({":minus": {"N": "-1"}, ":zero": {"N": "0"}})
+            update["ConditionExpression"] = "testsUsed > :zero"
+        if spent is not None:
+            adds += ["inputTokens :in", "outputTokens :out", "estimatedCostUsd :usd"]
+            values.update(
+                {
+                    ":in": {"N": str(spent.input_tokens)},
+                    ":out": {"N": str(spent.output_tokens)},
+                    ":usd": {"N": str(spent.cost_usd)},
+                }
+            )
+        update["UpdateExpression"] = "ADD " + ", ".join(adds)
+        update["ExpressionAttributeValues"] = values
+        return update
+
+    def month_usage(self, user_id: str, now: datetime) -> dict[str, Any]:
+        """The user's month: tests spent, and the tokens and estimated dollars of its runs."""
+        response = self._client.get_item(
+            TableName=self._usage,
+            Key={"userId": {"S": user_id}, "period": {"S": tests_period(now)}},
+            ProjectionExpression="testsUsed, inputTokens, outputTokens, estimatedCostUsd",
+        )
+        item = from_item(response.get("Item", {}))
+        return {
+            "testsUsed": int(item.get("testsUsed", 0)),
+            "inputTokens": int(item.get("inputTokens", 0)),
+            "outputTokens": int(item.get("outputTokens", 0)),
+            "estimatedCostUsd": float(item.get("estimatedCostUsd", 0)),
+        }
 
     def open_uncharged(
         self, run: dict[str, Any], *, now: datetime, limits: Limits
@@ -377,6 +428,7 @@ class LaunchLedger:
         task_arn: str | None = None,
         require_no_task: bool = False,
         audit: AuditEvent | None = None,
+        spent: Spend | None = None,
     ) -> bool:
         """Finish the run with `status` and give its test back, atomically and once.
 
@@ -407,13 +459,8 @@ class LaunchLedger:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
-        refund = {
-            "TableName": self._usage,
-            "Key": {"userId": {"S": run["userId"]}, "period": {"S": charged_period(run)}},
-            "UpdateExpression": "ADD testsUsed :minus",
-            "ConditionExpression": "testsUsed > :zero",
-            "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
-        }
+        # One update of the month item: a transaction may touch an item only once.
+        refund = self._month_update(run, spent, refund=True)
         stored = self._stored(run)
         items: list[Any] = [
             {"Update": run_update},
@@ -428,11 +475,16 @@ class LaunchLedger:
         if cancelled.failed(0):
             return False
         if cancelled.failed(1):
-            return self._finish_without_refund(run_update, stored, audit)
+            month = self._month_update(run, spent, refund=False) if spent is not None else None
+            return self._finish_without_refund(run_update, stored, audit, month)
         raise cancelled.error
 
     def _finish_without_refund(
-        self, run_update: dict[str, Any], stored: dict[str, Any], audit: AuditEvent | None
+        self,
+        run_update: dict[str, Any],
+        stored: dict[str, Any],
+        audit: AuditEvent | None,
+        month: dict[str, Any] | None,
     ) -> bool:
         # Same update, but it records that nothing was given back; the slot still is.
         names = run_update["ExpressionAttributeNames"]
@@ -442,6 +494,8 @@ class LaunchLedger:
                 values[":" + alias[1:]] = {"BOOL": False}
         run_update = {**run_update, "ExpressionAttributeValues": values}
         items: list[Any] = [{"Update": run_update}, *self._settlements(stored, refund=False)]
+        if month is not None:
+            items.append({"Update": month})
         if audit is not None:
             items.append(self._audit_item(audit.with_details(refunded=False)))
         if len(items) > 1:
@@ -460,6 +514,22 @@ class LaunchLedger:
                 return False
             raise
         return True
+
+
+def free_tier_paused(now: datetime, *, paused_at: Any = None) -> FreeTierPaused:
+    """The refusal of a platform test while the free tier is paused or the platform's
+    free tests of the month are spent: both last until the month turns (or the owner
+    resumes a pause)."""
+    reset = timeutil.next_month_start(now)
+    why = (
+        "the platform's free tier is paused: this month's AWS budget is spent"
+        if paused_at
+        else "the platform's free tests for this month are all used"
+    )
+    return FreeTierPaused(
+        f"{why}; no test was charged; free tests resume at {timeutil.iso(reset)} at the latest",
+        headers={"Retry-After": str(max(1, int((reset - now).total_seconds())))},
+    )
 
 
 def _platform_key(period: str) -> dict[str, Any]:

@@ -108,6 +108,8 @@ class PlatformLauncher:
             region=region,
             now=now,
             retention=self._records.retention,
+            # What its receipt prices the tokens at (agent_builder/receipts.py).
+            model=agent.get("model"),
         )
         try:
             existing = self._records.ledger.charge(

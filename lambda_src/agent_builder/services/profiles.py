@@ -32,7 +32,7 @@ class ProfileService:
     def me(self, caller: Caller) -> dict[str, Any]:
         now = self._clock()
         profile = self.ensure(caller)
-        used = self._ledger.tests_used(caller.user_id, now)
+        month = self._ledger.month_usage(caller.user_id, now)
         return {
             "userId": caller.user_id,
             "email": profile.get("email") or caller.email,
@@ -41,8 +41,12 @@ class ProfileService:
             "role": profile.get("role"),
             "usage": {
                 "month": timeutil.month(now),
-                "testsUsed": used,
+                "testsUsed": month["testsUsed"],
                 "testsLimit": self._limit,
                 "resetsAt": timeutil.iso(timeutil.next_month_start(now)),
+                # The receipts of the month's finished platform runs, added up.
+                "inputTokens": month["inputTokens"],
+                "outputTokens": month["outputTokens"],
+                "estimatedCostUsd": month["estimatedCostUsd"],
             },
         }
