@@ -68,6 +68,7 @@ class PlatformConfig:
     production_domain: str
     template_version: str
     platform_account_id: str | None
+    allow_organization_creation: bool
 
     @property
     def prefix(self) -> str:
@@ -146,6 +147,7 @@ class PlatformConfig:
             platform_account_id=_optional_str(
                 get, "platformAccountId", _ACCOUNT_ID, "a 12-digit AWS account id, or empty"
             ),
+            allow_organization_creation=_bool(get, "allowOrganizationCreation"),
         )
 
     def as_context(self) -> dict[str, Any]:
@@ -180,6 +182,7 @@ _CONTEXT_KEYS = {
     "production_domain": "productionDomain",
     "template_version": "templateVersion",
     "platform_account_id": "platformAccountId",
+    "allow_organization_creation": "allowOrganizationCreation",
 }
 CONTEXT_KEYS: tuple[str, ...] = tuple(_CONTEXT_KEYS.values())
 

@@ -221,12 +221,15 @@ class ControlPlaneStack(DeployedIdsStack):
             "RUNNER_ARCHITECTURE": config.test_task_architecture,
             "CUSTOMER_TASK_CPU": str(config.test_task_cpu),
             "CUSTOMER_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
+            "ORGANIZATIONS_TABLE": tables.organizations.table_name,
+            "ALLOW_ORGANIZATION_CREATION": str(config.allow_organization_creation).lower(),
         }
 
     def _grant(self, platform: PlatformStack) -> None:
         """Each function gets what it touches and nothing else."""
         api = self.api_function.role
         self.tables.grant_user_data(api)
+        self.tables.grant_organizations(api)
         # A named export (rather than CDK's hashed one) so the acknowledgement below can
         # name the exact resource.
         export_name = f"{self.prefix}-artifacts-bucket-arn"

@@ -44,8 +44,10 @@ if TYPE_CHECKING:
     from agent_builder.gateways.role_chain import RoleChain
     from agent_builder.repositories.accounts import AccountsRepository
     from agent_builder.services.accounts import AccountService
+    from agent_builder.services.audit_trail import AuditTrail
     from agent_builder.services.customer_launcher import CustomerLauncher
     from agent_builder.services.customer_runs import CustomerRuns
+    from agent_builder.services.organizations import OrganizationService
     from agent_builder.services.registration import RegistrationService
 
 
@@ -174,6 +176,42 @@ def api_services() -> ApiServices:
         agents=agents,
         launches=LaunchService(agents, profiles_repo, launchers),
         runs=runs,
+    )
+
+
+@dataclass(frozen=True)
+class OrgServices:
+    organizations: OrganizationService
+    audit: AuditTrail
+    profiles: ProfilesRepository
+
+
+@functools.cache
+def org_services() -> OrgServices:
+    """Tier 3 (organisations, audit trails, the role checks' profile reads). Imported
+    here, on the first request that needs them: the API's cold import does not pay."""
+    from agent_builder import settings
+    from agent_builder.repositories.organizations import OrganizationsRepository
+    from agent_builder.services.audit_trail import AuditTrail
+    from agent_builder.services.organizations import OrganizationService
+
+    config = settings.load(settings.Organizations)
+    dynamodb = clients.client("dynamodb")
+    audit = AuditLog(dynamodb, config.audit_table)
+    profiles = ProfilesRepository(dynamodb, config.profiles_table)
+    repository = OrganizationsRepository(
+        dynamodb,
+        config.organizations_table,
+        profiles_table=config.profiles_table,
+        accounts_table=config.accounts_table,
+        audit=audit,
+    )
+    return OrgServices(
+        organizations=OrganizationService(
+            repository, profiles, audit, allow_creation=config.allow_organization_creation
+        ),
+        audit=AuditTrail(audit),
+        profiles=profiles,
     )
 
 
@@ -323,6 +361,7 @@ def reset(*, keep_clients: bool = False) -> None:
     for built in (
         api_services,
         customer_services,
+        org_services,
         task_event_services,
         sweeper_services,
         registration_services,

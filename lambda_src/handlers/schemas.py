@@ -7,6 +7,8 @@ again in the domain (agent_builder.services), which is the authority.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent_builder.validation import (
@@ -64,6 +66,47 @@ class DeploymentRequest(BaseModel):
     input: str | None = Field(
         default=None, min_length=1, max_length=MAX_INPUT_BYTES, description="at most 8 KiB UTF-8"
     )
+
+
+Role = Literal["admin", "developer", "viewer"]
+MAX_ORG_NAME = 64
+MAX_EMAIL = 320
+
+
+class CreateOrganization(BaseModel):
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=MAX_ORG_NAME)
+
+
+class UpdateOrganization(BaseModel):
+    model_config = _STRICT
+
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_ORG_NAME)
+    allowedRegions: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="the AWS regions members may deploy to (real region names); null: every region",
+    )
+    defaultRole: Role | None = Field(
+        default=None, description="the role of a user whose first SSO sign-in makes them a member"
+    )
+
+
+class SetRole(BaseModel):
+    model_config = _STRICT
+
+    role: Role
+
+
+class CreateInvitation(BaseModel):
+    model_config = _STRICT
+
+    email: str = Field(
+        min_length=3, max_length=MAX_EMAIL, description="the invitee's verified e-mail address"
+    )
+    role: Role
 
 
 class OnboardingRequest(BaseModel):
@@ -281,4 +324,64 @@ class AwsAccount(BaseModel):
         description="when outdated: what updating to latestTemplateVersion adds and removes "
         "(resources, IAM actions per role, parameters); null otherwise or when either "
         "version is not a released template",
+    )
+
+
+# ---- Tier 3: organisations ----------------------------------------------------------------
+
+
+class Organization(BaseModel):
+    organizationId: str
+    name: str
+    role: str | None = Field(description="the caller's role: admin | developer | viewer")
+    allowedRegions: list[str] | None = Field(description="null: every region")
+    defaultRole: str | None
+    sso: dict[str, object] | None = Field(description="the SSO settings; null until configured")
+    createdAt: str | None
+
+
+class Member(BaseModel):
+    userId: str
+    email: str | None
+    role: str
+    joinedAt: str | None
+
+
+class MemberPage(BaseModel):
+    members: list[Member]
+    nextToken: str | None
+
+
+class Invitation(BaseModel):
+    invitationId: str
+    email: str
+    role: str
+    invitedBy: str | None
+    createdAt: str | None
+    expiresAt: str = Field(description="accepting after this answers 410 INVITATION_EXPIRED")
+    expired: bool
+
+
+class InvitationPage(BaseModel):
+    invitations: list[Invitation]
+    nextToken: str | None
+
+
+class AuditRecord(BaseModel):
+    eventId: str
+    at: str | None
+    actorId: str | None
+    action: str | None
+    target: str | None
+    accountId: str | None
+    result: str | None = Field(description="success | refused | failure")
+    code: str | None
+    reason: str | None
+
+
+class AuditPage(BaseModel):
+    events: list[AuditRecord]
+    nextToken: str | None = Field(
+        description="a page may hold fewer events than asked (filters apply within it) and "
+        "still have a next one"
     )
