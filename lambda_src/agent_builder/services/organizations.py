@@ -118,7 +118,7 @@ class OrganizationService:
             "createdAt": now,
             "createdBy": caller.user_id,
         }
-        profile = self._profiles.get(caller.user_id) or {}
+        profile = self._profiles.ensure(caller.user_id, caller.email, now)
         admin = {
             "organizationId": org_id,
             "userId": caller.user_id,
@@ -284,7 +284,10 @@ class OrganizationService:
         """The invitee joins with the invitation's role. Another user's invitation is
         not found (404); the e-mail compared is the verified one of the caller's profile."""
         invitation = self._orgs.invitation(invitation_id) if valid_id(invitation_id) else None
-        profile = self._profiles.get(caller.user_id) or {}
+        # The profile's verified e-mail: written at sign-up by the Cognito trigger, or
+        # from the token's own claim where it carries one (ProfilesRepository.ensure).
+        now = self._clock()
+        profile = self._profiles.ensure(caller.user_id, caller.email, timeutil.iso(now))
         email = profile.get("email")
         if (
             invitation is None
@@ -292,7 +295,6 @@ class OrganizationService:
             or email.strip().lower() != invitation["email"]
         ):
             raise InvitationNotFound("no invitation with this id for your verified e-mail")
-        now = self._clock()
         if int(invitation["expiresAtEpoch"]) <= timeutil.epoch(now):
             raise InvitationExpired(
                 f"this invitation expired at {invitation['expiresAt']}: ask an admin of the "
