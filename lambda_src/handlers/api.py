@@ -7,6 +7,7 @@ every error is {"error": {"code", "message"}}.
 
 from __future__ import annotations
 
+import functools
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -149,9 +150,12 @@ def enforce_access(router: APIGatewayHttpResolver, next_middleware: Any) -> Resp
     for the matched route, checked before the route runs (a launch route's once it has
     read the profile with the agent: `deferred`)."""
     route = router.context["_route"]
+    key = f"{route.method} {route.openapi_path}"
+    if key not in _registered_routes():
+        return next_middleware(router)  # no such route: the 404 handler answers
     who = caller()
     access = Access(
-        f"{route.method} {route.openapi_path}",
+        key,
         who.user_id,
         lambda user_id: org_services().profiles.get(user_id, consistent=True),
         on_refusal=lambda member, key, message: org_services().organizations.record_refusal(
@@ -164,6 +168,14 @@ def enforce_access(router: APIGatewayHttpResolver, next_middleware: Any) -> Resp
         access.check(owner=owner)
     router.append_context(access=access)
     return next_middleware(router)
+
+
+@functools.cache
+def _registered_routes() -> frozenset[str]:
+    return frozenset(
+        f"{route.method} {route.openapi_path}"
+        for route in (*app._static_routes, *app._dynamic_routes)
+    )
 
 
 app.use(middlewares=[enforce_access])

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent_builder import timeutil
 from agent_builder.audit import AuditEvent
-from agent_builder.repositories.dynamo import from_item, to_item
+from agent_builder.repositories.dynamo import from_item, to_item, transact
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -117,7 +117,9 @@ class AuditLog:
         if not event.organization_id:
             self._client.put_item(TableName=self._table, Item=self._item(event))
             return
-        self._client.transact_write_items(TransactItems=self.transaction_items(event))
+        cancelled = transact(self._client, self.transaction_items(event))
+        if cancelled is not None:
+            raise cancelled.error
 
     def trail(
         self,
