@@ -114,6 +114,8 @@ class ControlPlaneTables(Construct):
             grantee, [self.profiles, self.agents, self.runs, self.usage], ITEM_READ_WRITE_ACTIONS
         )
         _grant_index_query(grantee, self.runs, "byUser")
+        # A launch reads the agent and the caller's profile (their role) in one call.
+        _grant_items(grantee, [self.profiles, self.agents], ("dynamodb:BatchGetItem",))
 
     def grant_run_updates(self, grantee: iam.IGrantable) -> None:
         """ECS task events: move runs along and settle their usage, nothing else."""

@@ -174,7 +174,14 @@ def api_services() -> ApiServices:
     return ApiServices(
         profiles=profiles,
         agents=agents,
-        launches=LaunchService(agents, profiles_repo, launchers),
+        launches=LaunchService(
+            agents,
+            profiles_repo,
+            launchers,
+            region_check=lambda member, region, agent_id: org_services().organizations.check_region(
+                member, region, agent_id
+            ),
+        ),
         runs=runs,
     )
 

@@ -258,8 +258,9 @@ def get_agent(agentId: AgentId) -> Agent:
 
 @app.delete(
     "/agents/<agentId>",
-    summary="Delete an agent (its runs stay)",
-    responses=answers(204, None, 404),
+    summary="Delete an agent (its runs stay; in an organisation: a developer their own, an "
+    "admin any)",
+    responses=answers(204, None, 403, 404),
 )
 def delete_agent(agentId: AgentId) -> Response[None]:
     api_services().agents.delete(caller(), agentId)
@@ -269,7 +270,7 @@ def delete_agent(agentId: AgentId) -> Response[None]:
 @app.post(
     "/agents/<agentId>/tests",
     summary="Test an agent on the platform (counts one test)",
-    responses=answers(202, Run, 404, 409, 429, 503, body=True),
+    responses=answers(202, Run, 403, 404, 409, 429, 503, body=True),
 )
 def start_test(
     agentId: AgentId, body: TestRequest, idempotency_key: IdempotencyKey = None
@@ -281,14 +282,16 @@ def start_test(
 @app.post(
     "/agents/<agentId>/deployments",
     summary="Deploy an agent to the caller's tier's target (freemium: a test on the platform)",
-    responses=answers(202, Run, 404, 409, 422, 429, 503, body=True),
+    responses=answers(202, Run, 403, 404, 409, 422, 429, 503, body=True),
 )
 def start_deployment(
     agentId: AgentId,
     body: DeploymentRequest,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Run]:
-    run = api_services().launches.deploy(caller(), agentId, body.input, idempotency_key)
+    run = api_services().launches.deploy(
+        caller(), agentId, body.input, idempotency_key, region=body.region
+    )
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, Run.model_validate(run))
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent_builder.validation import (
     AGENT_NAME,
+    COST_TAG_VALUE,
     MAX_AGENT_NAME,
     MAX_EXTERNAL_ID,
     MAX_INPUT_BYTES,
@@ -52,6 +53,20 @@ class CreateAgent(BaseModel):
         max_length=512,
         description="custom container image (Tier 2/3 only)",
     )
+    team: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=COST_TAG_VALUE.pattern,
+        description="an organisation's agents only: the team, a cost-allocation tag of its tasks",
+    )
+    project: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=COST_TAG_VALUE.pattern,
+        description="an organisation's agents only: the project, a cost-allocation tag",
+    )
 
 
 class TestRequest(BaseModel):
@@ -65,6 +80,13 @@ class DeploymentRequest(BaseModel):
 
     input: str | None = Field(
         default=None, min_length=1, max_length=MAX_INPUT_BYTES, description="at most 8 KiB UTF-8"
+    )
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_REGION,
+        description="an organisation's deployments only: the AWS region (within the "
+        "organisation's allowedRegions, else 403 REGION_NOT_ALLOWED)",
     )
 
 
@@ -189,6 +211,11 @@ class Agent(BaseModel):
     parameters: AgentParametersOut
     image: str | None
     createdAt: str
+    team: str | None = None
+    project: str | None = None
+    createdBy: str | None = Field(
+        default=None, description="an organisation's agent: the member who created it"
+    )
 
 
 class AgentPage(BaseModel):

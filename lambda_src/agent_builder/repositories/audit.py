@@ -35,7 +35,7 @@ def org_scope(organization_id: str) -> str:
 
 
 # What a trail shows of a record (GET /audit, GET /org/audit).
-TARGET_FIELDS = ("target", "runId", "agentId")
+TARGET_FIELDS = ("runId", "agentId", "target")
 
 
 def audit_view(item: dict[str, Any]) -> dict[str, Any]:
