@@ -138,6 +138,9 @@ def caller() -> Caller:
     if not isinstance(subject, str) or not subject:
         raise Unauthenticated("no authenticated user on this request")
     email = claims.get("email")
+    if claims.get("email_verified") in (False, "false"):
+        # Only a verified address may stand for the user (invitations match it).
+        email = None
     return Caller(
         user_id=subject,
         email=email if isinstance(email, str) and email else None,

@@ -7,7 +7,7 @@ again in the domain (agent_builder.services), which is the authority.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,17 @@ from agent_builder.validation import (
 
 # strict: "1" is not a number and 1 is not a string; JSON null is not a missing field.
 _STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def _cost_tag(what: str) -> Any:
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=COST_TAG_VALUE.pattern,
+        description=f"an organisation's agents only: the {what}, a cost-allocation tag of "
+        "its tasks",
+    )
 
 
 class AgentParameters(BaseModel):
@@ -53,20 +64,8 @@ class CreateAgent(BaseModel):
         max_length=512,
         description="custom container image (Tier 2/3 only)",
     )
-    team: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        pattern=COST_TAG_VALUE.pattern,
-        description="an organisation's agents only: the team, a cost-allocation tag of its tasks",
-    )
-    project: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        pattern=COST_TAG_VALUE.pattern,
-        description="an organisation's agents only: the project, a cost-allocation tag",
-    )
+    team: str | None = _cost_tag("team")
+    project: str | None = _cost_tag("project")
 
 
 class TestRequest(BaseModel):

@@ -9,16 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.runtime.org_support import ADMIN, DEV, OUTSIDER, VIEWER, as_user, found
 from tests.runtime.support import AGENT, ApiCall, Platform, audit_records
-from tests.runtime.test_organizations import (
-    ADMIN,
-    DEV,
-    OUTSIDER,
-    VIEWER,
-    as_user,
-    found,
-    join,
-)
 
 ORG_AGENT = {**AGENT, "team": "payments", "project": "checkout-bot"}
 
@@ -41,14 +33,6 @@ def counted_calls() -> Iterator[list[str]]:
     finally:
         clients._session().events.unregister("before-call.*.*", count)
         wiring.reset()
-
-
-@pytest.fixture
-def org(api: ApiCall) -> dict[str, Any]:
-    organization = found(api)
-    join(api, DEV, "developer")
-    join(api, VIEWER, "viewer")
-    return organization
 
 
 @pytest.fixture

@@ -12,64 +12,24 @@ from typing import Any
 import pytest
 
 from agent_builder import timeutil
+from tests.runtime.org_support import (
+    ADMIN,
+    DEV,
+    EMAILS,
+    OUTSIDER,
+    VIEWER,
+    as_user,
+    found,
+    invite,
+    join,
+)
 from tests.runtime.support import (
-    OTHER_USER,
     TABLES,
-    USER,
-    Answer,
     ApiCall,
     Platform,
     audit_records,
     tier_of,
 )
-
-ADMIN = USER
-DEV = "6f1d2c3b-0000-4000-8000-0000000000de"
-VIEWER = "6f1d2c3b-0000-4000-8000-0000000000e1"
-OUTSIDER = OTHER_USER
-EMAILS = {
-    ADMIN: "ada@example.com",
-    DEV: "dev@example.com",
-    VIEWER: "vic@example.com",
-    OUTSIDER: "out@example.org",
-}
-
-
-def as_user(api: ApiCall, user: str) -> ApiCall:
-    def call(method: str, path: str, **kwargs: Any) -> Answer:
-        return api(method, path, user=user, email=EMAILS[user], **kwargs)
-
-    return call
-
-
-def found(api: ApiCall, user: str = ADMIN, name: str = "Acme") -> dict[str, Any]:
-    answer = as_user(api, user)("POST", "/org", body={"name": name})
-    assert answer.status == 201, answer.body
-    return dict(answer.body)
-
-
-def invite(api: ApiCall, user: str, role: str, by: str = ADMIN) -> str:
-    answer = as_user(api, by)(
-        "POST", "/org/invitations", body={"email": EMAILS[user], "role": role}
-    )
-    assert answer.status == 201, answer.body
-    return str(answer.body["invitationId"])
-
-
-def join(api: ApiCall, user: str, role: str, by: str = ADMIN) -> None:
-    invitation = invite(api, user, role, by)
-    answer = as_user(api, user)("POST", f"/org/invitations/{invitation}/accept")
-    assert answer.status == 200, answer.body
-    assert answer.body["role"] == role
-
-
-@pytest.fixture
-def org(api: ApiCall) -> dict[str, Any]:
-    """Acme: ADMIN (admin), DEV (developer), VIEWER (viewer)."""
-    organization = found(api)
-    join(api, DEV, "developer")
-    join(api, VIEWER, "viewer")
-    return organization
 
 
 def profile(platform: Platform, user: str) -> dict[str, Any]:
