@@ -190,12 +190,11 @@ def api_services() -> ApiServices:
 class OrgServices:
     organizations: OrganizationService
     audit: AuditTrail
-    profiles: ProfilesRepository
 
 
 @functools.cache
 def org_services() -> OrgServices:
-    """Tier 3 (organisations, audit trails, the role checks' profile reads). Imported
+    """Tier 3 (organisations, audit trails, refusals for role). Imported
     here, on the first request that needs them: the API's cold import does not pay."""
     from agent_builder import settings
     from agent_builder.repositories.organizations import OrganizationsRepository
@@ -218,7 +217,6 @@ def org_services() -> OrgServices:
             repository, profiles, audit, allow_creation=config.allow_organization_creation
         ),
         audit=AuditTrail(audit),
-        profiles=profiles,
     )
 
 

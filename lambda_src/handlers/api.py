@@ -160,7 +160,7 @@ def enforce_access(router: APIGatewayHttpResolver, next_middleware: Any) -> Resp
     access = Access(
         key,
         who.user_id,
-        lambda user_id: org_services().profiles.get(user_id, consistent=True),
+        lambda user_id: api_services().profiles.stored(user_id),
         on_refusal=lambda member, key, message: org_services().organizations.record_refusal(
             member, key, message
         ),

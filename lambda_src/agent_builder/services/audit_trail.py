@@ -18,11 +18,12 @@ def _bound(value: str | None, name: str) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            raise InvalidInput(f"{name} must say its time zone (e.g. a trailing Z for UTC)")
+        return timeutil.iso(moment)
+    except (ValueError, OverflowError):
+        # OverflowError: a time near year 1 or 9999 whose offset leaves the calendar.
         raise InvalidInput(f"{name} must be an ISO-8601 time, e.g. 2026-01-31T00:00:00Z") from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"{name} must say its time zone (e.g. a trailing Z for UTC)")
-    return timeutil.iso(moment)
 
 
 class AuditTrail:
