@@ -127,7 +127,6 @@ class ControlPlaneTables(Construct):
         _grant_index_query(grantee, self.accounts, "byExternalId")
         _grant_items(grantee, [self.audit], ("dynamodb:PutItem",))
 
-
     def grant_organizations(self, grantee: iam.IGrantable) -> None:
         """Tier 3 (the HTTP API): organisations, members and invitations (invitations by id
         too), an organisation's runs by date, and reading audit trails (/audit, /org/audit)."""
