@@ -125,9 +125,16 @@ def test_allowed_regions_must_be_real_regions(api: ApiCall, org: dict[str, Any])
     assert api("GET", "/org").body["allowedRegions"] is None
 
 
-def test_an_empty_patch_is_refused(api: ApiCall, org: dict[str, Any]) -> None:
-    answer = api("PATCH", "/org", body={})
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"name": None}, {"defaultRole": None}, {"allowedRegions": [""], "name": None}],
+)
+def test_an_empty_or_null_patch_is_refused(
+    api: ApiCall, org: dict[str, Any], body: dict[str, Any]
+) -> None:
+    answer = api("PATCH", "/org", body=body)
     assert (answer.status, answer.error_code) == (400, "VALIDATION_ERROR")
+    assert api("GET", "/org").body["name"] == "Acme"
 
 
 # ---- the policy: 403 per role -----------------------------------------------------------
@@ -423,3 +430,23 @@ def test_own_trail_holds_the_callers_actions_only(api: ApiCall, org: dict[str, A
     own = as_user(api, DEV)("GET", "/audit").body["events"]
     assert {e["actorId"] for e in own} == {DEV}
     assert [e["action"] for e in own] == ["invitation.accept"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/aws-account/onboarding", {}),
+        ("DELETE", "/aws-account", None),
+    ],
+)
+def test_a_viewer_connects_no_account(
+    api: ApiCall, org: dict[str, Any], method: str, path: str, body: Any
+) -> None:
+    answer = as_user(api, VIEWER)(method, path, body=body)
+    assert (answer.status, answer.error_code) == (403, "ROLE_NOT_ALLOWED")
+
+
+def test_a_caller_outside_any_organisation_keeps_every_personal_route(api: ApiCall) -> None:
+    """The policy only narrows members: a freemium user's own routes are untouched."""
+    assert api("POST", "/aws-account/onboarding", body={}).status == 200
+    assert api("GET", "/audit").status == 200

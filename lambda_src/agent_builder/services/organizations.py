@@ -53,7 +53,7 @@ def normalise_email(value: str) -> str:
     return email
 
 
-def _role(value: str) -> str:
+def _role(value: str | None) -> str:
     if value not in ROLES:
         raise InvalidInput(f"role must be one of: {', '.join(ROLES)}")
     return value
@@ -368,7 +368,9 @@ class OrganizationService:
             raise RegionNotAllowed(message)
 
 
-def _name(value: str) -> str:
+def _name(value: str | None) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput("name must be a string (null is not a name)")
     name = value.strip()
     if not name or len(name) > MAX_ORG_NAME or any(ord(char) < 32 for char in name):
         raise InvalidInput(f"name must be 1-{MAX_ORG_NAME} printable characters")
