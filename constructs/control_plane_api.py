@@ -64,6 +64,19 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/aws-account", COSTLY_ROUTE_THROTTLE),
     Route("GET", "/aws-account"),
     Route("DELETE", "/aws-account"),
+    Route("GET", "/audit"),
+    # Tier 3: organisations (the role each needs: lambda_src/agent_builder/access.py).
+    Route("POST", "/org"),
+    Route("GET", "/org"),
+    Route("PATCH", "/org"),
+    Route("GET", "/org/members"),
+    Route("PUT", "/org/members/{userId}"),
+    Route("DELETE", "/org/members/{userId}"),
+    Route("POST", "/org/invitations"),
+    Route("GET", "/org/invitations"),
+    Route("DELETE", "/org/invitations/{invitationId}"),
+    Route("POST", "/org/invitations/{invitationId}/accept"),
+    Route("GET", "/org/audit"),
 )
 # The order CORS lists methods in (preflight answers are the same in any order).
 _CORS_METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -48,6 +48,12 @@ class ControlPlaneTables(Construct):
             partition_key=dynamodb.Attribute(name="userId", type=_S),
             sort_key=dynamodb.Attribute(name="createdAt", type=_S),
         )
+        # Tier 3: an organisation's runs, newest first (sparse: only runs of org agents).
+        self.runs.add_global_secondary_index(
+            index_name="byOrganization",
+            partition_key=dynamodb.Attribute(name="organizationId", type=_S),
+            sort_key=dynamodb.Attribute(name="createdAt", type=_S),
+        )
         self.usage = self._table("UsageTable", "userId", "period", ttl="expiresAt")
         # Tier 2: one connected (or pending) AWS account per user; registration messages
         # from customer stacks find their user through the External ID.
@@ -59,6 +65,17 @@ class ControlPlaneTables(Construct):
         # Audit trail: pk is the scope read together (user#<id>, later org#<id>), sk the
         # time-ordered event id.
         self.audit = self._table("AuditTable", "scope", "eventId", ttl="expiresAt")
+        # Tier 3: an organisation's item, its members and its invitations under one
+        # partition (pk organizationId, sk `org` | `member#<userId>` | `invitation#<id>`);
+        # an invitee finds their invitation by id (sparse index). `purgeAt` drops an
+        # invitation 30 days after it expired (until then it answers "expired").
+        self.organizations = self._table(
+            "OrganizationsTable", "organizationId", "item", ttl="purgeAt"
+        )
+        self.organizations.add_global_secondary_index(
+            index_name="byInvitation",
+            partition_key=dynamodb.Attribute(name="invitationId", type=_S),
+        )
         self.by_name: Mapping[str, dynamodb.Table] = {
             "profiles": self.profiles,
             "agents": self.agents,
@@ -66,6 +83,7 @@ class ControlPlaneTables(Construct):
             "usage": self.usage,
             "accounts": self.accounts,
             "audit": self.audit,
+            "organizations": self.organizations,
         }
 
     def _table(
@@ -98,6 +116,8 @@ class ControlPlaneTables(Construct):
             grantee, [self.profiles, self.agents, self.runs, self.usage], ITEM_READ_WRITE_ACTIONS
         )
         _grant_index_query(grantee, self.runs, "byUser")
+        # A launch reads the agent and the caller's profile (their role) in one call.
+        _grant_items(grantee, [self.profiles, self.agents], ("dynamodb:BatchGetItem",))
 
     def grant_run_updates(self, grantee: iam.IGrantable) -> None:
         """ECS task events: move runs along and settle their usage, nothing else."""
@@ -119,6 +139,14 @@ class ControlPlaneTables(Construct):
             conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [PLATFORM_USER]}},
         )
         _grant_items(grantee, [self.audit], ("dynamodb:PutItem",))
+
+    def grant_organizations(self, grantee: iam.IGrantable) -> None:
+        """Tier 3 (the HTTP API): organisations, members and invitations (invitations by id
+        too), an organisation's runs by date, and reading audit trails (/audit, /org/audit)."""
+        _grant_items(grantee, [self.organizations], ITEM_READ_WRITE_ACTIONS)
+        _grant_index_query(grantee, self.organizations, "byInvitation")
+        _grant_index_query(grantee, self.runs, "byOrganization")
+        _grant_items(grantee, [self.audit], ("dynamodb:Query",))
 
 
 def _grant_items(

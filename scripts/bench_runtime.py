@@ -118,6 +118,7 @@ def launch_calls() -> Counter[str]:
                 "RUNS_TABLE": "agent-builder-runs",
                 "USAGE_TABLE": "agent-builder-usage",
                 "AUDIT_TABLE": "agent-builder-audit",
+                "ORGANIZATIONS_TABLE": "agent-builder-organizations",
                 "CLUSTER_ARN": cluster,
                 "TASK_DEFINITION_ARN": task_definition,
                 "RUNNER_CONTAINER_NAME": "runner",

@@ -73,6 +73,7 @@ class PlatformConfig:
     production_domain: str
     template_version: str
     platform_account_id: str | None
+    allow_organization_creation: bool
     google_client_id: str | None
     google_client_secret_name: str | None
     blocked_email_domains: tuple[str, ...]
@@ -166,6 +167,7 @@ class PlatformConfig:
             ),
             **_google(get),
             blocked_email_domains=_domains(get, "blockedEmailDomains"),
+            allow_organization_creation=_bool(get, "allowOrganizationCreation"),
         )
 
     def as_context(self) -> dict[str, Any]:
@@ -205,6 +207,7 @@ _CONTEXT_KEYS = {
     "blocked_email_domains": "blockedEmailDomains",
     "github_client_id": "githubClientId",
     "github_client_secret_name": "githubClientSecretName",
+    "allow_organization_creation": "allowOrganizationCreation",
 }
 CONTEXT_KEYS: tuple[str, ...] = tuple(_CONTEXT_KEYS.values())
 

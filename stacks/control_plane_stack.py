@@ -246,12 +246,15 @@ class ControlPlaneStack(DeployedIdsStack):
             "BUDGET_TOPIC_ARN": platform.kill_switch.topic.topic_arn,
             "BUDGET_NAME": platform.kill_switch.budget_name,
             "ALARM_TOPIC_ARN": platform.alarm_topic.topic_arn,
+            "ORGANIZATIONS_TABLE": tables.organizations.table_name,
+            "ALLOW_ORGANIZATION_CREATION": str(config.allow_organization_creation).lower(),
         }
 
     def _grant(self, platform: PlatformStack) -> None:
         """Each function gets what it touches and nothing else."""
         api = self.api_function.role
         self.tables.grant_user_data(api)
+        self.tables.grant_organizations(api)
         # A named export (rather than CDK's hashed one) so the acknowledgements below can
         # name the exact resource.
         export_name = f"{self.prefix}-artifacts-bucket-arn"

@@ -54,6 +54,9 @@ ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
         "RUNNER_ARCHITECTURE",
         "CUSTOMER_TASK_CPU",
         "CUSTOMER_TASK_MEMORY_MIB",
+        # Tier 3: organisations.
+        "ORGANIZATIONS_TABLE",
+        "ALLOW_ORGANIZATION_CREATION",
     ),
     # handlers.task_events: runs and usage follow ECS task state; the stop schedule goes.
     "TaskEvents": (

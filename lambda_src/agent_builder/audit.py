@@ -23,6 +23,7 @@ class AuditEvent:
 
     `account_id` is the AWS account acted in, `reason` what went wrong, and `details`
     the action's own fields (runId, agentId, region, via, tier, code...; None is left out).
+    With `organization_id`, the record is in that organisation's trail too (GET /org/audit).
     """
 
     actor: str
@@ -31,6 +32,7 @@ class AuditEvent:
     account_id: str | None = None
     reason: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    organization_id: str | None = None
 
     def with_details(self, **details: Any) -> AuditEvent:
         """The same event with more details (what only the writer knows, e.g. `refunded`)."""

@@ -152,3 +152,72 @@ class DeployFailed(DomainError):
 
     status = 422
     code = "DEPLOY_FAILED"
+
+
+# ---- Tier 3: organisations ----------------------------------------------------------------
+
+
+class RoleNotAllowed(DomainError):
+    """The caller's role in their organisation does not allow this (viewers change nothing)."""
+
+    status = 403
+    code = "ROLE_NOT_ALLOWED"
+
+
+class OrganizationCreationClosed(DomainError):
+    """The platform owner closed organisation creation (allowOrganizationCreation=false)."""
+
+    status = 403
+    code = "ORGANIZATION_CREATION_CLOSED"
+
+
+class RegionNotAllowed(DomainError):
+    """The organisation's admins allow deployments only to other regions."""
+
+    status = 403
+    code = "REGION_NOT_ALLOWED"
+
+
+class NotInOrganization(DomainError):
+    status = 404
+    code = "NOT_IN_ORGANIZATION"
+
+
+class MemberNotFound(DomainError):
+    status = 404
+    code = "MEMBER_NOT_FOUND"
+
+
+class InvitationNotFound(DomainError):
+    """No such invitation, or not addressed to the caller's verified e-mail (404, not 403)."""
+
+    status = 404
+    code = "INVITATION_NOT_FOUND"
+
+
+class AlreadyInOrganization(DomainError):
+    """A user belongs to at most one organisation."""
+
+    status = 409
+    code = "ALREADY_IN_ORGANIZATION"
+
+
+class LastAdmin(DomainError):
+    """The organisation's last admin can neither leave nor be demoted."""
+
+    status = 409
+    code = "LAST_ADMIN"
+
+
+class NoEnterpriseTarget(DomainError):
+    """An enterprise deployment has nowhere to run: no SSO session, no registered account."""
+
+    status = 409
+    code = "NO_ENTERPRISE_TARGET"
+
+
+class InvitationExpired(DomainError):
+    """The invitation's time ran out: an admin must invite again."""
+
+    status = 410
+    code = "INVITATION_EXPIRED"

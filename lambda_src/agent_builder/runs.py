@@ -102,7 +102,12 @@ def new_run(
     retention: timedelta,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A PENDING run as launchers store it; `extra` is the target's own fields."""
+    """A PENDING run as launchers store it; `extra` is the target's own fields. A run of
+    an organisation's agent carries its `organizationId` (the runs' byOrganization index:
+    every member reads it)."""
+    organization = request.agent.get("organizationId")
+    if organization:
+        extra = {"organizationId": organization, **extra}
     return {
         "runId": request.run_id,
         "userId": request.caller.user_id,
@@ -118,6 +123,22 @@ def new_run(
         # Provisional: a run that never finishes still expires; its stop resets it.
         "expiresAt": timeutil.epoch(now + retention + timedelta(days=1)),
     }
+
+
+def cost_allocation_tags(run: dict[str, Any], agent: dict[str, Any]) -> dict[str, str]:
+    """The tags of a task launched for an organisation (docs/enterprise.md: activate them
+    as cost-allocation tags); none for a user's own agent. Empty values are left out."""
+    if not run.get("organizationId"):
+        return {}
+    tags = {
+        "organization": run["organizationId"],
+        "team": agent.get("team"),
+        "project": agent.get("project"),
+        "user": run["userId"],
+        "agent": run["agentId"],
+        "run": run["runId"],
+    }
+    return {key: str(value) for key, value in tags.items() if value}
 
 
 def request_document(
@@ -195,6 +216,7 @@ def audit_event(
         result=result,
         account_id=run.get("accountId") or None,
         reason=reason,
+        organization_id=run.get("organizationId") or None,
         details={
             "region": run.get("region") or None,
             "runId": run["runId"],

@@ -277,6 +277,17 @@ class BudgetSwitch:
     alarm_topic_arn: str = _var("ALARM_TOPIC_ARN")
 
 
+@dataclass(frozen=True)
+class Organizations:
+    """Tier 3: organisations, their members and invitations; whether anyone may found one."""
+
+    organizations_table: str = _var("ORGANIZATIONS_TABLE")
+    profiles_table: str = _var("PROFILES_TABLE")
+    accounts_table: str = _var("ACCOUNTS_TABLE")
+    audit_table: str = _var("AUDIT_TABLE")
+    allow_organization_creation: bool = _var("ALLOW_ORGANIZATION_CREATION", _boolean)
+
+
 G = TypeVar("G")
 
 # The groups each handler's wiring loads (agent_builder/wiring.py). Powertools reads
@@ -295,6 +306,7 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
         Ceilings,
         ConnectedAccounts,
         CustomerRunner,
+        Organizations,
     ),
     "handlers.task_events": (
         RunStore,

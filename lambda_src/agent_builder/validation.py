@@ -26,6 +26,11 @@ MAX_BODY_BYTES = 128 * 1024
 AGENT_NAME = r"^[A-Za-z0-9 _-]+$"
 # AGENT_NAME without a leading or trailing space: what the agents service accepts.
 AGENT_NAME_TRIMMED = r"^[A-Za-z0-9_-](?:[A-Za-z0-9 _-]*[A-Za-z0-9_-])?$"
+# A cost-allocation tag value the platform sets from an agent's `team` / `project`: what
+# ECS and Cost Explorer accept, 1-64 characters, no space at either end.
+COST_TAG_VALUE = re.compile(
+    r"^[A-Za-z0-9_.:/=+@-](?:[A-Za-z0-9 _.:/=+@-]{0,62}[A-Za-z0-9_.:/=+@-])?$"
+)
 IDEMPOTENCY_KEY = re.compile(rf"^[A-Za-z0-9._:-]{{1,{MAX_IDEMPOTENCY_KEY}}}$")
 
 

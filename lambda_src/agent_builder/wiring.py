@@ -45,9 +45,11 @@ if TYPE_CHECKING:
     from agent_builder.oidc_bridge.service import OidcBridge
     from agent_builder.repositories.accounts import AccountsRepository
     from agent_builder.services.accounts import AccountService
+    from agent_builder.services.audit_trail import AuditTrail
     from agent_builder.services.customer_launcher import CustomerLauncher
     from agent_builder.services.customer_runs import CustomerRuns
     from agent_builder.services.free_tier import FreeTierSwitch
+    from agent_builder.services.organizations import OrganizationService
     from agent_builder.services.registration import RegistrationService
     from agent_builder.services.sign_up import SignUpService
 
@@ -175,8 +177,49 @@ def api_services() -> ApiServices:
     return ApiServices(
         profiles=profiles,
         agents=agents,
-        launches=LaunchService(agents, profiles_repo, launchers),
+        launches=LaunchService(
+            agents,
+            profiles_repo,
+            launchers,
+            region_check=lambda member, region, agent_id: org_services().organizations.check_region(
+                member, region, agent_id
+            ),
+        ),
         runs=runs,
+    )
+
+
+@dataclass(frozen=True)
+class OrgServices:
+    organizations: OrganizationService
+    audit: AuditTrail
+
+
+@functools.cache
+def org_services() -> OrgServices:
+    """Tier 3 (organisations, audit trails, refusals for role). Imported
+    here, on the first request that needs them: the API's cold import does not pay."""
+    from agent_builder import settings
+    from agent_builder.repositories.organizations import OrganizationsRepository
+    from agent_builder.services.audit_trail import AuditTrail
+    from agent_builder.services.organizations import OrganizationService
+
+    config = settings.load(settings.Organizations)
+    dynamodb = clients.client("dynamodb")
+    audit = AuditLog(dynamodb, config.audit_table)
+    profiles = ProfilesRepository(dynamodb, config.profiles_table)
+    repository = OrganizationsRepository(
+        dynamodb,
+        config.organizations_table,
+        profiles_table=config.profiles_table,
+        accounts_table=config.accounts_table,
+        audit=audit,
+    )
+    return OrgServices(
+        organizations=OrganizationService(
+            repository, profiles, audit, allow_creation=config.allow_organization_creation
+        ),
+        audit=AuditTrail(audit),
     )
 
 
@@ -405,6 +448,7 @@ def reset(*, keep_clients: bool = False) -> None:
     for built in (
         api_services,
         customer_services,
+        org_services,
         task_event_services,
         sweeper_services,
         registration_services,

@@ -7,6 +7,7 @@ every error is {"error": {"code", "message"}}.
 
 from __future__ import annotations
 
+import functools
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -18,6 +19,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from agent_builder import access as access_module
+from agent_builder.access import Access
 from agent_builder.errors import DomainError
 from agent_builder.services.caller import Caller
 from agent_builder.validation import (
@@ -25,23 +28,33 @@ from agent_builder.validation import (
     MAX_IDEMPOTENCY_KEY,
     MAX_PATH_ID,
 )
-from agent_builder.wiring import api_services, customer_services
+from agent_builder.wiring import api_services, customer_services, org_services
 from handlers.body import JsonBodyValidation
 from handlers.schemas import (
     Agent,
     AgentPage,
+    AuditPage,
     AwsAccount,
     ConnectAccount,
     CreateAgent,
+    CreateInvitation,
+    CreateOrganization,
     DeploymentRequest,
     ErrorBody,
+    Invitation,
+    InvitationPage,
     LogPage,
     Me,
+    Member,
+    MemberPage,
     Onboarding,
     OnboardingRequest,
+    Organization,
     Run,
     RunPage,
+    SetRole,
     TestRequest,
+    UpdateOrganization,
 )
 
 logger = Logger()
@@ -67,10 +80,16 @@ ERRORS = {
     400: "Invalid input: INVALID_BODY (the body is not UTF-8, or not base64 when it says it "
     "is) or VALIDATION_ERROR (not JSON, not an object, wrong type, unknown field, out of range)",
     401: 'No authenticated user: API Gateway\'s own {"message": "Unauthorized"}',
-    403: "Not allowed for the caller's tier or role",
-    404: "Not found, or not the caller's",
+    403: "Not allowed for the caller's tier or role: IMAGE_NOT_ALLOWED, ROLE_NOT_ALLOWED (the "
+    "caller's role in their organisation; viewers change nothing), REGION_NOT_ALLOWED (outside "
+    "the organisation's allowedRegions), ORGANIZATION_CREATION_CLOSED",
+    404: "Not found, or not the caller's (another organisation's resource is 404 too); "
+    "NOT_IN_ORGANIZATION on /org routes for a caller in no organisation",
     409: "Conflict (Idempotency-Key reused, account not connected or already connected, unknown "
-    "tier, AGENT_LIMIT: the caller has maxAgentsPerUser agents)",
+    "tier, AGENT_LIMIT: the caller has maxAgentsPerUser agents, ALREADY_IN_ORGANIZATION: a user "
+    "is in one organisation at most, LAST_ADMIN: the last admin can neither leave nor be "
+    "demoted, NO_ENTERPRISE_TARGET: the organisation has no AWS target for deployments yet)",
+    410: "INVITATION_EXPIRED: the invitation's 7 days are over; an admin must invite again",
     422: "ROLE_VALIDATION_FAILED (which check failed) or DEPLOY_FAILED (which step failed in "
     "the connected account)",
     429: "QUOTA_EXCEEDED or RATE_LIMITED, with a Retry-After header",
@@ -111,14 +130,58 @@ class Unauthenticated(DomainError):
 
 
 def caller() -> Caller:
-    """The JWT subject the API Gateway authorizer verified (email if the token has it)."""
+    """The JWT subject the API Gateway authorizer verified (email if the token has it),
+    with the request's access rule (set by `enforce_access`)."""
     context = app.current_event.request_context
     claims = context.authorizer.jwt_claim if context.get("authorizer") else {}
     subject = (claims or {}).get("sub")
     if not isinstance(subject, str) or not subject:
         raise Unauthenticated("no authenticated user on this request")
     email = claims.get("email")
-    return Caller(user_id=subject, email=email if isinstance(email, str) and email else None)
+    if claims.get("email_verified") in (False, "false"):
+        # Only a verified address may stand for the user (invitations match it).
+        email = None
+    return Caller(
+        user_id=subject,
+        email=email if isinstance(email, str) and email else None,
+        access=app.context.get("access"),
+    )
+
+
+def enforce_access(router: APIGatewayHttpResolver, next_middleware: Any) -> Response:
+    """Every route's role check, in one place: the rule agent_builder.access.POLICY has
+    for the matched route, checked before the route runs (a launch route's once it has
+    read the profile with the agent: `deferred`)."""
+    route = router.context["_route"]
+    key = f"{route.method} {route.openapi_path}"
+    if key not in _registered_routes():
+        return next_middleware(router)  # no such route: the 404 handler answers
+    who = caller()
+    access = Access(
+        key,
+        who.user_id,
+        lambda user_id: api_services().profiles.stored(user_id),
+        on_refusal=lambda member, key, message: org_services().organizations.record_refusal(
+            member, key, message
+        ),
+    )
+    rule = access.rule
+    if rule.members_only or (rule.roles != access_module.EVERYONE and not rule.deferred):
+        owner = router.context.get("_route_args", {}).get(rule.owner_param or "")
+        access.check(owner=owner)
+    router.append_context(access=access)
+    return next_middleware(router)
+
+
+@functools.cache
+def _registered_routes() -> frozenset[str]:
+    return frozenset(
+        f"{route.method} {route.openapi_path}"
+        for route in (*app._static_routes, *app._dynamic_routes)
+    )
+
+
+app.use(middlewares=[enforce_access])
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -198,8 +261,9 @@ def get_agent(agentId: AgentId) -> Agent:
 
 @app.delete(
     "/agents/<agentId>",
-    summary="Delete an agent (its runs stay)",
-    responses=answers(204, None, 404),
+    summary="Delete an agent (its runs stay; in an organisation: a developer their own, an "
+    "admin any)",
+    responses=answers(204, None, 403, 404),
 )
 def delete_agent(agentId: AgentId) -> Response[None]:
     api_services().agents.delete(caller(), agentId)
@@ -209,7 +273,7 @@ def delete_agent(agentId: AgentId) -> Response[None]:
 @app.post(
     "/agents/<agentId>/tests",
     summary="Test an agent on the platform (counts one test)",
-    responses=answers(202, Run, 404, 409, 429, 503, body=True),
+    responses=answers(202, Run, 403, 404, 409, 429, 503, body=True),
 )
 def start_test(
     agentId: AgentId, body: TestRequest, idempotency_key: IdempotencyKey = None
@@ -221,14 +285,16 @@ def start_test(
 @app.post(
     "/agents/<agentId>/deployments",
     summary="Deploy an agent to the caller's tier's target (freemium: a test on the platform)",
-    responses=answers(202, Run, 404, 409, 422, 429, 503, body=True),
+    responses=answers(202, Run, 403, 404, 409, 422, 429, 503, body=True),
 )
 def start_deployment(
     agentId: AgentId,
     body: DeploymentRequest,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Run]:
-    run = api_services().launches.deploy(caller(), agentId, body.input, idempotency_key)
+    run = api_services().launches.deploy(
+        caller(), agentId, body.input, idempotency_key, region=body.region
+    )
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, Run.model_validate(run))
 
 
@@ -315,6 +381,153 @@ def get_account() -> AwsAccount:
 def disconnect_account() -> Response[None]:
     customer_services().accounts.disconnect(caller())
     return Response(HTTPStatus.NO_CONTENT, None, None)
+
+
+# ---- audit trails ------------------------------------------------------------------------
+
+
+@app.get(
+    "/audit",
+    summary="The caller's own audit trail, newest first, a page at a time",
+    responses=answers(200, AuditPage),
+)
+def get_audit(next_token: NextToken = None, limit: PageSize = 50) -> AuditPage:
+    return AuditPage.model_validate(org_services().audit.own(caller(), limit, next_token))
+
+
+# ---- Tier 3: organisations ----------------------------------------------------------------
+
+UserId = Annotated[str, Path(max_length=128)]
+InvitationId = Annotated[str, Path(max_length=MAX_PATH_ID)]
+
+
+@app.post(
+    "/org",
+    summary="Found an organisation; the caller becomes its admin (tier enterprise)",
+    responses=answers(201, Organization, 403, 409, body=True),
+)
+def create_organization(body: CreateOrganization) -> Response[Organization]:
+    organization = org_services().organizations.create(caller(), body.name)
+    return Response(
+        HTTPStatus.CREATED,
+        content_types.APPLICATION_JSON,
+        Organization.model_validate(organization),
+    )
+
+
+@app.get(
+    "/org",
+    summary="The caller's organisation and their role in it",
+    responses=answers(200, Organization, 404),
+)
+def get_organization() -> Organization:
+    return Organization.model_validate(org_services().organizations.get(caller()))
+
+
+@app.patch(
+    "/org",
+    summary="Admin: rename the organisation, set its allowed regions or default role",
+    responses=answers(200, Organization, 403, 404, body=True),
+)
+def update_organization(body: UpdateOrganization) -> Organization:
+    changes = body.model_dump(include=body.model_fields_set)
+    return Organization.model_validate(org_services().organizations.update(caller(), changes))
+
+
+@app.get(
+    "/org/members",
+    summary="The organisation's members, a page at a time",
+    responses=answers(200, MemberPage, 404),
+)
+def list_members(next_token: NextToken = None, limit: PageSize = 50) -> MemberPage:
+    return MemberPage.model_validate(
+        org_services().organizations.members(caller(), limit, next_token)
+    )
+
+
+@app.put(
+    "/org/members/<userId>",
+    summary="Admin: change a member's role (the last admin cannot be demoted)",
+    responses=answers(200, Member, 403, 404, 409, body=True),
+)
+def set_member_role(userId: UserId, body: SetRole) -> Member:
+    return Member.model_validate(org_services().organizations.set_role(caller(), userId, body.role))
+
+
+@app.delete(
+    "/org/members/<userId>",
+    summary="Admin: remove a member; any member: remove themselves (leave)",
+    responses=answers(204, None, 403, 404, 409),
+)
+def remove_member(userId: UserId) -> Response[None]:
+    org_services().organizations.remove(caller(), userId)
+    return Response(HTTPStatus.NO_CONTENT, None, None)
+
+
+@app.post(
+    "/org/invitations",
+    summary="Admin: invite an e-mail address with a role (valid 7 days)",
+    responses=answers(201, Invitation, 403, 404, body=True),
+)
+def create_invitation(body: CreateInvitation) -> Response[Invitation]:
+    invitation = org_services().organizations.invite(caller(), body.email, body.role)
+    return Response(
+        HTTPStatus.CREATED, content_types.APPLICATION_JSON, Invitation.model_validate(invitation)
+    )
+
+
+@app.get(
+    "/org/invitations",
+    summary="Admin: the organisation's open invitations, a page at a time",
+    responses=answers(200, InvitationPage, 403, 404),
+)
+def list_invitations(next_token: NextToken = None, limit: PageSize = 50) -> InvitationPage:
+    return InvitationPage.model_validate(
+        org_services().organizations.invitations(caller(), limit, next_token)
+    )
+
+
+@app.delete(
+    "/org/invitations/<invitationId>",
+    summary="Admin: revoke an invitation",
+    responses=answers(204, None, 403, 404),
+)
+def revoke_invitation(invitationId: InvitationId) -> Response[None]:
+    org_services().organizations.revoke(caller(), invitationId)
+    return Response(HTTPStatus.NO_CONTENT, None, None)
+
+
+@app.post(
+    "/org/invitations/<invitationId>/accept",
+    summary="Accept an invitation sent to the caller's verified e-mail: join with its role",
+    responses=answers(200, Organization, 403, 404, 409, 410),
+)
+def accept_invitation(invitationId: InvitationId) -> Organization:
+    return Organization.model_validate(org_services().organizations.accept(caller(), invitationId))
+
+
+@app.get(
+    "/org/audit",
+    summary="Admin: the organisation's audit trail, newest first, filtered, a page at a time",
+    responses=answers(200, AuditPage, 403, 404),
+)
+def get_org_audit(
+    next_token: NextToken = None,
+    limit: PageSize = 50,
+    actor: Annotated[str | None, Query(max_length=128, description="an actor's userId")] = None,
+    action: Annotated[str | None, Query(max_length=64, description="e.g. member.remove")] = None,
+    start: Annotated[
+        str | None, Query(alias="from", max_length=40, description="ISO-8601 time, inclusive")
+    ] = None,
+    end: Annotated[
+        str | None, Query(alias="to", max_length=40, description="ISO-8601 time, inclusive")
+    ] = None,
+) -> AuditPage:
+    return AuditPage.model_validate(
+        org_services().audit.organization(
+            caller(), limit, next_token, actor=actor, action=action, start=start, end=end
+        )
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

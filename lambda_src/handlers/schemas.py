@@ -7,10 +7,13 @@ again in the domain (agent_builder.services), which is the authority.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent_builder.validation import (
     AGENT_NAME,
+    COST_TAG_VALUE,
     MAX_AGENT_NAME,
     MAX_EXTERNAL_ID,
     MAX_INPUT_BYTES,
@@ -22,6 +25,17 @@ from agent_builder.validation import (
 
 # strict: "1" is not a number and 1 is not a string; JSON null is not a missing field.
 _STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def _cost_tag(what: str) -> Any:
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=COST_TAG_VALUE.pattern,
+        description=f"an organisation's agents only: the {what}, a cost-allocation tag of "
+        "its tasks",
+    )
 
 
 class AgentParameters(BaseModel):
@@ -50,6 +64,8 @@ class CreateAgent(BaseModel):
         max_length=512,
         description="custom container image (Tier 2/3 only)",
     )
+    team: str | None = _cost_tag("team")
+    project: str | None = _cost_tag("project")
 
 
 class TestRequest(BaseModel):
@@ -64,6 +80,54 @@ class DeploymentRequest(BaseModel):
     input: str | None = Field(
         default=None, min_length=1, max_length=MAX_INPUT_BYTES, description="at most 8 KiB UTF-8"
     )
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_REGION,
+        description="an organisation's deployments only: the AWS region (within the "
+        "organisation's allowedRegions, else 403 REGION_NOT_ALLOWED)",
+    )
+
+
+Role = Literal["admin", "developer", "viewer"]
+MAX_ORG_NAME = 64
+MAX_EMAIL = 320
+
+
+class CreateOrganization(BaseModel):
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=MAX_ORG_NAME)
+
+
+class UpdateOrganization(BaseModel):
+    model_config = _STRICT
+
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_ORG_NAME)
+    allowedRegions: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="the AWS regions members may deploy to (real region names); null: every region",
+    )
+    defaultRole: Role | None = Field(
+        default=None, description="the role of a user whose first SSO sign-in makes them a member"
+    )
+
+
+class SetRole(BaseModel):
+    model_config = _STRICT
+
+    role: Role
+
+
+class CreateInvitation(BaseModel):
+    model_config = _STRICT
+
+    email: str = Field(
+        min_length=3, max_length=MAX_EMAIL, description="the invitee's verified e-mail address"
+    )
+    role: Role
 
 
 class OnboardingRequest(BaseModel):
@@ -149,6 +213,11 @@ class Agent(BaseModel):
     parameters: AgentParametersOut
     image: str | None
     createdAt: str
+    team: str | None = None
+    project: str | None = None
+    createdBy: str | None = Field(
+        default=None, description="an organisation's agent: the member who created it"
+    )
 
 
 class AgentPage(BaseModel):
@@ -304,4 +373,64 @@ class AwsAccount(BaseModel):
         description="when outdated: what updating to latestTemplateVersion adds and removes "
         "(resources, IAM actions per role, parameters); null otherwise or when either "
         "version is not a released template",
+    )
+
+
+# ---- Tier 3: organisations ----------------------------------------------------------------
+
+
+class Organization(BaseModel):
+    organizationId: str
+    name: str
+    role: str | None = Field(description="the caller's role: admin | developer | viewer")
+    allowedRegions: list[str] | None = Field(description="null: every region")
+    defaultRole: str | None
+    sso: dict[str, object] | None = Field(description="the SSO settings; null until configured")
+    createdAt: str | None
+
+
+class Member(BaseModel):
+    userId: str
+    email: str | None
+    role: str
+    joinedAt: str | None
+
+
+class MemberPage(BaseModel):
+    members: list[Member]
+    nextToken: str | None
+
+
+class Invitation(BaseModel):
+    invitationId: str
+    email: str
+    role: str
+    invitedBy: str | None
+    createdAt: str | None
+    expiresAt: str = Field(description="accepting after this answers 410 INVITATION_EXPIRED")
+    expired: bool
+
+
+class InvitationPage(BaseModel):
+    invitations: list[Invitation]
+    nextToken: str | None
+
+
+class AuditRecord(BaseModel):
+    eventId: str
+    at: str | None
+    actorId: str | None
+    action: str | None
+    target: str | None
+    accountId: str | None
+    result: str | None = Field(description="success | refused | failure")
+    code: str | None
+    reason: str | None
+
+
+class AuditPage(BaseModel):
+    events: list[AuditRecord]
+    nextToken: str | None = Field(
+        description="a page may hold fewer events than asked (filters apply within it) and "
+        "still have a next one"
     )

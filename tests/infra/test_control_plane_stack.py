@@ -105,6 +105,7 @@ def test_tables_are_on_demand_with_pitr_encryption_and_ttl_where_data_expires(
         "UsageTable",
         "AccountsTable",
         "AuditTable",
+        "OrganizationsTable",
     )
     assert sorted(k[:-8] for k in tables) == sorted(names)
     for logical_id, table in tables.items():
@@ -114,7 +115,9 @@ def test_tables_are_on_demand_with_pitr_encryption_and_ttl_where_data_expires(
             logical_id
         )
         assert props["SSESpecification"]["SSEEnabled"] is True, logical_id
-        expires = logical_id.startswith(("RunsTable", "UsageTable", "AuditTable"))
+        expires = logical_id.startswith(
+            ("RunsTable", "UsageTable", "AuditTable", "OrganizationsTable")
+        )
         assert ("TimeToLiveSpecification" in props) == expires, logical_id
 
 
@@ -133,6 +136,7 @@ def test_table_keys_match_the_runtime_contract(template: Template) -> None:
     assert keys("UsageTable") == [("userId", "HASH"), ("period", "RANGE")]
     assert keys("AccountsTable") == [("userId", "HASH")]
     assert keys("AuditTable") == [("scope", "HASH"), ("eventId", "RANGE")]
+    assert keys("OrganizationsTable") == [("organizationId", "HASH"), ("item", "RANGE")]
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
         {
@@ -145,8 +149,31 @@ def test_table_keys_match_the_runtime_contract(template: Template) -> None:
                             {"AttributeName": "createdAt", "KeyType": "RANGE"},
                         ],
                     }
-                )
+                ),
+                Match.object_like(
+                    {
+                        "IndexName": "byOrganization",
+                        "KeySchema": [
+                            {"AttributeName": "organizationId", "KeyType": "HASH"},
+                            {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                        ],
+                    }
+                ),
             ]
+        },
+    )
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "TimeToLiveSpecification": {"AttributeName": "purgeAt", "Enabled": True},
+            "GlobalSecondaryIndexes": [
+                Match.object_like(
+                    {
+                        "IndexName": "byInvitation",
+                        "KeySchema": [{"AttributeName": "invitationId", "KeyType": "HASH"}],
+                    }
+                )
+            ],
         },
     )
 
@@ -208,6 +235,53 @@ def test_functions_get_item_level_table_actions_only(template: Template) -> None
     assert not {
         a for a in actions_of(statements_of(template, "Sweeper")) if a.startswith("dynamodb:")
     }
+
+
+def _table_refs(resource: Any) -> set[str]:
+    """The logical ids of the tables a statement's resources name (with their indexes)."""
+    found = set()
+    for item in resource if isinstance(resource, list) else [resource]:
+        text = str(item)
+        found |= {
+            name
+            for name in (
+                "Profiles",
+                "Agents",
+                "Runs",
+                "Usage",
+                "Accounts",
+                "Audit",
+                "Organizations",
+            )
+            if f"{name}Table" in text
+        }
+    return found
+
+
+def test_api_function_batch_reads_only_profiles_and_agents(template: Template) -> None:
+    batch = [s for s in statements_of(template, "Api") if s["Action"] == "dynamodb:BatchGetItem"]
+    assert [_table_refs(s["Resource"]) for s in batch] == [{"Profiles", "Agents"}]
+
+
+def test_api_function_reads_the_organisation_indexes_and_audit_trails(
+    template: Template,
+) -> None:
+    queries = [s for s in statements_of(template, "Api") if s["Action"] == "dynamodb:Query"]
+    text = " ".join(str(s["Resource"]) for s in queries)
+    assert "/index/byInvitation" in text and "/index/byOrganization" in text
+    assert "Audit" in set().union(*(_table_refs(s["Resource"]) for s in queries))
+    writes = [
+        s
+        for s in statements_of(template, "Api")
+        if isinstance(s["Action"], list)
+        and "dynamodb:TransactWriteItems" not in s["Action"]
+        and "dynamodb:DeleteItem" in s["Action"]
+    ]
+    assert any("Organizations" in _table_refs(s["Resource"]) for s in writes)
+    # The audit trail is appended to and read, never changed.
+    for statement in statements_of(template, "Api"):
+        if _table_refs(statement["Resource"]) == {"Audit"}:
+            assert statement["Action"] in ("dynamodb:PutItem", "dynamodb:Query"), statement
 
 
 def test_api_function_reads_only_runner_log_streams(template: Template) -> None:
@@ -321,7 +395,7 @@ def test_alarms_cover_function_errors_throttles_api_5xx_and_table_throttles(
     assert metrics.count(("AWS/Lambda", "Errors")) == 6
     assert metrics.count(("AWS/Lambda", "Throttles")) == 7
     assert metrics.count(("AWS/ApiGateway", "5xx")) == 1
-    assert metrics.count(("AWS/DynamoDB", "ThrottledRequests")) == 6
+    assert metrics.count(("AWS/DynamoDB", "ThrottledRequests")) == 7
     assert all(a["Properties"]["AlarmActions"] for a in alarms)
 
 
@@ -573,7 +647,7 @@ def test_each_function_gets_exactly_the_environment_its_handler_reads(template: 
         for function in functions.get(module, ("handler",))
     }
     assert set(found) == set(expected)
-    assert len(expected["handlers.api.handler"]) == 38
+    assert len(expected["handlers.api.handler"]) == 40
     for handler, names in expected.items():
         assert set(found[handler]) == names, handler
 

@@ -42,6 +42,7 @@ PINNED: dict[str, dict[str, str]] = {
         "UsageTable28300137": "AWS::DynamoDB::Table",
         "AccountsTable81C15AE5": "AWS::DynamoDB::Table",
         "AuditTableB07F8EEB": "AWS::DynamoDB::Table",
+        "OrganizationsTable01047E98": "AWS::DynamoDB::Table",
         "RegistrationsA6F76D76": "AWS::SNS::Topic",
         "TestTimeoutsBA039A5D": "AWS::Scheduler::ScheduleGroup",
         "ApiAccessLogsE9DF007D": "AWS::Logs::LogGroup",

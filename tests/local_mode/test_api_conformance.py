@@ -76,6 +76,30 @@ OPERATIONS: list[dict[str, Any]] = [
     # INVALID_ROLE_ARN...), and a role that can really be assumed (422
     # ROLE_VALIDATION_FAILED): generated ARNs name no real role.
     {"include-path": "/aws-account", "include-method": "PUT", **_accepting("400", "422")},
+    # team/project are for an organisation's agents (400 for a caller in none); region is
+    # for an organisation's deployments, and a real AWS region (400 INVALID_REGION).
+    {"include-path": "/agents", "include-method": "POST", **_accepting("400")},
+    {
+        "include-path": "/agents/{agentId}/deployments",
+        "include-method": "POST",
+        **_accepting("400"),
+    },
+    # Opaque page tokens, as above; /org/audit's from/to must be ISO-8601 times.
+    {"include-path": "/audit", "include-method": "GET", **_accepting("400")},
+    {"include-path": "/org/members", "include-method": "GET", **_accepting("400")},
+    {"include-path": "/org/invitations", "include-method": "GET", **_accepting("400")},
+    {"include-path": "/org/audit", "include-method": "GET", **_accepting("400")},
+    # Names must be printable (no control characters, not only spaces), regions real AWS
+    # region names, a PATCH must change something, an e-mail be an address.
+    {"include-path": "/org", "include-method": "POST", **_accepting("400")},
+    {"include-path": "/org", "include-method": "PATCH", **_accepting("400")},
+    {"include-path": "/org/invitations", "include-method": "POST", **_accepting("400")},
+    # An invitation expires after 7 days (410 INVITATION_EXPIRED).
+    {
+        "include-path": "/org/invitations/{invitationId}/accept",
+        "include-method": "POST",
+        **_accepting("410"),
+    },
 ]
 
 
@@ -122,6 +146,10 @@ BODY_TAKING = [
     ("POST", "/agents/{agentId}/deployments"),
     ("POST", "/aws-account/onboarding"),
     ("PUT", "/aws-account"),
+    ("POST", "/org"),
+    ("PATCH", "/org"),
+    ("PUT", "/org/members/{userId}"),
+    ("POST", "/org/invitations"),
 ]
 
 
@@ -161,7 +189,7 @@ def test_unreadable_and_non_json_bodies_are_4xx_through_http(
         got = raw_request(
             local_mode,
             method,
-            path.replace("{agentId}", agent_id),
+            path.replace("{agentId}", agent_id).replace("{userId}", "someone"),
             body,
             {"content-type": content_type, "authorization": f"Bearer {token}"},
         )

@@ -70,13 +70,18 @@ def test_every_table_a_function_is_given_is_found_with_its_keys_indexes_and_ttl(
         "ACCOUNTS_TABLE",
         "AGENTS_TABLE",
         "AUDIT_TABLE",
+        "ORGANIZATIONS_TABLE",
         "PROFILES_TABLE",
         "RUNS_TABLE",
         "USAGE_TABLE",
     ]
     runs = tables["RUNS_TABLE"]
     assert runs.key_schema == [("runId", "HASH")]
-    assert runs.index_names == ["byUser"]
+    assert runs.index_names == ["byUser", "byOrganization"]
+    organizations = tables["ORGANIZATIONS_TABLE"]
+    assert organizations.key_schema == [("organizationId", "HASH"), ("item", "RANGE")]
+    assert organizations.index_names == ["byInvitation"]
+    assert organizations.ttl_attribute == "purgeAt"
     assert runs.ttl_attribute == "expiresAt"
     assert tables["AGENTS_TABLE"].key_schema == [("userId", "HASH"), ("agentId", "RANGE")]
     assert tables["ACCOUNTS_TABLE"].index_names == ["byExternalId"]

@@ -295,3 +295,14 @@ def aws_hooks() -> Iterator[Callable[[str, Callable[..., Any]], None]]:
     yield register
     for event, hook, unique in registered:
         clients._session().events.unregister(event, hook, unique_id=unique)
+
+
+@pytest.fixture
+def org(api: ApiCall) -> dict[str, Any]:
+    """Tier 3: Acme, with ADMIN (admin), DEV (developer), VIEWER (viewer) of org_support."""
+    from tests.runtime.org_support import DEV, VIEWER, found, join
+
+    organization = found(api)
+    join(api, DEV, "developer")
+    join(api, VIEWER, "viewer")
+    return organization

@@ -143,7 +143,7 @@ def test_test_launch_writes_one_record_inside_its_charge_transaction(
     assert_well_formed(record)
     assert no_secret_in(record, "a secret question", AGENT["instructions"])
     # No extra call: the record is one more item of the charge's TransactWriteItems.
-    assert [name for name, _ in calls] == ["GetItem", "TransactWriteItems"]
+    assert [name for name, _ in calls] == ["BatchGetItem", "TransactWriteItems"]
     items = calls[1][1]["TransactItems"]
     assert [put["runId"]["S"] for put in audit_puts(items)] == [run_id]
     assert {TABLES["RUNS_TABLE"], TABLES["USAGE_TABLE"]} <= {

@@ -401,4 +401,4 @@ def test_an_enterprise_users_connection_does_not_reroute_their_deployments(
     answer = deploy(api, agent_id)
 
     assert answer.status == 409
-    assert answer.error_code == "ACCOUNT_NOT_CONNECTED"
+    assert answer.error_code == "NO_ENTERPRISE_TARGET"

@@ -384,7 +384,7 @@ def test_deployment_without_input_sends_the_default_prompt(
     ("tier", "status", "code"),
     [
         ("personal", 409, "ACCOUNT_NOT_CONNECTED"),
-        ("enterprise", 409, "ACCOUNT_NOT_CONNECTED"),
+        ("enterprise", 409, "NO_ENTERPRISE_TARGET"),
         ("platinum", 409, "UNKNOWN_TIER"),
     ],
 )

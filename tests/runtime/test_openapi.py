@@ -30,6 +30,14 @@ CONTRACT = {
     "/runs/{runId}/logs": {"get"},
     "/aws-account/onboarding": {"post"},
     "/aws-account": {"put", "get", "delete"},
+    "/audit": {"get"},
+    "/org": {"post", "get", "patch"},
+    "/org/members": {"get"},
+    "/org/members/{userId}": {"put", "delete"},
+    "/org/invitations": {"post", "get"},
+    "/org/invitations/{invitationId}": {"delete"},
+    "/org/invitations/{invitationId}/accept": {"post"},
+    "/org/audit": {"get"},
 }
 
 
@@ -39,6 +47,10 @@ BODY_TAKING = {
     ("/agents/{agentId}/deployments", "post"),
     ("/aws-account/onboarding", "post"),
     ("/aws-account", "put"),
+    ("/org", "post"),
+    ("/org", "patch"),
+    ("/org/members/{userId}", "put"),
+    ("/org/invitations", "post"),
 }
 
 

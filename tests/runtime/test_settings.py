@@ -71,6 +71,8 @@ CONTRACT = {
         "TEMPLATE_VERSION",
         "TEMPLATE_URL",
         "RUNNER_IMAGE_URI",
+        "ORGANIZATIONS_TABLE",
+        "ALLOW_ORGANIZATION_CREATION",
         "RUNNER_ARCHITECTURE",
         "CUSTOMER_TASK_CPU",
         "CUSTOMER_TASK_MEMORY_MIB",
@@ -166,6 +168,7 @@ def test_zero_free_tests_and_no_platform_ceiling_are_valid_settings(platform: Pl
         ("PLATFORM_ACCOUNT_ID", "12345", "PLATFORM_ACCOUNT_ID must be a 12-digit account id"),
         ("TEMPLATE_URL", "http://example.com/t.yaml", "TEMPLATE_URL must be an https:// URL"),
         ("RUNNER_ARCHITECTURE", "sparc", "RUNNER_ARCHITECTURE must be ARM64 or X86_64"),
+        ("ALLOW_ORGANIZATION_CREATION", "maybe", "ALLOW_ORGANIZATION_CREATION must be"),
     ],
 )
 def test_bad_environment_names_the_variable(

@@ -1,5 +1,9 @@
 """The agents table: a user's agents, keyed (userId, agentId).
 
+An organisation's agents are keyed by the organisation instead (`userId` =
+`org#<organizationId>`, which no Cognito sub can be), with `createdBy` naming the member
+who created it: their own agent count is the one kept.
+
 Creating and deleting an agent are each one transaction with their audit record: one
 call, as a plain PutItem/DeleteItem would be, and no agent changes without its record,
 nor a record without its change. The same transaction keeps the user's agent count on
@@ -62,7 +66,11 @@ class AgentsRepository:
         }
         cancelled = transact(
             self._client,
-            [{"Put": put}, self._count(agent["userId"], +1), self._audit.transaction_item(audit)],
+            [
+                {"Put": put},
+                self._count(agent.get("createdBy") or agent["userId"], +1),
+                *self._audit.transaction_items(audit),
+            ],
         )
         if cancelled is None:
             return
@@ -101,17 +109,54 @@ class AgentsRepository:
             last["agentId"]["S"] if last else None
         )
 
-    def delete(self, user_id: str, agent_id: str, audit: AuditEvent) -> None:
+    def get_with_profile(
+        self, user_id: str, agent_id: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The user's own agent and their profile in one BatchGetItem (a launch needs both:
+        the role decides before anything is charged, in the calls a launch already makes)."""
+        agent_key = {"userId": {"S": user_id}, "agentId": {"S": agent_id}}
+        profile_key = {"userId": {"S": user_id}}
+        response = self._client.batch_get_item(
+            RequestItems={
+                self._table: {"Keys": [agent_key]},
+                self._profiles: {"Keys": [profile_key], "ConsistentRead": True},
+            }
+        )
+        found = response.get("Responses", {})
+        agents = found.get(self._table, [])
+        profiles = found.get(self._profiles, [])
+        unprocessed = response.get("UnprocessedKeys") or {}
+        if self._table in unprocessed:
+            agent = self.get(user_id, agent_id)
+        else:
+            agent = from_item(agents[0]) if agents else None
+        if self._profiles in unprocessed:
+            item = self._client.get_item(
+                TableName=self._profiles, Key=profile_key, ConsistentRead=True
+            ).get("Item")
+            profile = from_item(item) if item else None
+        else:
+            profile = from_item(profiles[0]) if profiles else None
+        return agent, profile
+
+    def delete(
+        self, user_id: str, agent_id: str, audit: AuditEvent, *, created_by: str | None = None
+    ) -> None:
+        """Delete an agent of `user_id` (a user, or an organisation's key); the agent count
+        kept is `created_by`'s (the member who created an organisation's agent)."""
         delete = {
             "TableName": self._table,
             "Key": {"userId": {"S": user_id}, "agentId": {"S": agent_id}},
             "ConditionExpression": "attribute_exists(agentId)",
         }
-        record = self._audit.transaction_item(audit)
-        cancelled = transact(self._client, [{"Delete": delete}, self._count(user_id, -1), record])
+        records = self._audit.transaction_items(audit)
+        cancelled = transact(
+            self._client,
+            [{"Delete": delete}, self._count(created_by or user_id, -1), *records],
+        )
         if cancelled is not None and not cancelled.failed(0) and cancelled.failed(1):
             # Agents made before the count existed: delete them without counting down.
-            cancelled = transact(self._client, [{"Delete": delete}, record])
+            cancelled = transact(self._client, [{"Delete": delete}, *records])
         if cancelled is None:
             return
         if cancelled.failed(0):

@@ -105,10 +105,12 @@ class LaunchLedger:
         # Without it (the task-events function has no audit table) no event can be given.
         self._audit = audit
 
-    def _audit_item(self, event: AuditEvent) -> dict[str, Any]:
+    def _audit_items(self, event: AuditEvent) -> list[dict[str, Any]]:
+        """The event's records (an organisation's run: its trail too), last in the
+        transaction so that the other items keep their indexes."""
         if self._audit is None:
             raise RuntimeError("this ledger was built without the audit table")
-        return self._audit.transaction_item(event)
+        return self._audit.transaction_items(event)
 
     def _new_run_item(self, run: dict[str, Any]) -> dict[str, Any]:
         """Put the run unless its id exists: an existing one is an idempotent replay."""
@@ -221,7 +223,7 @@ class LaunchLedger:
         run[PLATFORM_PERIOD] = run["period"]
         items[0] = self._new_run_item(run)
         if audit is not None:
-            items.append(self._audit_item(audit))
+            items.extend(self._audit_items(audit))
         cancelled = transact(self._client, items)
         if cancelled is None:
             return None
@@ -468,7 +470,7 @@ class LaunchLedger:
             *self._settlements(stored, refund=True),
         ]
         if audit is not None:
-            items.append(self._audit_item(audit.with_details(refunded=True)))
+            items.extend(self._audit_items(audit.with_details(refunded=True)))
         cancelled = transact(self._client, items)
         if cancelled is None:
             return True
@@ -497,7 +499,7 @@ class LaunchLedger:
         if month is not None:
             items.append({"Update": month})
         if audit is not None:
-            items.append(self._audit_item(audit.with_details(refunded=False)))
+            items.extend(self._audit_items(audit.with_details(refunded=False)))
         if len(items) > 1:
             cancelled = transact(self._client, items)
             if cancelled is None:

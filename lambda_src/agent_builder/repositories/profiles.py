@@ -42,7 +42,10 @@ class ProfilesRepository:
         )
         return from_item(response["Attributes"])
 
-    def get(self, user_id: str) -> dict[str, Any] | None:
-        response = self._client.get_item(TableName=self._table, Key={"userId": {"S": user_id}})
+    def get(self, user_id: str, *, consistent: bool = False) -> dict[str, Any] | None:
+        """The profile; `consistent` for a role check (a role just changed holds at once)."""
+        response = self._client.get_item(
+            TableName=self._table, Key={"userId": {"S": user_id}}, ConsistentRead=consistent
+        )
         item = response.get("Item")
         return from_item(item) if item else None

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 STATUS_RANK = {PENDING: 0, RUNNING: 1, STOPPED: 2, FAILED: 3}
 TERMINAL_RANK = STATUS_RANK[STOPPED]
 BY_USER_INDEX = "byUser"
+BY_ORGANIZATION_INDEX = "byOrganization"
 
 
 def stored_run(run: dict[str, Any]) -> dict[str, Any]:
@@ -39,17 +40,29 @@ class RunsRepository:
         self, user_id: str, limit: int, after: dict[str, str] | None
     ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
         """Newest first; `after` and the returned cursor are {runId, createdAt}."""
+        return self._list(BY_USER_INDEX, "userId", user_id, limit, after)
+
+    def list_by_organization(
+        self, organization_id: str, limit: int, after: dict[str, str] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """An organisation's runs (of its agents), newest first, as list_by_user."""
+        return self._list(BY_ORGANIZATION_INDEX, "organizationId", organization_id, limit, after)
+
+    def _list(
+        self, index: str, key: str, value: str, limit: int, after: dict[str, str] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
         params: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": BY_USER_INDEX,
-            "KeyConditionExpression": "userId = :user",
-            "ExpressionAttributeValues": {":user": {"S": user_id}},
+            "IndexName": index,
+            "KeyConditionExpression": "#key = :value",
+            "ExpressionAttributeNames": {"#key": key},
+            "ExpressionAttributeValues": {":value": {"S": value}},
             "ScanIndexForward": False,
             "Limit": limit,
         }
         if after:
             params["ExclusiveStartKey"] = {
-                "userId": {"S": user_id},
+                key: {"S": value},
                 "runId": {"S": after["runId"]},
                 "createdAt": {"S": after["createdAt"]},
             }

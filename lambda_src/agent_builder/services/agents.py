@@ -3,6 +3,11 @@
 The request models (handlers/schemas.py) check shapes and static ranges; here go the
 rules that need settings or the caller's tier, so they hold for any caller of the
 domain, not only the HTTP API.
+
+A member's agents belong to their organisation (keyed `org#<organizationId>`, with
+`createdBy`, `team`, `project`): every member lists and reads them; who may create,
+launch and delete is the policy table's (agent_builder/access.py). While a member, a
+user's agents from before they joined are not theirs to use; they are again on leaving.
 """
 
 from __future__ import annotations
@@ -13,16 +18,35 @@ from datetime import datetime
 from typing import Any
 
 from agent_builder import pagination, timeutil
+from agent_builder.access import Membership
 from agent_builder.audit import AuditEvent
 from agent_builder.errors import AgentNotFound, ImageNotAllowed, InvalidInput
 from agent_builder.repositories.agents import AgentsRepository
 from agent_builder.services.caller import Caller
 from agent_builder.services.profiles import ProfileService
-from agent_builder.validation import MAX_INSTRUCTIONS_BYTES, valid_id
+from agent_builder.validation import COST_TAG_VALUE, MAX_INSTRUCTIONS_BYTES, valid_id
 
 # Tiers whose runs happen in the customer's own account, where their image may run.
 IMAGE_TIERS = frozenset({"personal", "enterprise"})
-AGENT_FIELDS = ("agentId", "name", "model", "instructions", "parameters", "image", "createdAt")
+AGENT_FIELDS = (
+    "agentId",
+    "name",
+    "model",
+    "instructions",
+    "parameters",
+    "image",
+    "createdAt",
+    "team",
+    "project",
+    "createdBy",
+)
+# What an organisation's agent may name for cost allocation (task tags).
+COST_FIELDS = ("team", "project")
+
+
+def owner_key(member: Membership) -> str:
+    """Whose agents the caller works with: their organisation's, or their own."""
+    return f"org#{member.organization_id}" if member.organization_id else member.user_id
 
 
 def agent_view(item: dict[str, Any]) -> dict[str, Any]:
@@ -63,9 +87,19 @@ class AgentService:
         max_tokens = (definition.get("parameters") or {}).get("maxTokens")
         if max_tokens is not None and not 1 <= max_tokens <= self._max_tokens:
             raise InvalidInput(f"parameters.maxTokens must be between 1 and {self._max_tokens}")
+        for field in COST_FIELDS:
+            value = definition.get(field)
+            if value is not None and not COST_TAG_VALUE.fullmatch(value):
+                raise InvalidInput(
+                    f"{field} must be 1-64 letters, digits, spaces or _ . : / = + - @ "
+                    "(it becomes a cost-allocation tag), not starting or ending with a space"
+                )
 
     def create(self, caller: Caller, definition: dict[str, Any]) -> dict[str, Any]:
         self.validate(definition)
+        member = caller.membership()
+        if not member.is_member and any(definition.get(field) for field in COST_FIELDS):
+            raise InvalidInput("team and project are for agents of an organisation")
         if definition.get("image") is not None:
             tier = self._profiles.ensure(caller).get("tier")
             if tier not in IMAGE_TIERS:
@@ -76,7 +110,7 @@ class AgentService:
         else:
             self._profiles.ensure(caller)
         item = {
-            "userId": caller.user_id,
+            "userId": owner_key(member),
             "agentId": str(uuid.uuid4()),
             "name": definition["name"],
             "model": definition["model"],
@@ -85,9 +119,21 @@ class AgentService:
             "image": definition.get("image"),
             "createdAt": timeutil.iso(self._clock()),
         }
+        if member.is_member:
+            item |= {
+                "organizationId": member.organization_id,
+                "createdBy": caller.user_id,
+                "team": definition.get("team"),
+                "project": definition.get("project"),
+            }
         self._agents.create(
             item,
-            AuditEvent(caller.user_id, "agent.create", details={"agentId": item["agentId"]}),
+            AuditEvent(
+                caller.user_id,
+                "agent.create",
+                details={"agentId": item["agentId"]},
+                organization_id=member.organization_id,
+            ),
         )
         return agent_view(item)
 
@@ -95,23 +141,68 @@ class AgentService:
         return agent_view(self.require(caller, agent_id))
 
     def require(self, caller: Caller, agent_id: str) -> dict[str, Any]:
-        """The caller's agent; another user's id is simply not found (404, not 403)."""
-        item = self._agents.get(caller.user_id, agent_id) if valid_id(agent_id) else None
+        """The caller's (or their organisation's) agent; another user's or organisation's
+        id is simply not found (404, not 403)."""
+        key = owner_key(caller.membership())
+        item = self._agents.get(key, agent_id) if valid_id(agent_id) else None
         if item is None:
             raise AgentNotFound("no agent with this id")
         return item
 
+    def require_for_launch(
+        self, caller: Caller, agent_id: str
+    ) -> tuple[dict[str, Any], Membership]:
+        """The agent to launch, with the route's role check, in the calls a launch already
+        makes: one BatchGetItem of the caller's own agent and profile (a member's agent is
+        then their organisation's: one GetItem more)."""
+        if not valid_id(agent_id):
+            if caller.access is not None:
+                caller.access.check()
+            raise AgentNotFound("no agent with this id")
+        own, profile = self._agents.get_with_profile(caller.user_id, agent_id)
+        member = (
+            caller.access.check(profile=profile, loaded=True)
+            if caller.access is not None
+            else Membership.of(caller.user_id, profile)
+        )
+        item = self._agents.get(owner_key(member), agent_id) if member.is_member else own
+        if item is None:
+            raise AgentNotFound("no agent with this id")
+        return item, member
+
     def list(self, caller: Caller, limit: int, next_token: str | None) -> dict[str, Any]:
         after = pagination.decode(next_token, ("agentId",))["agentId"] if next_token else None
-        items, last = self._agents.list(caller.user_id, limit, after)
+        items, last = self._agents.list(owner_key(caller.membership()), limit, after)
         return {
             "agents": [agent_view(item) for item in items],
             "nextToken": pagination.encode({"agentId": last}) if last else None,
         }
 
     def delete(self, caller: Caller, agent_id: str) -> None:
+        """Delete an agent: a developer their own organisation agents, an admin any."""
+        member = caller.membership()
         if not valid_id(agent_id):
             raise AgentNotFound("no agent with this id")
+        if member.is_member:
+            if caller.access is not None:
+                caller.access.check()  # the role first: a viewer deletes nothing (403)
+            item = self.require(caller, agent_id)
+            if caller.access is not None:
+                caller.access.check(owner=item.get("createdBy"))
+            self._agents.delete(
+                item["userId"],
+                agent_id,
+                AuditEvent(
+                    caller.user_id,
+                    "agent.delete",
+                    details={"agentId": agent_id},
+                    organization_id=member.organization_id,
+                ),
+                created_by=item.get("createdBy"),
+            )
+            return
+        if caller.access is not None:
+            caller.access.check()
         self._agents.delete(
             caller.user_id,
             agent_id,

@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 
 from agent_builder import runs as lifecycle
 from agent_builder import timeutil
+from agent_builder.access import Membership
 from agent_builder.audit import FAILURE, REFUSED
 from agent_builder.errors import (
     AccountNotConnected,
@@ -23,8 +24,10 @@ from agent_builder.errors import (
     DomainError,
     FreeTierPaused,
     InvalidInput,
+    InvalidRegion,
     LaunchConflict,
     LaunchFailed,
+    NoEnterpriseTarget,
     QuotaExceeded,
     RateLimited,
     UnknownTier,
@@ -37,7 +40,7 @@ from agent_builder.repositories.ledger import LaunchLedger, Limits
 from agent_builder.repositories.profiles import ProfilesRepository
 from agent_builder.services.agents import AgentService
 from agent_builder.services.caller import Caller
-from agent_builder.validation import IDEMPOTENCY_KEY, MAX_INPUT_BYTES
+from agent_builder.validation import IDEMPOTENCY_KEY, MAX_INPUT_BYTES, is_aws_region
 
 logger = Logger(child=True)
 
@@ -154,6 +157,7 @@ class PlatformLauncher:
                         "userId": request.caller.user_id,
                         "agentId": request.agent_id,
                         "runId": run_id,
+                        **lifecycle.cost_allocation_tags(run, agent),
                     },
                 )
             )
@@ -214,45 +218,72 @@ def _failed_and_given_back(existing: dict[str, Any]) -> DomainError | None:
     return None
 
 
+# What a member is told while their organisation has no deployment target.
+NO_ENTERPRISE_TARGET_MESSAGE = (
+    "your organisation has no AWS target for deployments yet: an admin registers an "
+    "organisation account (POST /org/accounts/onboarding, then launch the StackSet template) "
+    "or configures IAM Identity Center (PUT /org/sso), after which you start a session "
+    "(POST /org/sso/device-authorization); tests on the platform work meanwhile "
+    "(POST /agents/{agentId}/tests)"
+)
+
+
 class LaunchService:
     def __init__(
         self,
         agents: AgentService,
         profiles: ProfilesRepository,
         launchers: dict[str, Launcher],
+        *,
+        region_check: Callable[[Membership, str, str], None] | None = None,
     ) -> None:
         self._agents = agents
         self._profiles = profiles
         self._launchers = launchers
+        # The organisation's allowed regions (services/organizations.py), built on first use.
+        self._region_check = region_check
 
     def test(
         self, caller: Caller, agent_id: str, input_text: str, idempotency_key: str | None
     ) -> dict[str, Any]:
         _check_request(input_text, idempotency_key)
-        agent = self._agents.require(caller, agent_id)
+        agent, _member = self._agents.require_for_launch(caller, agent_id)
         return self._launch(caller, agent, "test", "platform", input_text, idempotency_key)
 
     def deploy(
-        self, caller: Caller, agent_id: str, input_text: str | None, idempotency_key: str | None
+        self,
+        caller: Caller,
+        agent_id: str,
+        input_text: str | None,
+        idempotency_key: str | None,
+        *,
+        region: str | None = None,
     ) -> dict[str, Any]:
         text = DEFAULT_DEPLOY_INPUT if input_text is None else input_text
         _check_request(text, idempotency_key)
-        agent = self._agents.require(caller, agent_id)
-        profile = self._profiles.get(caller.user_id) or {}
-        tier = profile.get("tier", "freemium")
+        if region is not None and not is_aws_region(region):
+            raise InvalidRegion(f"region {region!r} is not an AWS region")
+        agent, member = self._agents.require_for_launch(caller, agent_id)
+        tier = member.tier or "freemium"
         target = TIER_TARGETS.get(tier)
         if target is None:
             logger.error("profile has an unknown tier", tier=tier)
             raise UnknownTier(f"your account has an unknown tier ({tier!r}); contact support")
+        if region is not None and target != "enterprise":
+            raise InvalidInput(
+                "region is chosen for an organisation's deployments only; yours run in your "
+                "target's own region"
+            )
+        if target == "enterprise" and region is not None and self._region_check is not None:
+            # Before anything is called in AWS (403 REGION_NOT_ALLOWED, audited).
+            self._region_check(member, region, agent["agentId"])
         if target not in self._launchers:
             if tier == "personal":
                 raise AccountNotConnected(
                     "deployments go to your own AWS account, which is not connected yet: "
                     "connect it first (POST /aws-account/onboarding)"
                 )
-            raise AccountNotConnected(
-                "deployments go to your organisation's AWS account, which is not configured yet"
-            )
+            raise NoEnterpriseTarget(NO_ENTERPRISE_TARGET_MESSAGE)
         return self._launch(caller, agent, "deployment", target, text, idempotency_key)
 
     def _launch(

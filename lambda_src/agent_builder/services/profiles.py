@@ -29,6 +29,10 @@ class ProfileService:
     def ensure(self, caller: Caller) -> dict[str, Any]:
         return self._profiles.ensure(caller.user_id, caller.email, timeutil.iso(self._clock()))
 
+    def stored(self, user_id: str) -> dict[str, Any] | None:
+        """The profile as stored, read consistently (a role check: a change holds at once)."""
+        return self._profiles.get(user_id, consistent=True)
+
     def me(self, caller: Caller) -> dict[str, Any]:
         now = self._clock()
         profile = self.ensure(caller)

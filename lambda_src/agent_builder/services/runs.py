@@ -70,11 +70,20 @@ class RunService:
         self._clock = clock
 
     def require(self, caller: Caller, run_id: str) -> dict[str, Any]:
-        """The caller's run; another user's run is not found (404, not 403)."""
+        """The caller's run, or a run of their organisation's agents; another user's or
+        organisation's run is not found (404, not 403)."""
         item = self._runs.get(run_id) if valid_id(run_id) else None
-        if item is None or item.get("userId") != caller.user_id:
+        if item is None or not self._readable(caller, item):
             raise RunNotFound("no run with this id")
         return self._repair(item)
+
+    @staticmethod
+    def _readable(caller: Caller, item: dict[str, Any]) -> bool:
+        organization = item.get("organizationId")
+        if organization:
+            # An organisation's run is every member's, and no longer a former member's.
+            return bool(caller.membership().organization_id == organization)
+        return bool(item.get("userId") == caller.user_id)
 
     def get(self, caller: Caller, run_id: str) -> dict[str, Any]:
         run = self.require(caller, run_id)
@@ -84,7 +93,11 @@ class RunService:
 
     def list(self, caller: Caller, limit: int, next_token: str | None) -> dict[str, Any]:
         after = pagination.decode(next_token, ("createdAt", "runId")) if next_token else None
-        items, cursor = self._runs.list_by_user(caller.user_id, limit, after)
+        organization = caller.membership().organization_id
+        if organization:
+            items, cursor = self._runs.list_by_organization(organization, limit, after)
+        else:
+            items, cursor = self._runs.list_by_user(caller.user_id, limit, after)
         return {
             "runs": [run_view(self._repair(item)) for item in items],
             "nextToken": pagination.encode(cursor) if cursor else None,
