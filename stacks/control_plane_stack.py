@@ -23,6 +23,7 @@ from constructs.customer_registration import (
 )
 from constructs.nag import acknowledge, nag_text
 from constructs.operational_alarms import OperationalAlarms
+from constructs.sso_token_key import grant_token_use, sso_token_key
 from constructs.time_limit import TimeLimit
 from stacks.config import PlatformConfig
 from stacks.function_environments import environments
@@ -87,6 +88,11 @@ class ControlPlaneStack(DeployedIdsStack):
             TimeLimit(self, "TimeLimit", prefix=prefix, cluster=self.cluster)
         )
 
+        # Tier 3: members' IAM Identity Center tokens are stored encrypted with this key.
+        self.sso_token_key = sso_token_key(
+            self, "SsoTokenKey", prefix=prefix, removal_policy=config.removal_policy
+        )
+        self._identity = identity
         functions = self.transparent(
             ControlPlaneFunctions(
                 self,
@@ -221,6 +227,11 @@ class ControlPlaneStack(DeployedIdsStack):
             "RUNNER_ARCHITECTURE": config.test_task_architecture,
             "CUSTOMER_TASK_CPU": str(config.test_task_cpu),
             "CUSTOMER_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
+            # Tier 3: enterprise SSO (the SAML IdPs live in the identity stack's pool).
+            "USER_POOL_ID": self._identity.users.user_pool.user_pool_id,
+            "USER_POOL_CLIENT_ID": self._identity.users.client.user_pool_client_id,
+            "SSO_TOKEN_KEY_ARN": self.sso_token_key.key_arn,
+            "ORGANIZATION_TEMPLATE_URL": platform.customer_template.organization_template_url,
         }
 
     def _grant(self, platform: PlatformStack) -> None:
@@ -246,6 +257,7 @@ class ControlPlaneStack(DeployedIdsStack):
         # Stop a task whose time-limit schedule could not be created (never leave one unlimited).
         self.cluster.grant(api, "ecs:StopTask")
         self.runner.grant_read_logs(api)
+        self._grant_enterprise_sso(api)
 
         events_role = self.task_events_function.role
         self.tables.grant_run_updates(events_role)
@@ -269,3 +281,26 @@ class ControlPlaneStack(DeployedIdsStack):
                 alarm_action=platform.alarm_action,
             )
         )
+
+    def _grant_enterprise_sso(self, api: iam.IRole) -> None:
+        """Tier 3: the organisations' SAML IdPs in the user pool, and the tokens' key.
+
+        IAM Identity Center's device flow (sso-oidc RegisterClient,
+        StartDeviceAuthorization, CreateToken) and sso:GetRoleCredentials are bearer APIs
+        without SigV4 (botocore: smithy.api#noAuth): no IAM permission exists or is needed.
+        """
+        api.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "cognito-idp:CreateIdentityProvider",
+                    "cognito-idp:UpdateIdentityProvider",
+                    "cognito-idp:DeleteIdentityProvider",
+                    "cognito-idp:DescribeIdentityProvider",
+                    "cognito-idp:ListIdentityProviders",
+                    "cognito-idp:DescribeUserPoolClient",
+                    "cognito-idp:UpdateUserPoolClient",
+                ],
+                resources=[self._identity.users.user_pool.user_pool_arn],
+            )
+        )
+        grant_token_use(self.sso_token_key, [api])

@@ -54,6 +54,11 @@ ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
         "RUNNER_ARCHITECTURE",
         "CUSTOMER_TASK_CPU",
         "CUSTOMER_TASK_MEMORY_MIB",
+        # Tier 3: organisations' SAML IdPs, IAM Identity Center sessions, their accounts.
+        "USER_POOL_ID",
+        "USER_POOL_CLIENT_ID",
+        "SSO_TOKEN_KEY_ARN",
+        "ORGANIZATION_TEMPLATE_URL",
     ),
     # handlers.task_events: runs and usage follow ECS task state; the stop schedule goes.
     "TaskEvents": (

@@ -45,6 +45,8 @@ PINNED: dict[str, dict[str, str]] = {
         "TaskEventsLogs3035F93C": "AWS::Logs::LogGroup",
         "SweeperLogs964BB71D": "AWS::Logs::LogGroup",
         "RegistrationLogs11F4E17C": "AWS::Logs::LogGroup",
+        # Replacing it would make every stored IAM Identity Center token undecryptable.
+        "SsoTokenKey63F366F2": "AWS::KMS::Key",
     },
 }
 # The kinds of resource whose replacement loses data or fails on a fixed name.
@@ -57,6 +59,7 @@ STATEFUL_TYPES = {
     "AWS::Cognito::UserPoolDomain",
     "AWS::SNS::Topic",
     "AWS::Scheduler::ScheduleGroup",
+    "AWS::KMS::Key",
 }
 
 

@@ -39,6 +39,7 @@ from tests.runtime.support import (
     TABLES,
     TESTS_PER_MONTH,
     TIER2_ENV,
+    TIER3_ENV,
     Answer,
     ApiCall,
     Customer,
@@ -166,6 +167,7 @@ def platform(monkeypatch: pytest.MonkeyPatch, _moto_network: tuple[str, str]) ->
         "RUN_RETENTION_DAYS": "30",
         "POWERTOOLS_SERVICE_NAME": "agent-builder-test",
         **TIER2_ENV,
+        **TIER3_ENV,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
