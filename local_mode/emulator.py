@@ -285,6 +285,7 @@ class Provisioner:
             "AWS::EC2::Subnet": self._subnet,
             "AWS::EC2::SecurityGroup": self._security_group,
             "AWS::IAM::Role": self._role,
+            "AWS::KMS::Key": self._kms_key,
         }
         self.by_type: dict[str, list[Physical]] = {}
 
@@ -436,6 +437,13 @@ class Provisioner:
             ClientName=props.get("ClientName") or logical_id,
         )["UserPoolClient"]
         return Physical(ref=client["ClientId"], attributes={"ClientId": client["ClientId"]})
+
+    def _kms_key(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        # The key policy is not emulated (moto evaluates none); the key itself is real, so
+        # what the functions encrypt with it decrypts only with the same context.
+        key = self.client("kms").create_key(Description=str(props.get("Description") or logical_id))
+        metadata = key["KeyMetadata"]
+        return Physical(ref=metadata["KeyId"], attributes={"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]})
 
     def _vpc(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
         ec2 = self.client("ec2")

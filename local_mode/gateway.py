@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from local_mode import eventstream
+from local_mode.identity_center import IdentityCenterStandIn
 from local_mode.jwt_check import (
     JwtVerifier,
     Unauthorized,
@@ -107,11 +108,14 @@ class LocalServices:
         openapi_path: Path,
         deliver_sns: Callable[[str, dict[str, Any]], None],
         info: Callable[[], dict[str, Any]],
+        identity_center: IdentityCenterStandIn | None = None,
     ) -> None:
         self.sign_in = sign_in
         self.openapi_path = openapi_path
         self.deliver_sns = deliver_sns
         self.info = info
+        # IAM Identity Center's sso-oidc and sso, and the device flow's approval page.
+        self.identity_center = identity_center
 
 
 class Gateway:
@@ -280,6 +284,12 @@ class Gateway:
         match = re.fullmatch(r"/_local/sns/([A-Za-z0-9_-]+)", path)
         if match and method == "POST":
             return self._sns(match.group(1), request.body)
+        center = self.local.identity_center
+        if center is not None and center.handles(path):
+            status, headers, body = center.handle(
+                method, path, request.query, request.headers, request.body
+            )
+            return Answer(status, headers, body)
         return Answer.message(HTTPStatus.NOT_FOUND, "Not Found")
 
     def _sign_in(self, request: Request) -> Answer:
