@@ -47,9 +47,7 @@ def grant_token_use(key: kms.Key, roles: Sequence[iam.IRole]) -> None:
             conditions={
                 "StringEquals": {"kms:EncryptionContext:purpose": list(PURPOSES)},
                 "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": list(CONTEXT_KEYS)},
-                "Null": {
-                    f"kms:EncryptionContext:{name}": "false" for name in CONTEXT_KEYS
-                },
+                "Null": {f"kms:EncryptionContext:{name}": "false" for name in CONTEXT_KEYS},
             },
         )
     )

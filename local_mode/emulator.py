@@ -443,7 +443,9 @@ class Provisioner:
         # what the functions encrypt with it decrypts only with the same context.
         key = self.client("kms").create_key(Description=str(props.get("Description") or logical_id))
         metadata = key["KeyMetadata"]
-        return Physical(ref=metadata["KeyId"], attributes={"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]})
+        return Physical(
+            ref=metadata["KeyId"], attributes={"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]}
+        )
 
     def _vpc(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
         ec2 = self.client("ec2")

@@ -187,7 +187,9 @@ class IdentityCenterStandIn:
         if not self._client_ok(body):
             return _error(HTTPStatus.UNAUTHORIZED, "InvalidClientException", "unknown client")
         if body.get("grantType") != "urn:ietf:params:oauth:grant-type:device_code":
-            return _error(HTTPStatus.BAD_REQUEST, "UnsupportedGrantTypeException", "device code only")
+            return _error(
+                HTTPStatus.BAD_REQUEST, "UnsupportedGrantTypeException", "device code only"
+            )
         flow = self._flows.get(str(body.get("deviceCode")))
         now = self._clock()
         if flow is None or flow.client_id != body.get("clientId"):

@@ -81,7 +81,7 @@ def normalise_domain(value: object) -> str:
 def normalise_domains(values: object) -> tuple[str, ...]:
     """The organisation's domains, normalised, de-duplicated, in the order given."""
     if not isinstance(values, list | tuple) or not values:
-        raise InvalidInput("emailDomains must list at least one domain, e.g. [\"example.com\"]")
+        raise InvalidInput('emailDomains must list at least one domain, e.g. ["example.com"]')
     if len(values) > MAX_DOMAINS:
         raise InvalidInput(f"emailDomains lists at most {MAX_DOMAINS} domains")
     seen: dict[str, None] = {}

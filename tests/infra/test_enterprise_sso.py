@@ -99,7 +99,9 @@ def test_other_functions_get_no_cognito_action(template: Template) -> None:
 def test_no_sso_or_sso_oidc_permission_is_granted(template: Template) -> None:
     # Bearer APIs (botocore: smithy.api#noAuth): an IAM grant would be dead weight.
     for statement in statements_of(template, "Api"):
-        assert not any(a.startswith(("sso:", "sso-oauth:", "sso-oidc:")) for a in _actions(statement))
+        assert not any(
+            a.startswith(("sso:", "sso-oauth:", "sso-oidc:")) for a in _actions(statement)
+        )
 
 
 def test_the_api_gets_the_tier3_environment(template: Template) -> None:
@@ -110,7 +112,9 @@ def test_the_api_gets_the_tier3_environment(template: Template) -> None:
             "Environment": {
                 "Variables": Match.object_like(
                     {
-                        "SSO_TOKEN_KEY_ARN": {"Fn::GetAtt": [Match.string_like_regexp("^SsoTokenKey"), "Arn"]},
+                        "SSO_TOKEN_KEY_ARN": {
+                            "Fn::GetAtt": [Match.string_like_regexp("^SsoTokenKey"), "Arn"]
+                        },
                         "USER_POOL_ID": Match.any_value(),
                         "USER_POOL_CLIENT_ID": Match.any_value(),
                         "ORGANIZATION_TEMPLATE_URL": Match.any_value(),

@@ -67,7 +67,8 @@ def _client(service: str, center: IdentityCenterStandIn) -> Any:
     endpoint = center.endpoints()[
         "AWS_ENDPOINT_URL_SSO_OIDC" if service == "sso-oidc" else "AWS_ENDPOINT_URL_SSO"
     ]
-    return boto3.session.Session(region_name=REGION).client(
+    session: Any = boto3.session.Session(region_name=REGION)
+    return session.client(
         service,
         endpoint_url=endpoint,
         config=Config(retries={"max_attempts": 1}),
@@ -77,13 +78,13 @@ def _client(service: str, center: IdentityCenterStandIn) -> Any:
 
 
 def _approve(url: str, decision: str = "approve") -> str:
-    page = urllib.request.urlopen(url, timeout=5).read().decode()
+    # The local server's own http:// URL (the stand-in's approval page).
+    page = urllib.request.urlopen(url, timeout=5).read().decode()  # noqa: S310
     assert "Approve" in page and "Deny" in page
     user_code = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["user_code"][0]
     form = urllib.parse.urlencode({"user_code": user_code, "decision": decision}).encode()
-    answer = urllib.request.urlopen(
-        urllib.request.Request(url.split("?")[0], data=form, method="POST"), timeout=5
-    )
+    approval = urllib.request.Request(url.split("?")[0], data=form, method="POST")  # noqa: S310
+    answer = urllib.request.urlopen(approval, timeout=5)  # noqa: S310
     return str(answer.read().decode())
 
 

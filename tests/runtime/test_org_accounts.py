@@ -3,6 +3,7 @@ registration token, registered through the same registration function as Tier 2.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,13 +24,15 @@ from tests.runtime.support import (
     Customer,
     Platform,
 )
-from tests.runtime.test_registration import (  # noqa: F401  (fixtures)
+from tests.runtime.test_registration import (
     CloudFormation,
     Hooks,
-    cloudformation,
     deliver,
     request,
     stack_status,
+)
+from tests.runtime.test_registration import (  # noqa: F401  (the fixture, by its own name)
+    cloudformation as _cloudformation_fixture,
 )
 
 ADMIN = "6f1d2c3b-0000-4000-8000-0000000ad111"
@@ -46,7 +49,9 @@ def _params(answer: dict[str, Any]) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(query).items()}
 
 
-def _org_request(kind: str, customer: Customer, answer: dict[str, Any], **props: Any) -> dict[str, Any]:
+def _org_request(
+    kind: str, customer: Customer, answer: dict[str, Any], **props: Any
+) -> dict[str, Any]:
     message = request(
         kind,
         customer,
@@ -94,10 +99,9 @@ def second_customer(customer: Customer) -> Customer:
     other.cluster_arn = other.client("ecs").create_cluster(clusterName=f"{PREFIX}-cluster")[
         "cluster"
     ]["clusterArn"]
-    try:
-        other.client("logs").create_log_group(logGroupName=other.log_group)
-    except Exception:  # module-scoped moto: made by an earlier case
-        pass
+    logs = other.client("logs")
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=other.log_group)  # moto may keep it between cases
     return other
 
 
@@ -121,7 +125,9 @@ def test_onboarding_gives_one_external_id_a_stackset_link_and_the_template_urls(
     assert params["param_RegistrationToken"] != _params(again)["param_RegistrationToken"]
 
 
-def test_the_token_is_stored_only_as_its_hash(service: OrgAccountService, platform: Platform) -> None:
+def test_the_token_is_stored_only_as_its_hash(
+    service: OrgAccountService, platform: Platform
+) -> None:
     answer = service.onboarding(ORG, ADMIN, region=REGION)
     token = _params(answer)["param_RegistrationToken"]
     assert token not in repr(platform.table_items("ACCOUNTS_TABLE"))
@@ -209,7 +215,9 @@ def test_a_delete_the_stack_does_not_confirm_disconnects_nothing(
 ) -> None:
     answer = service.onboarding(ORG, ADMIN, region=CUSTOMER_REGION)
     deliver(_org_request("Create", customer, answer))
-    aws_hooks("before-call.cloudformation.DescribeStacks", stack_status("UPDATE_ROLLBACK_IN_PROGRESS"))
+    aws_hooks(
+        "before-call.cloudformation.DescribeStacks", stack_status("UPDATE_ROLLBACK_IN_PROGRESS")
+    )
     deliver(_org_request("Delete", customer, answer))
     assert cloudformation.sent[-1].body["Status"] == "SUCCESS"
     assert len(service.accounts(ORG)) == 1

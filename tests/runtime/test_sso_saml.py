@@ -98,9 +98,7 @@ def test_put_creates_the_idp_with_domains_mapping_and_adds_it_to_the_client(
     before = _settings_without_providers(_client(cognito))
     name = providers.put(ORG, SamlSource(document=metadata_xml()), ["example.com", "example.org"])
     assert name == f"org-{ORG}"
-    idp = client.describe_identity_provider(UserPoolId=pool, ProviderName=name)[
-        "IdentityProvider"
-    ]
+    idp = client.describe_identity_provider(UserPoolId=pool, ProviderName=name)["IdentityProvider"]
     assert idp["ProviderType"] == "SAML"
     assert idp["IdpIdentifiers"] == ["example.com", "example.org"]
     assert idp["AttributeMapping"] == ATTRIBUTE_MAPPING
@@ -148,7 +146,9 @@ def test_reconcile_restores_a_provider_another_writer_dropped(
     providers.put(ORG, SamlSource(document=metadata_xml()), ["example.com"])
     # A racing writer that read the client before ORG existed writes it back without it.
     client.update_user_pool_client(
-        UserPoolId=pool, ClientId=app, **{**CLIENT_SETTINGS, "SupportedIdentityProviders": ["COGNITO"]}
+        UserPoolId=pool,
+        ClientId=app,
+        **{**CLIENT_SETTINGS, "SupportedIdentityProviders": ["COGNITO"]},
     )
     providers.put(OTHER_ORG, SamlSource(document=metadata_xml()), ["other.com"])
     assert _client(cognito)["SupportedIdentityProviders"] == [
@@ -194,8 +194,7 @@ def test_unusable_metadata_is_refused_saying_why(document: str, says: str) -> No
 
 def test_external_entities_are_never_fetched() -> None:
     document = (
-        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-        "<x>&e;</x>"
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
     )
     with pytest.raises(InvalidSsoConfig, match="DTD"):
         parse_metadata(document, now=NOW)
@@ -220,7 +219,17 @@ def test_metadata_urls_that_are_not_plain_https_are_refused(url: object, says: s
 
 
 @pytest.mark.parametrize(
-    "address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "192.168.0.1", "::1", "fd00::1", "100.64.0.1", "::ffff:127.0.0.1"]
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "169.254.169.254",
+        "192.168.0.1",
+        "::1",
+        "fd00::1",
+        "100.64.0.1",
+        "::ffff:127.0.0.1",
+    ],
 )
 def test_metadata_urls_resolving_to_internal_addresses_are_refused(address: str) -> None:
     fetcher = MetadataFetcher(resolver=lambda host, port: [address])
@@ -301,7 +310,9 @@ def _request(**overrides: Any) -> SsoRequest:
 def test_configure_stores_settings_claims_domains_and_creates_the_idp(
     service: SsoConfigService, providers: SamlProviders
 ) -> None:
-    answer = service.configure(ORG, "admin-1", _request(email_domains=["Example.com", "example.org"]))
+    answer = service.configure(
+        ORG, "admin-1", _request(email_domains=["Example.com", "example.org"])
+    )
     assert answer["providerName"] == f"org-{ORG}"
     assert answer["emailDomains"] == ["example.com", "example.org"]
     assert answer["entityId"] == IDP_ENTITY
@@ -315,7 +326,7 @@ def test_a_domain_claimed_by_another_organisation_is_409_and_nothing_changes(
     service: SsoConfigService, providers: SamlProviders
 ) -> None:
     service.configure(OTHER_ORG, "admin-2", _request(email_domains=["example.com"]))
-    with pytest.raises(EmailDomainTaken, match="example.com"):
+    with pytest.raises(EmailDomainTaken, match=r"example\.com"):
         service.configure(ORG, "admin-1", _request(email_domains=["new.com", "example.com"]))
     assert service.settings(ORG) is None
     assert not providers.exists(ORG)

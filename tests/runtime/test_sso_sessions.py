@@ -128,7 +128,9 @@ def _token_call() -> dict[str, Any]:
 
 
 def _token_error(world: World, code: str) -> None:
-    world.oidc.add_client_error("create_token", service_error_code=code, http_status_code=400, expected_params=_token_call())
+    world.oidc.add_client_error(
+        "create_token", service_error_code=code, http_status_code=400, expected_params=_token_call()
+    )
 
 
 def _token_success(world: World, expires_in: int = 28800) -> None:
@@ -272,7 +274,11 @@ def test_role_credentials_come_from_get_role_credentials_with_the_token(world: W
                 "expiration": (_epoch(world) + 3600) * 1000,
             }
         },
-        {"accessToken": ACCESS_TOKEN, "accountId": "222233334444", "roleName": "AgentBuilderDeployer"},
+        {
+            "accessToken": ACCESS_TOKEN,
+            "accountId": "222233334444",
+            "roleName": "AgentBuilderDeployer",
+        },
     )
     session = world.service.deployment_session(ORG, SETTINGS, USER, region="eu-central-1")
     assert session is not None and session.region == "eu-central-1"
@@ -340,9 +346,7 @@ def test_tokens_never_reach_a_log_record(world: World, caplog: pytest.LogCapture
         },
     )
     world.service.deployment_session(ORG, SETTINGS, USER, region="eu-west-1")
-    logged = "\n".join(
-        f"{record.getMessage()} {record.__dict__}" for record in caplog.records
-    )
+    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
     assert caplog.records  # the flow does log: what it logs holds no secret
     for secret in (ACCESS_TOKEN, DEVICE_CODE, CLIENT_SECRET):
         assert secret not in logged

@@ -66,7 +66,9 @@ class IdentityCenter:
         self._client_in = client_in
 
     def register_client(self, region: str, name: str) -> OidcClient:
-        answer = self._call(region, "sso-oidc", "register_client", clientName=name, clientType="public")
+        answer = self._call(
+            region, "sso-oidc", "register_client", clientName=name, clientType="public"
+        )
         return OidcClient(
             client_id=answer["clientId"],
             client_secret=answer["clientSecret"],
@@ -173,7 +175,9 @@ class IdentityCenter:
     def _unavailable(operation: str, exc: Exception) -> SsoUnavailable:
         code = error_code(exc)
         logger.warning("identity center refused a call", operation=operation, error=code)
-        return SsoUnavailable(f"IAM Identity Center refused {operation} ({code}): check the SSO region and start URL")
+        return SsoUnavailable(
+            f"IAM Identity Center refused {operation} ({code}): check the SSO region and start URL"
+        )
 
 
 __all__ = [

@@ -49,9 +49,7 @@ def _public(address: str) -> bool:
 class _PinnedHttps(http.client.HTTPSConnection):
     """An HTTPS connection to one checked address, verifying the certificate for `host`."""
 
-    def __init__(
-        self, host: str, address: str, *, timeout: float, context: ssl.SSLContext
-    ) -> None:
+    def __init__(self, host: str, address: str, *, timeout: float, context: ssl.SSLContext) -> None:
         super().__init__(host, 443, timeout=timeout, context=context)
         self._address = address
         self._tls = context
@@ -80,7 +78,9 @@ class MetadataFetcher:
     def check_url(self, url: object) -> tuple[str, str]:
         """(host, path and query) of an acceptable URL; InvalidSsoConfig otherwise."""
         if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
-            raise InvalidSsoConfig(f"samlMetadataUrl must be an https URL of at most {MAX_URL_LENGTH} characters")
+            raise InvalidSsoConfig(
+                f"samlMetadataUrl must be an https URL of at most {MAX_URL_LENGTH} characters"
+            )
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -143,7 +143,7 @@ class MetadataFetcher:
                     )
         except InvalidSsoConfig:
             raise
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise InvalidSsoConfig(
                 f"samlMetadataUrl did not answer within {self._timeout:g} seconds"
             ) from None

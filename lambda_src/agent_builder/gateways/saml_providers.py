@@ -69,7 +69,7 @@ def writable_client_fields() -> frozenset[str]:
     """Fields DescribeUserPoolClient returns that UpdateUserPoolClient accepts."""
     import botocore.session
 
-    model = botocore.session.get_session().get_service_model("cognito-idp")
+    model: Any = botocore.session.get_session().get_service_model("cognito-idp")
     accepted = set(model.operation_model("UpdateUserPoolClient").input_shape.members)
     described = set(model.shape_for("UserPoolClientType").members)
     return frozenset((accepted & described) - set(CLIENT_KEYS))

@@ -115,9 +115,7 @@ class SsoRepository:
         stored = {**settings, "organizationId": organization_id, "version": version + 1}
         new_domains = list(stored["emailDomains"])
         old_domains = list(previous["emailDomains"]) if previous else []
-        condition = (
-            "#v = :v" if previous else f"attribute_not_exists({self._keys.partition})"
-        )
+        condition = "#v = :v" if previous else f"attribute_not_exists({self._keys.partition})"
         items: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -239,9 +237,7 @@ class SsoRepository:
             TableName=self._table, Item={**self._key(user_id, SESSION), **to_item(values)}
         )
 
-    def activate_session(
-        self, user_id: str, *, device_code: str, values: dict[str, Any]
-    ) -> bool:
+    def activate_session(self, user_id: str, *, device_code: str, values: dict[str, Any]) -> bool:
         """Replace the pending session that polled with the active one; False if the
         member started another flow (or dropped this one) meanwhile."""
         from botocore.exceptions import ClientError
@@ -259,7 +255,9 @@ class SsoRepository:
             raise
         return True
 
-    def update_poll(self, user_id: str, *, device_code: str, next_poll_at: float, interval: int) -> None:
+    def update_poll(
+        self, user_id: str, *, device_code: str, next_poll_at: float, interval: int
+    ) -> None:
         from botocore.exceptions import ClientError
 
         try:

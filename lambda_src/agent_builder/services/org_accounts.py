@@ -184,7 +184,9 @@ class OrgAccountService:
                 f"choose accountId: the organisation has {', '.join(sorted(connections))}"
             )
         if account_id not in connections:
-            raise OrgAccountNotFound(f"AWS account {account_id} is not connected to the organisation")
+            raise OrgAccountNotFound(
+                f"AWS account {account_id} is not connected to the organisation"
+            )
         return dict(connections[account_id])
 
     def disconnect(self, organization_id: str, admin_user_id: str, account_id: str) -> None:
@@ -194,8 +196,12 @@ class OrgAccountService:
                 account_id,
                 extra_items=self._audit(
                     organization_id,
-                    AuditEvent(admin_user_id, "org.account.disconnect", account_id=account_id,
-                               details={"via": "api"}),
+                    AuditEvent(
+                        admin_user_id,
+                        "org.account.disconnect",
+                        account_id=account_id,
+                        details={"via": "api"},
+                    ),
                 ),
             )
         except OrgAccountChanged:

@@ -126,9 +126,7 @@ class SsoConfigService:
         logger.info("sso configured", organization_id=organization_id, domains=len(domains))
         return view(stored)
 
-    def remove(
-        self, organization_id: str, *, extra_items: Sequence[dict[str, Any]] = ()
-    ) -> bool:
+    def remove(self, organization_id: str, *, extra_items: Sequence[dict[str, Any]] = ()) -> bool:
         """Delete the IdP, the settings and the domain claims; False if none existed."""
         previous = self._repo.settings(organization_id)
         self._providers.delete(organization_id)  # idempotent: also cleans a lone IdP

@@ -109,7 +109,9 @@ class SsoSessionService:
                 "status": PENDING,
                 "ssoRegion": region,
                 "deviceCode": self._cipher.encrypt(
-                    flow.device_code, purpose=DEVICE_CODE, organization_id=organization_id,
+                    flow.device_code,
+                    purpose=DEVICE_CODE,
+                    organization_id=organization_id,
                     user_id=user_id,
                 ),
                 "interval": flow.interval,
@@ -154,7 +156,9 @@ class SsoSessionService:
             stored_code, purpose=DEVICE_CODE, organization_id=organization_id, user_id=user_id
         )
         try:
-            answer = self._sso.create_token(region, self._client(organization_id, region), device_code)
+            answer = self._sso.create_token(
+                region, self._client(organization_id, region), device_code
+            )
         except InvalidClient:
             # The client this flow was started with is gone: the code cannot be redeemed.
             self._repo.delete_session(user_id)
@@ -170,8 +174,10 @@ class SsoSessionService:
                     "status": ACTIVE,
                     "ssoRegion": region,
                     "accessToken": self._cipher.encrypt(
-                        answer.access_token, purpose=ACCESS_TOKEN,
-                        organization_id=organization_id, user_id=user_id,
+                        answer.access_token,
+                        purpose=ACCESS_TOKEN,
+                        organization_id=organization_id,
+                        user_id=user_id,
                     ),
                     "expiresAt": token_expires,
                     "activatedAt": timeutil.iso(self._clock()),
@@ -224,8 +230,10 @@ class SsoSessionService:
             return None
         record = self._repo.session(user_id) or {}
         token = self._cipher.decrypt(
-            str(record["accessToken"]), purpose=ACCESS_TOKEN,
-            organization_id=organization_id, user_id=user_id,
+            str(record["accessToken"]),
+            purpose=ACCESS_TOKEN,
+            organization_id=organization_id,
+            user_id=user_id,
         )
         try:
             return self._sso.session(
@@ -248,8 +256,10 @@ class SsoSessionService:
             return OidcClient(
                 client_id=str(cached["clientId"]),
                 client_secret=self._cipher.decrypt(
-                    str(cached["clientSecret"]), purpose=CLIENT_SECRET,
-                    organization_id=organization_id, user_id=ORG_SUBJECT,
+                    str(cached["clientSecret"]),
+                    purpose=CLIENT_SECRET,
+                    organization_id=organization_id,
+                    user_id=ORG_SUBJECT,
                 ),
                 expires_at=int(cached["clientSecretExpiresAt"]),
             )
@@ -260,8 +270,10 @@ class SsoSessionService:
             {
                 "clientId": client.client_id,
                 "clientSecret": self._cipher.encrypt(
-                    client.client_secret, purpose=CLIENT_SECRET,
-                    organization_id=organization_id, user_id=ORG_SUBJECT,
+                    client.client_secret,
+                    purpose=CLIENT_SECRET,
+                    organization_id=organization_id,
+                    user_id=ORG_SUBJECT,
                 ),
                 "clientSecretExpiresAt": client.expires_at,
                 "expiresAt": client.expires_at,
