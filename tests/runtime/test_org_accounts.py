@@ -14,6 +14,7 @@ from agent_builder import wiring
 from agent_builder.errors import AccountAlreadyConnected, InvalidInput, OrgAccountNotFound
 from agent_builder.services.org_accounts import OrgAccountService
 from agent_builder.services.registration import NOT_VERIFIED_REASON
+from tests.runtime import test_registration
 from tests.runtime.sso_support import ORG, OTHER_ORG
 from tests.runtime.support import (
     CUSTOMER_REGION,
@@ -31,10 +32,9 @@ from tests.runtime.test_registration import (
     request,
     stack_status,
 )
-from tests.runtime.test_registration import (  # noqa: F401  (the fixture, by its own name)
-    cloudformation as _cloudformation_fixture,
-)
 
+# The registration tests' stand-in for CloudFormation's response URL, as a fixture here.
+cloudformation = test_registration.cloudformation
 ADMIN = "6f1d2c3b-0000-4000-8000-0000000ad111"
 SECOND_ACCOUNT = "333333333333"
 
@@ -60,6 +60,14 @@ def _org_request(
         **props,
     )
     return message
+
+
+def _register(service: OrgAccountService, *customers: Customer) -> dict[str, Any]:
+    """Onboard the organisation, then each account's StackSet stack registers."""
+    answer = service.onboarding(ORG, ADMIN, region=CUSTOMER_REGION)
+    for customer in customers:
+        deliver(_org_request("Create", customer, answer))
+    return answer
 
 
 @pytest.fixture
@@ -146,9 +154,7 @@ def test_many_accounts_register_with_the_one_token(
     second_customer: Customer,
     cloudformation: CloudFormation,
 ) -> None:
-    answer = service.onboarding(ORG, ADMIN, region=CUSTOMER_REGION)
-    deliver(_org_request("Create", customer, answer))
-    deliver(_org_request("Create", second_customer, answer))
+    _register(service, customer, second_customer)
     assert [sent.body["Status"] for sent in cloudformation.sent] == ["SUCCESS", "SUCCESS"]
     accounts = service.accounts(ORG)
     assert [a["accountId"] for a in accounts] == sorted([customer.account_id, SECOND_ACCOUNT])
@@ -195,9 +201,7 @@ def test_stack_deletion_disconnects_that_account_only(
     cloudformation: CloudFormation,
     aws_hooks: Hooks,
 ) -> None:
-    answer = service.onboarding(ORG, ADMIN, region=CUSTOMER_REGION)
-    deliver(_org_request("Create", customer, answer))
-    deliver(_org_request("Create", second_customer, answer))
+    answer = _register(service, customer, second_customer)
     stack_id = _org_request("Delete", second_customer, answer)["StackId"]
     aws_hooks(
         "before-call.cloudformation.DescribeStacks", stack_status("DELETE_IN_PROGRESS", stack_id)

@@ -262,8 +262,7 @@ def _activate(world: World) -> None:
     assert world.service.status(ORG, USER).status == "active"
 
 
-def test_role_credentials_come_from_get_role_credentials_with_the_token(world: World) -> None:
-    _activate(world)
+def _role_credentials(world: World) -> None:
     world.sso.add_response(
         "get_role_credentials",
         {
@@ -280,6 +279,11 @@ def test_role_credentials_come_from_get_role_credentials_with_the_token(world: W
             "roleName": "AgentBuilderDeployer",
         },
     )
+
+
+def test_role_credentials_come_from_get_role_credentials_with_the_token(world: World) -> None:
+    _activate(world)
+    _role_credentials(world)
     session = world.service.deployment_session(ORG, SETTINGS, USER, region="eu-central-1")
     assert session is not None and session.region == "eu-central-1"
     ecs = session.client("ecs")
@@ -334,17 +338,7 @@ def test_drop_forgets_the_session(world: World) -> None:
 def test_tokens_never_reach_a_log_record(world: World, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     _activate(world)
-    world.sso.add_response(
-        "get_role_credentials",
-        {
-            "roleCredentials": {
-                "accessKeyId": "ASIAEXAMPLE",
-                "secretAccessKey": "secret",
-                "sessionToken": "session",
-                "expiration": (_epoch(world) + 3600) * 1000,
-            }
-        },
-    )
+    _role_credentials(world)
     world.service.deployment_session(ORG, SETTINGS, USER, region="eu-west-1")
     logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
     assert caplog.records  # the flow does log: what it logs holds no secret

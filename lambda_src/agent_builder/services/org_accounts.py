@@ -43,6 +43,7 @@ from agent_builder.services.accounts import (
     ConnectionValidator,
     launch_stack_url,
     new_external_id,
+    registers_automatically,
     template_outdated,
     token_digest,
 )
@@ -135,8 +136,7 @@ class OrgAccountService:
         return self._onboarding_view(new_id or external_id, token, region)
 
     def _onboarding_view(self, external_id: str, token: str, region: str) -> dict[str, Any]:
-        topic_region = self._topic.split(":")[3] if self._topic.count(":") >= 5 else ""
-        automatic = region == topic_region
+        automatic = registers_automatically(self._topic, region)
         return {
             "externalId": external_id,
             "region": region,
