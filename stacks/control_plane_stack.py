@@ -21,9 +21,9 @@ from constructs.customer_registration import (
     launcher_role_arn,
     registration_topic_arn,
 )
+from constructs.enterprise_sso import grant_identity_providers, grant_token_use, sso_token_key
 from constructs.nag import acknowledge, nag_text
 from constructs.operational_alarms import OperationalAlarms
-from constructs.sso_token_key import grant_token_use, sso_token_key
 from constructs.time_limit import TimeLimit
 from stacks.config import PlatformConfig
 from stacks.function_environments import environments
@@ -257,7 +257,9 @@ class ControlPlaneStack(DeployedIdsStack):
         # Stop a task whose time-limit schedule could not be created (never leave one unlimited).
         self.cluster.grant(api, "ecs:StopTask")
         self.runner.grant_read_logs(api)
-        self._grant_enterprise_sso(api)
+        # Tier 3: the organisations' SAML IdPs, and the key of stored SSO tokens.
+        grant_identity_providers(api, self._identity.users.user_pool)
+        grant_token_use(self.sso_token_key, [api])
 
         events_role = self.task_events_function.role
         self.tables.grant_run_updates(events_role)
@@ -281,26 +283,3 @@ class ControlPlaneStack(DeployedIdsStack):
                 alarm_action=platform.alarm_action,
             )
         )
-
-    def _grant_enterprise_sso(self, api: iam.IRole) -> None:
-        """Tier 3: the organisations' SAML IdPs in the user pool, and the tokens' key.
-
-        IAM Identity Center's device flow (sso-oidc RegisterClient,
-        StartDeviceAuthorization, CreateToken) and sso:GetRoleCredentials are bearer APIs
-        without SigV4 (botocore: smithy.api#noAuth): no IAM permission exists or is needed.
-        """
-        api.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "cognito-idp:CreateIdentityProvider",
-                    "cognito-idp:UpdateIdentityProvider",
-                    "cognito-idp:DeleteIdentityProvider",
-                    "cognito-idp:DescribeIdentityProvider",
-                    "cognito-idp:ListIdentityProviders",
-                    "cognito-idp:DescribeUserPoolClient",
-                    "cognito-idp:UpdateUserPoolClient",
-                ],
-                resources=[self._identity.users.user_pool.user_pool_arn],
-            )
-        )
-        grant_token_use(self.sso_token_key, [api])

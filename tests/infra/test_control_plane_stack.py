@@ -533,7 +533,7 @@ def test_each_function_gets_exactly_the_environment_its_handler_reads(template: 
     found = environments_by_handler(template)
     expected = {f"{module}.handler": names for module, names in HANDLER_ENVIRONMENT.items()}
     assert set(found) == set(expected)
-    assert len(expected["handlers.api.handler"]) == 38
+    assert len(expected["handlers.api.handler"]) == 42
     for handler, names in expected.items():
         assert set(found[handler]) == names, handler
 

@@ -296,9 +296,9 @@ def _require(settings: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _iso(epoch: int) -> str:
-    from datetime import UTC
+    from datetime import UTC, timedelta
 
-    return timeutil.iso(datetime.fromtimestamp(epoch, tz=UTC))
+    return timeutil.iso(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=epoch))
 
 
 __all__ = ["SessionView", "SsoSessionService"]

@@ -1,11 +1,17 @@
-"""The KMS key that encrypts what the platform keeps of members' IAM Identity Center
-sessions (access tokens, device codes, the organisations' sso-oidc client secrets)."""
+"""Tier 3 in the control plane: the KMS key that encrypts what the platform keeps of
+members' IAM Identity Center sessions (access tokens, device codes, the organisations'
+sso-oidc client secrets), and the API's management of the organisations' SAML IdPs.
+
+IAM Identity Center's device flow (sso-oidc RegisterClient, StartDeviceAuthorization,
+CreateToken) and sso:GetRoleCredentials are bearer APIs without SigV4 (botocore's model:
+smithy.api#noAuth): no IAM permission exists for them or is granted."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
@@ -53,4 +59,32 @@ def grant_token_use(key: kms.Key, roles: Sequence[iam.IRole]) -> None:
     )
 
 
-__all__ = ["CONTEXT_KEYS", "PURPOSES", "grant_token_use", "sso_token_key"]
+# What gateways/saml_providers.py calls: the IdPs, and the web client it reads and writes.
+IDENTITY_PROVIDER_ACTIONS = (
+    "cognito-idp:CreateIdentityProvider",
+    "cognito-idp:UpdateIdentityProvider",
+    "cognito-idp:DeleteIdentityProvider",
+    "cognito-idp:DescribeIdentityProvider",
+    "cognito-idp:ListIdentityProviders",
+    "cognito-idp:DescribeUserPoolClient",
+    "cognito-idp:UpdateUserPoolClient",
+)
+
+
+def grant_identity_providers(grantee: iam.IGrantable, user_pool: cognito.IUserPool) -> None:
+    """The organisations' SAML IdPs in this user pool, nothing in any other pool."""
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=list(IDENTITY_PROVIDER_ACTIONS),
+        resource_arns=[user_pool.user_pool_arn],
+    )
+
+
+__all__ = [
+    "CONTEXT_KEYS",
+    "IDENTITY_PROVIDER_ACTIONS",
+    "PURPOSES",
+    "grant_identity_providers",
+    "grant_token_use",
+    "sso_token_key",
+]
