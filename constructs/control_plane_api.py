@@ -79,7 +79,8 @@ ACCESS_LOG_FORMAT = (
 
 
 class ControlPlaneApi(Construct):
-    """An HTTP API whose every route needs a Cognito JWT and goes to one function.
+    """An HTTP API whose every route needs a Cognito access token with `required_scope`
+    and goes to one function.
 
     The default stage writes JSON access logs and throttles the whole API, with a tighter
     limit on the routes ROUTES marks.
@@ -94,6 +95,7 @@ class ControlPlaneApi(Construct):
         handler: lambda_.IFunction,
         user_pool: cognito.IUserPool,
         user_pool_client: cognito.IUserPoolClient,
+        required_scope: str,
         allowed_origin: str,
         log_retention: logs.RetentionDays,
     ) -> None:
@@ -118,7 +120,11 @@ class ControlPlaneApi(Construct):
         integration = integrations.HttpLambdaIntegration("Api", handler)
         for route in ROUTES:
             self.http_api.add_routes(
-                path=route.path, methods=[apigw.HttpMethod(route.method)], integration=integration
+                path=route.path,
+                methods=[apigw.HttpMethod(route.method)],
+                integration=integration,
+                # Only access tokens carry it: an ID token is refused (401) on every route.
+                authorization_scopes=[required_scope],
             )
 
         self.access_logs = logs.LogGroup(

@@ -12,6 +12,15 @@ from constructs import Construct
 from constructs.python_function import PythonFunction
 
 CODE_EXCLUDES = ["requirements.txt", "*.md", "**/__pycache__", "**/*.pyc"]
+# The user pool's sign-up triggers (construct ids here): the Identity stack names them by
+# ARN before they exist, so their names are fixed (see function_name).
+PRE_SIGN_UP = "PreSignUp"
+POST_CONFIRMATION = "PostConfirmation"
+
+
+def function_name(prefix: str, construct_id: str) -> str:
+    """A control-plane function's name: `<prefix>-<construct id in lowercase>`."""
+    return f"{prefix}-{construct_id.lower()}"
 
 
 class ControlPlaneFunctions(Construct):
@@ -58,7 +67,7 @@ class ControlPlaneFunctions(Construct):
         function = PythonFunction(
             self,
             construct_id,
-            function_name=f"{self._prefix}-{construct_id.lower()}",
+            function_name=function_name(self._prefix, construct_id),
             description=description,
             handler=handler,
             code=self.code,

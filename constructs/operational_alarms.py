@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigatewayv2 as apigw
@@ -31,14 +31,17 @@ class OperationalAlarms(Construct):
         api: apigw.IHttpApi,
         tables: Mapping[str, dynamodb.ITable],
         alarm_action: cloudwatch.IAlarmAction,
+        errors_expected: Collection[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarms: list[cloudwatch.Alarm] = []
         for name, function in functions.items():
-            for metric, what in (
-                (function.metric_errors(), "Errors"),
-                (function.metric_throttles(), "Throttles"),
-            ):
+            metrics = [(function.metric_errors(), "Errors")]
+            if name in errors_expected:
+                # Its errors are answers (the pre sign-up trigger refuses a sign-up by
+                # raising): an alarm would page on every refused address. Throttles stay.
+                metrics = []
+            for metric, what in (*metrics, (function.metric_throttles(), "Throttles")):
                 self._alarm(
                     f"{name}{what}",
                     metric.with_(period=PERIOD, statistic="Sum"),

@@ -2,21 +2,68 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, SecretValue
 from aws_cdk import aws_cognito as cognito
 
 from constructs import Construct
 from constructs.nag import acknowledge
 
+# An identity provider made for the pool once it exists: (scope, pool) -> the provider.
+IdentityProviderFactory = Callable[
+    [Construct, cognito.IUserPool], cognito.IUserPoolIdentityProvider
+]
+# The API's one scope: access tokens carry `<identifier>/<API_SCOPE>`, ID tokens no scope.
+API_SCOPE = "api"
+
+
+def api_resource_server_identifier(prefix: str) -> str:
+    """The resource server's identifier; `<identifier>/api` is the scope the API requires."""
+    return f"{prefix}-api"
+
+
+def google_identity_provider(*, client_id: str, secret_name: str) -> IdentityProviderFactory:
+    """Google sign-in; the client secret is a dynamic reference to the Secrets Manager
+    secret `secret_name` (a plain-string secret), resolved by CloudFormation at deploy."""
+
+    def build(scope: Construct, pool: cognito.IUserPool) -> cognito.IUserPoolIdentityProvider:
+        return cognito.UserPoolIdentityProviderGoogle(
+            scope,
+            "Google",
+            user_pool=pool,
+            client_id=client_id,
+            client_secret_value=SecretValue.secrets_manager(secret_name),
+            scopes=["openid", "email", "profile"],
+            attribute_mapping=cognito.AttributeMapping(
+                email=cognito.ProviderAttribute.GOOGLE_EMAIL,
+                email_verified=cognito.ProviderAttribute.GOOGLE_EMAIL_VERIFIED,
+                fullname=cognito.ProviderAttribute.GOOGLE_NAME,
+                profile_picture=cognito.ProviderAttribute.GOOGLE_PICTURE,
+            ),
+        )
+
+    return build
+
+
+@dataclass(frozen=True)
+class SignUpTriggers:
+    """The ARNs of the pre sign-up and post confirmation functions (built in another stack,
+    so given as ARNs: Cognito stores them and invokes them when a user signs up)."""
+
+    pre_sign_up: str
+    post_confirmation: str
+
 
 class AgentBuilderUserPool(Construct):
     """Email sign-in with a strong password policy, and an authorization-code + PKCE client.
 
-    Identity providers (Google, GitHub through an OIDC bridge, enterprise SAML) are
-    passed in; the client lists them as supported once they exist, so adding one is a
-    constructor argument, not a change here.
+    Identity providers (Google, GitHub through an OIDC bridge) are passed in as factories
+    the construct calls with the pool; the client lists them as supported and waits for
+    them, so adding one is a constructor argument, not a change here. Enterprise SAML IdPs
+    are added at runtime. The client asks for the API's scope (a resource server), so its
+    access tokens open the API and its ID tokens do not.
     """
 
     def __init__(
@@ -27,7 +74,8 @@ class AgentBuilderUserPool(Construct):
         prefix: str,
         callback_urls: Sequence[str],
         logout_urls: Sequence[str],
-        identity_providers: Sequence[cognito.IUserPoolIdentityProvider] = (),
+        identity_providers: Sequence[IdentityProviderFactory] = (),
+        triggers: SignUpTriggers | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -79,8 +127,25 @@ class AgentBuilderUserPool(Construct):
             "The Plus feature plan bills per monthly active user for threat protection; the "
             "platform deliberately runs on Lite (see COG3) and caps abuse with quotas instead.",
         )
-        for provider in identity_providers:
-            self.user_pool.register_identity_provider(provider)
+        if triggers is not None:
+            pool = self.user_pool.node.default_child
+            assert isinstance(pool, cognito.CfnUserPool)
+            pool.lambda_config = cognito.CfnUserPool.LambdaConfigProperty(
+                pre_sign_up=triggers.pre_sign_up, post_confirmation=triggers.post_confirmation
+            )
+        providers = [build(self, self.user_pool) for build in identity_providers]
+        self.identity_providers = providers
+
+        self.api_scope = cognito.ResourceServerScope(
+            scope_name=API_SCOPE, scope_description="Call the agent-builder HTTP API"
+        )
+        self.resource_server = self.user_pool.add_resource_server(
+            "Api",
+            identifier=api_resource_server_identifier(prefix),
+            user_pool_resource_server_name=f"{prefix}-api",
+            scopes=[self.api_scope],
+        )
+        self.api_scope_name = f"{api_resource_server_identifier(prefix)}/{API_SCOPE}"
 
         self.domain = self.user_pool.add_domain(
             "HostedUi",
@@ -89,8 +154,7 @@ class AgentBuilderUserPool(Construct):
         )
         supported = [cognito.UserPoolClientIdentityProvider.COGNITO]
         supported += [
-            cognito.UserPoolClientIdentityProvider.custom(p.provider_name)
-            for p in identity_providers
+            cognito.UserPoolClientIdentityProvider.custom(p.provider_name) for p in providers
         ]
         self.client = self.user_pool.add_client(
             "WebClient",
@@ -103,6 +167,7 @@ class AgentBuilderUserPool(Construct):
                     cognito.OAuthScope.OPENID,
                     cognito.OAuthScope.EMAIL,
                     cognito.OAuthScope.PROFILE,
+                    cognito.OAuthScope.resource_server(self.resource_server, self.api_scope),
                 ],
                 callback_urls=list(callback_urls),
                 logout_urls=list(logout_urls),
@@ -114,3 +179,6 @@ class AgentBuilderUserPool(Construct):
             id_token_validity=Duration.hours(1),
             refresh_token_validity=Duration.days(30),
         )
+        for provider in providers:
+            # The client names each provider: CloudFormation must create them first.
+            self.client.node.add_dependency(provider)

@@ -17,14 +17,19 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
 from local_mode.assembly import CDK_OUT, TemplateError, context_overrides, synthesize
-from local_mode.platform import LocalPlatform, Options
+from local_mode.platform import ClaimsProvider, LocalPlatform, Options
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None, *, claims_providers: Mapping[str, ClaimsProvider] | None = None
+) -> int:
+    """`claims_providers`: extra `/_local/sign-in` providers (name -> claims for an e-mail),
+    e.g. `github` from the OIDC bridge's GitHub stand-in."""
     parser = argparse.ArgumentParser(prog="python -m local_mode", description=__doc__)
     parser.add_argument(
         "--cdk-out",
@@ -69,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             except (TemplateError, ValueError) as exc:
                 print(f"local mode: {exc}", file=sys.stderr)
                 return 2
-        platform = LocalPlatform(Options.from_environment(cdk_out))
+        platform = LocalPlatform(
+            Options.from_environment(cdk_out), claims_providers=claims_providers
+        )
         try:
             platform.start()
         except TemplateError as exc:
@@ -86,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  embedded AWS    {platform.emulator.endpoint}   (region {platform.options.region})\n"
             f"  try it          TOKEN=$(curl -s -X POST {api}/_local/sign-in -d "
             f'\'{{"email":"me@example.com"}}\' | python3 -c \'import json,sys;'
-            f'print(json.load(sys.stdin)["idToken"])\') && curl -s -H "Authorization: Bearer '
+            f'print(json.load(sys.stdin)["accessToken"])\') && curl -s -H "Authorization: Bearer '
             f'$TOKEN" {api}/me\n'
             f"  stop            Ctrl-C\n",
             flush=True,

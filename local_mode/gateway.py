@@ -44,6 +44,7 @@ class Route:
     method: str
     path: str
     authorized: bool
+    scopes: tuple[str, ...] = ()  # AuthorizationScopes: one of them must be in the token
 
     @property
     def key(self) -> str:
@@ -98,13 +99,22 @@ class ApiDefinition:
         return max(matches, key=lambda match: match[0].literal_segments)
 
 
+class SignInRefused(Exception):
+    """`/_local/sign-in` cannot sign this person in: a 4xx with a code that says why."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
 class LocalServices:
     """What the /_local/ routes do; built by __main__ from the emulator."""
 
     def __init__(
         self,
         *,
-        sign_in: Callable[[str], dict[str, Any]],
+        sign_in: Callable[[str, str | None], dict[str, Any]],
         openapi_path: Path,
         deliver_sns: Callable[[str, dict[str, Any]], None],
         info: Callable[[], dict[str, Any]],
@@ -145,7 +155,7 @@ class Gateway:
         if route.authorized:
             try:
                 claims = self.verifier.verify(
-                    request.headers.get(self.verifier.authorizer.identity_header)
+                    request.headers.get(self.verifier.authorizer.identity_header), route.scopes
                 )
             except Unauthorized as exc:
                 answer = Answer.message(HTTPStatus.UNAUTHORIZED, "Unauthorized")
@@ -298,11 +308,22 @@ class Gateway:
         except ValueError:
             document = None
         email = document.get("email") if isinstance(document, dict) else None
+        provider = document.get("provider") if isinstance(document, dict) else None
         if not isinstance(email, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
             return Answer.local_error(
-                HTTPStatus.BAD_REQUEST, "VALIDATION_ERROR", 'send {"email": "you@example.com"}'
+                HTTPStatus.BAD_REQUEST,
+                "VALIDATION_ERROR",
+                'send {"email": "you@example.com", "provider"?: "google" | "github" | '
+                '"org-<organizationId>"}',
             )
-        return Answer.json(HTTPStatus.OK, self.local.sign_in(email.strip().lower()))
+        if provider is not None and not isinstance(provider, str):
+            return Answer.local_error(
+                HTTPStatus.BAD_REQUEST, "VALIDATION_ERROR", "provider must be a string"
+            )
+        try:
+            return Answer.json(HTTPStatus.OK, self.local.sign_in(email.strip(), provider))
+        except SignInRefused as exc:
+            return Answer.local_error(exc.status, exc.code, str(exc))
 
     def _sns(self, topic: str, body: bytes) -> Answer:
         try:
@@ -476,5 +497,8 @@ def api_definition(resolver: Any, stack: Any) -> tuple[ApiDefinition, dict[str, 
                     f"route {properties['RouteKey']}: only JWT authorizers are emulated"
                 )
             jwt = authorizer
-        routes.append(Route(method=method, path=path, authorized=authorized))
+        scopes = tuple(
+            str(s) for s in resolver.resolve(stack, properties.get("AuthorizationScopes") or [])
+        )
+        routes.append(Route(method=method, path=path, authorized=authorized, scopes=scopes))
     return ApiDefinition(routes=routes, cors=cors, api_id="local", account_id=""), jwt

@@ -85,16 +85,28 @@ class LocalMode:
             body=json.loads(raw) if raw else None,
         )
 
-    def sign_in(self, email: str) -> str:
-        answer = self.request("POST", "/_local/sign-in", body={"email": email})
+    def sign_in(self, email: str, provider: str | None = None) -> str:
+        """The access token (what the API takes) of `email` signed in with e-mail or
+        through `provider`."""
+        return str(self.sign_in_tokens(email, provider)["accessToken"])
+
+    def sign_in_tokens(self, email: str, provider: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"email": email}
+        if provider is not None:
+            body["provider"] = provider
+        answer = self.request("POST", "/_local/sign-in", body=body)
         assert answer.status == 200, answer.body
-        return str(answer.body["idToken"])
+        return dict(answer.body)
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-def start_local_mode(log_path: Path, *context: str, **env_overrides: str) -> LocalMode:
+def start_local_mode(
+    log_path: Path, *context: str, module: str = "local_mode", **env_overrides: str
+) -> LocalMode:
+    """`python -m <module>`: local_mode, or a module that calls local_mode.__main__.main
+    with claims providers of its own (tests/e2e)."""
     aws_port, api_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -108,7 +120,7 @@ def start_local_mode(log_path: Path, *context: str, **env_overrides: str) -> Loc
     }
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
-    args = [sys.executable, "-m", "local_mode"]
+    args = [sys.executable, "-m", module]
     for pair in context:
         args += ["-c", pair]
     log = log_path.open("wb")

@@ -2,8 +2,11 @@
 
 Issuer and audience come from the template's AWS::ApiGatewayV2::Authorizer
 (JwtConfiguration), resolved to the local pool and client; the keys from the
-emulator's JWKS endpoint (the same path Cognito serves them on). A failure says why
-in `www-authenticate`, as API Gateway does.
+emulator's JWKS endpoint (the same path Cognito serves them on); the scopes a route
+requires from its AuthorizationScopes. A route with scopes takes only an access token
+(`token_use` access, `client_id` the web client) whose `scope` holds one of them: an ID
+token, which carries no scope, is refused there as API Gateway refuses it. A failure
+says why in `www-authenticate`, as API Gateway does.
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ class JwtVerifier:
                     self._keys = KeySet.import_key_set(json.loads(response.read()))
             return self._keys
 
-    def verify(self, header_value: str | None) -> dict[str, Any]:
+    def verify(
+        self, header_value: str | None, required_scopes: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         """The token's claims if it passes every check; Unauthorized otherwise."""
         if not header_value or not header_value.strip():
             raise Unauthorized("no token")
@@ -75,7 +80,18 @@ class JwtVerifier:
         if not isinstance(claims, dict):
             raise Unauthorized("the token claims are not an object")
         self._check_claims(claims)
+        if required_scopes:
+            self._check_scopes(claims, required_scopes)
         return claims
+
+    def _check_scopes(self, claims: dict[str, Any], required: tuple[str, ...]) -> None:
+        if claims.get("token_use") != "access":
+            raise Unauthorized("the route needs an access token")
+        if claims.get("client_id") not in self.authorizer.audience:
+            raise Unauthorized("the access token was not issued to the web client")
+        granted = str(claims.get("scope", "")).split()
+        if not any(scope in granted for scope in required):
+            raise Unauthorized(f"the token does not have the required scope ({' '.join(required)})")
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
         now = time.time()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
-import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,9 @@ from local_mode.assembly import (
     stack_with_handler,
 )
 from local_mode.emulator import DEFAULT_ACCOUNT_ID, MotoEmulator, Provisioner
+from local_mode.federation import OIDC_SCOPES, CognitoStandIn, install_link_provider_stand_in
 from local_mode.functions import Functions, function_specs, shared_environment
-from local_mode.gateway import Gateway, LocalServices, api_definition
+from local_mode.gateway import Gateway, LocalServices, SignInRefused, api_definition
 from local_mode.http_server import serve
 from local_mode.identity_center import IdentityCenterStandIn
 from local_mode.jwt_check import Authorizer, JwtVerifier
@@ -44,6 +47,12 @@ from local_mode.task_executor import TaskExecutor
 from local_mode.templates import Resolver
 
 OPENAPI = ROOT / "dist" / "openapi.json"
+
+# A claims provider: e-mail -> the ID-token claims its IdP would send for that person
+# ({sub, email, email_verified, name, picture}); `/_local/sign-in {"provider": name}`.
+ClaimsProvider = Callable[[str], Mapping[str, Any]]
+# /_local/sign-in's provider names -> the IdP's ProviderName in the user pool.
+PROVIDER_NAMES = {"google": "Google", "github": "GitHub"}
 
 log = logging.getLogger("local_mode")
 
@@ -92,8 +101,15 @@ def ensure_port_free(port: int, what: str) -> None:
 
 
 class LocalPlatform:
-    def __init__(self, options: Options) -> None:
+    def __init__(
+        self, options: Options, *, claims_providers: Mapping[str, ClaimsProvider] | None = None
+    ) -> None:
         self.options = options
+        # `google` is fabricated here unless one is given; `github` needs one (the bridge's).
+        self.claims_providers: dict[str, ClaimsProvider] = {
+            "google": google_claims,
+            **(claims_providers or {}),
+        }
         self.account_id = DEFAULT_ACCOUNT_ID
         self.emulator = MotoEmulator(options.aws_port, options.region)
         self.api_url = f"http://127.0.0.1:{options.api_port}"
@@ -114,6 +130,7 @@ class LocalPlatform:
         platform_stacks = dependency_closure(stacks, api_stack)
 
         self.emulator.start()
+        install_link_provider_stand_in()
         provisioner = Provisioner(self.emulator, self.account_id)
         self.resolver = resolver = Resolver(
             platform_stacks, provisioner, region=options.region, account_id=self.account_id
@@ -156,6 +173,11 @@ class LocalPlatform:
             raise TemplateError("the HTTP API has no JWT authorizer with issuer and audience")
         self.user_pool_id = issuer.rsplit("/", 1)[-1]
         self.client_id = audience[0]
+        self.cognito = CognitoStandIn(
+            self.account_id, options.region, self.user_pool_id, self.client_id
+        )
+        self.api_scopes = tuple(sorted({s for route in api.routes for s in route.scopes}))
+        self.sign_up_triggers = self._sign_up_triggers(specs)
         source = str((jwt.get("IdentitySource") or ["$request.header.Authorization"])[0])
         header = source.removeprefix("$request.header.").lower()
         verifier = JwtVerifier(
@@ -357,38 +379,147 @@ class LocalPlatform:
 
     # ---- what /_local/ does ---------------------------------------------------------
 
-    def sign_in(self, email: str) -> dict[str, Any]:
-        """A real, emulator-signed token for `email`, creating the user if needed."""
-        cognito = self.emulator.client("cognito-idp")
-        try:
-            cognito.admin_get_user(UserPoolId=self.user_pool_id, Username=email)
-        except cognito.exceptions.UserNotFoundException:
-            cognito.admin_create_user(
-                UserPoolId=self.user_pool_id,
-                Username=email,
-                UserAttributes=[
-                    {"Name": "email", "Value": email},
-                    {"Name": "email_verified", "Value": "true"},
-                ],
-                MessageAction="SUPPRESS",
-            )
-        # A fresh password each time: nobody needs to know it, the token is the point.
-        password = f"{secrets.token_urlsafe(16)}Aa1!"
-        cognito.admin_set_user_password(
-            UserPoolId=self.user_pool_id, Username=email, Password=password, Permanent=True
+    def _sign_up_triggers(self, specs: dict[str, Any]) -> dict[str, str]:
+        """The pool's LambdaConfig (as the template set it) -> the handlers it names."""
+        config = (
+            self.emulator.client("cognito-idp")
+            .describe_user_pool(UserPoolId=self.user_pool_id)["UserPool"]
+            .get("LambdaConfig")
+            or {}
         )
-        result = cognito.admin_initiate_auth(
-            UserPoolId=self.user_pool_id,
-            ClientId=self.client_id,
-            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": email, "PASSWORD": password},
-        )["AuthenticationResult"]
-        return {
-            "idToken": result["IdToken"],
-            "accessToken": result["AccessToken"],
-            "expiresIn": result["ExpiresIn"],
-            "tokenType": "Bearer",
+        by_name = {spec.name: handler for handler, spec in specs.items()}
+        triggers = {}
+        for trigger in ("PreSignUp", "PostConfirmation"):
+            arn = str(config.get(trigger, ""))
+            if arn:
+                name = arn.rsplit(":", 1)[-1]
+                if name not in by_name:
+                    raise TemplateError(f"the user pool's {trigger} trigger {name} is no function")
+                triggers[trigger] = by_name[name]
+        return triggers
+
+    def _trigger(
+        self, trigger: str, source: str, username: str, attributes: dict[str, str]
+    ) -> None:
+        """Invoke the pool's trigger as Cognito does; a failure refuses the sign-in with
+        Cognito's own wording ("PreSignUp failed with error ...")."""
+        handler = self.sign_up_triggers.get(trigger)
+        if handler is None:
+            return
+        event = {
+            "version": "1",
+            "region": self.options.region,
+            "userPoolId": self.user_pool_id,
+            "userName": username,
+            "callerContext": {"awsSdkVersion": "local-mode", "clientId": self.client_id},
+            "triggerSource": source,
+            "request": {"userAttributes": attributes, "validationData": None},
+            "response": {}
+            if trigger == "PostConfirmation"
+            else {"autoConfirmUser": False, "autoVerifyEmail": False, "autoVerifyPhone": False},
         }
+        try:
+            self.functions.invoke(handler, event)
+        except Exception as exc:
+            log.info("%s refused the sign-in: %s", trigger, exc)
+            raise SignInRefused(
+                HTTPStatus.BAD_REQUEST, "SIGN_UP_REFUSED", f"{trigger} failed with error {exc}."
+            ) from exc
+
+    def sign_in(self, email: str, provider: str | None = None) -> dict[str, Any]:
+        """Tokens as the hosted sign-in page gives them, for `email` signing in with
+        e-mail (no provider) or through `provider`, through the pool's triggers."""
+        if provider is None:
+            return self._sign_in_with_email(email.strip().lower())
+        return self._sign_in_federated(provider, email.strip())
+
+    def _scopes(self) -> tuple[str, ...]:
+        return (*OIDC_SCOPES, *self.api_scopes)
+
+    def _sign_in_with_email(self, email: str) -> dict[str, Any]:
+        """A self sign-up confirmed with the e-mailed code, on first sign-in."""
+        cognito = self.emulator.client("cognito-idp")
+        users = cognito.list_users(UserPoolId=self.user_pool_id, Filter=f'email = "{email}"')
+        native = [u for u in users["Users"] if u.get("UserStatus") != "EXTERNAL_PROVIDER"]
+        if native:
+            return self.cognito.tokens(native[0]["Username"], self._scopes())
+        self._trigger("PreSignUp", "PreSignUp_SignUp", email, {"email": email})
+        created = cognito.admin_create_user(
+            UserPoolId=self.user_pool_id,
+            Username=email,
+            UserAttributes=[
+                {"Name": "email", "Value": email},
+                {"Name": "email_verified", "Value": "true"},
+            ],
+            MessageAction="SUPPRESS",
+        )["User"]
+        attributes = {a["Name"]: a["Value"] for a in created["Attributes"]}
+        self._trigger(
+            "PostConfirmation",
+            "PostConfirmation_ConfirmSignUp",
+            created["Username"],
+            {**attributes, "cognito:user_status": "CONFIRMED"},
+        )
+        return self.cognito.tokens(created["Username"], self._scopes())
+
+    def _claims(self, provider: str, email: str) -> tuple[str, Mapping[str, Any]]:
+        """The IdP's ProviderName and the claims it sends for `email`."""
+        if provider.startswith("org-"):
+            if not self.cognito.has_identity_provider(provider):
+                raise SignInRefused(
+                    HTTPStatus.NOT_FOUND,
+                    "IDENTITY_PROVIDER_NOT_FOUND",
+                    f"the user pool has no identity provider {provider}: configure the "
+                    "organisation's SSO first (PUT /org/sso)",
+                )
+            return provider, saml_claims(email)
+        claims = self.claims_providers.get(provider)
+        if claims is None:
+            if provider == "github":
+                raise SignInRefused(
+                    HTTPStatus.BAD_REQUEST,
+                    "PROVIDER_NOT_CONFIGURED",
+                    "GitHub sign-in is not configured (the OIDC bridge provides it)",
+                )
+            raise SignInRefused(
+                HTTPStatus.BAD_REQUEST,
+                "VALIDATION_ERROR",
+                f"unknown provider {provider!r}: google, github or org-<organizationId>",
+            )
+        return PROVIDER_NAMES.get(provider, provider), claims(email)
+
+    def _sign_in_federated(self, provider: str, email: str) -> dict[str, Any]:
+        name, claims = self._claims(provider, email)
+        subject = str(claims.get("sub") or "")
+        if not subject:
+            raise SignInRefused(
+                HTTPStatus.BAD_GATEWAY, "PROVIDER_ERROR", f"{provider} sent no subject (sub)"
+            )
+        linked = self.cognito.linked_user(name, subject)
+        if linked is not None:
+            return self.cognito.tokens(linked, self._scopes())
+        if self.cognito.federated_user(name, subject) is not None:
+            return self.cognito.tokens(f"{name}_{subject}", self._scopes())
+        attributes = {
+            key: ("true" if value else "false") if isinstance(value, bool) else str(value)
+            for key, value in claims.items()
+            if key in ("email", "email_verified", "name", "picture") and value is not None
+        }
+        username = f"{name}_{subject}"
+        self._trigger("PreSignUp", "PreSignUp_ExternalProvider", username, attributes)
+        linked = self.cognito.linked_user(name, subject)
+        if linked is not None:
+            # Cognito ends this first sign-in with "Already found an entry for username";
+            # signing in again resolves the link, which is what happens here at once.
+            return self.cognito.tokens(linked, self._scopes())
+        user = self.cognito.create_federated_user(name, subject, attributes)
+        self._trigger(
+            "PostConfirmation",
+            "PostConfirmation_ConfirmSignUp",
+            username,
+            {**attributes, "sub": user.id, "cognito:user_status": "EXTERNAL_PROVIDER"},
+        )
+        return self.cognito.tokens(username, self._scopes())
 
     def deliver_sns(self, function: str, message: dict[str, Any]) -> None:
         handler = self.sns_routes.get(function)
@@ -431,3 +562,24 @@ class LocalPlatform:
         if hasattr(self, "bus"):
             self.bus.stop()
         self.emulator.stop()
+
+
+def google_claims(email: str) -> dict[str, Any]:
+    """What Google sends for `email` (local mode's fabrication): a stable numeric subject
+    per address, the address verified."""
+    address = email.strip().lower()
+    digest = int(hashlib.sha256(address.encode()).hexdigest()[:16], 16)
+    return {
+        "sub": str(10**20 + digest % 10**20),
+        "email": address,
+        "email_verified": True,
+        "name": address.split("@", 1)[0],
+        "picture": "https://lh3.googleusercontent.com/a/local-mode",
+    }
+
+
+def saml_claims(email: str) -> dict[str, Any]:
+    """What an organisation's SAML IdP (IAM Identity Center) asserts: the address as the
+    subject and e-mail, no `email_verified` (SAML has none), so it is never linked."""
+    address = email.strip()
+    return {"sub": address.lower(), "email": address, "name": address.split("@", 1)[0]}

@@ -1,9 +1,9 @@
 """Runtime benchmark (make bench-runtime): python scripts/bench_runtime.py
 
-(a) Cold import of the API handler module against a bare `import boto3`: the median of
-    5 fresh interpreters each, alternating, timed inside the interpreter around the
-    import alone (interpreter start-up is the same for both and left out). Target: the
-    ratio is at most 2.0.
+(a) Cold import of the API handler module, and of the sign-up triggers' module
+    (handlers.sign_up), against a bare `import boto3`: the median of 5 fresh interpreters
+    each, alternating, timed inside the interpreter around the import alone (interpreter
+    start-up is the same for both and left out). Target: each ratio is at most 1.5.
 (b) AWS calls one test launch makes, counted with a botocore `before-call` hook on the
     session the functions' client factory uses, against moto. Target: at most 6. The
     launch is audited (AUDIT_TABLE set; its record is checked after counting).
@@ -24,7 +24,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_SRC = ROOT / "lambda_src"
 RUNS = 5
-MAX_IMPORT_RATIO = 2.0
+MAX_IMPORT_RATIO = 1.5
+# Handler modules whose cold import is measured (the API's first: its figures come first).
+HANDLER_MODULES = ("handlers.api", "handlers.sign_up")
 MAX_LAUNCH_CALLS = 6
 
 TIMED_IMPORT = (
@@ -48,17 +50,17 @@ def time_import(module: str) -> float:
     return float(result.stdout)
 
 
-def import_ratio() -> tuple[float, float, float, float]:
+def import_ratio(module: str = "handlers.api") -> tuple[float, float, float, float]:
     # One warm-up of each so both read the same (file-system cached) files.
     time_import("boto3")
-    time_import("handlers.api")
+    time_import(module)
     boto3_times: list[float] = []
     api_times: list[float] = []
     both_times: list[float] = []
     for _ in range(RUNS):
         boto3_times.append(time_import("boto3"))
-        api_times.append(time_import("handlers.api"))
-        both_times.append(time_import("handlers.api, boto3"))
+        api_times.append(time_import(module))
+        both_times.append(time_import(f"{module}, boto3"))
     boto3_median = statistics.median(boto3_times)
     api_median = statistics.median(api_times)
     return boto3_median, api_median, api_median / boto3_median, statistics.median(both_times)
@@ -170,23 +172,25 @@ def launch_calls() -> Counter[str]:
 
 
 def main() -> int:
-    boto3_median, api_median, ratio, both_median = import_ratio()
+    missed = []
     print(f"(a) cold import, median of {RUNS} fresh interpreters each:")
-    print(f"    import boto3          {boto3_median * 1000:7.1f} ms")
-    print(f"    import handlers.api   {api_median * 1000:7.1f} ms")
-    print(f"    ratio                 {ratio:7.2f}  (target <= {MAX_IMPORT_RATIO})")
-    # handlers.api defers boto3 to the first client; the first request pays for it.
-    print(
-        f"    handlers.api + boto3  {both_median * 1000:7.1f} ms  ({both_median / boto3_median:.2f}x, for information)"
-    )
+    for module in HANDLER_MODULES:
+        boto3_median, median, ratio, both_median = import_ratio(module)
+        print(f"    import boto3          {boto3_median * 1000:7.1f} ms")
+        print(f"    import {module:<15}{median * 1000:7.1f} ms")
+        print(f"    ratio                 {ratio:7.2f}  (target <= {MAX_IMPORT_RATIO})")
+        # The handlers defer boto3 to the first client; the first invocation pays for it.
+        print(
+            f"    {module} + boto3  {both_median * 1000:7.1f} ms  "
+            f"({both_median / boto3_median:.2f}x, for information)"
+        )
+        if ratio > MAX_IMPORT_RATIO:
+            missed.append(f"{module} import ratio {ratio:.2f} > {MAX_IMPORT_RATIO}")
     calls = launch_calls()
     total = sum(calls.values())
     print(f"(b) AWS calls for one test launch: {total}  (target <= {MAX_LAUNCH_CALLS})")
     for name, number in calls.items():
         print(f"    {number} x {name}")
-    missed = []
-    if ratio > MAX_IMPORT_RATIO:
-        missed.append(f"import ratio {ratio:.2f} > {MAX_IMPORT_RATIO}")
     if total > MAX_LAUNCH_CALLS:
         missed.append(f"{total} AWS calls > {MAX_LAUNCH_CALLS}")
     if missed:

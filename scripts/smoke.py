@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api", required=True, help="the ApiUrl output (or local mode's URL)")
-    parser.add_argument("--token", required=True, help="a Cognito token the API accepts")
+    parser.add_argument(
+        "--token", required=True, help="a Cognito access token (the API refuses ID tokens)"
+    )
     parser.add_argument("--model", default=context["allowedModels"][0])
     parser.add_argument(
         "--wait", type=float, default=(int(context["maxTestMinutes"]) + 2) * 60, help="seconds"

@@ -39,6 +39,10 @@ _ORIGIN = re.compile(
 _LOCAL_ORIGIN = re.compile(r"^http://(localhost|127\.0\.0\.1)(:\d+)?$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+# Sign-in (issue 11): the Google OAuth client id, a Secrets Manager secret name, mail domains.
+_GOOGLE_CLIENT_ID = re.compile(r"^[0-9A-Za-z-]+\.apps\.googleusercontent\.com$")
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_MAIL_DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
 
 class ConfigError(ValueError):
@@ -68,6 +72,9 @@ class PlatformConfig:
     production_domain: str
     template_version: str
     platform_account_id: str | None
+    google_client_id: str | None
+    google_client_secret_name: str | None
+    blocked_email_domains: tuple[str, ...]
 
     @property
     def prefix(self) -> str:
@@ -146,6 +153,8 @@ class PlatformConfig:
             platform_account_id=_optional_str(
                 get, "platformAccountId", _ACCOUNT_ID, "a 12-digit AWS account id, or empty"
             ),
+            **_google(get),
+            blocked_email_domains=_domains(get, "blockedEmailDomains"),
         )
 
     def as_context(self) -> dict[str, Any]:
@@ -180,6 +189,9 @@ _CONTEXT_KEYS = {
     "production_domain": "productionDomain",
     "template_version": "templateVersion",
     "platform_account_id": "platformAccountId",
+    "google_client_id": "googleClientId",
+    "google_client_secret_name": "googleClientSecretName",
+    "blocked_email_domains": "blockedEmailDomains",
 }
 CONTEXT_KEYS: tuple[str, ...] = tuple(_CONTEXT_KEYS.values())
 
@@ -272,3 +284,49 @@ def _origin(get: Callable[[str], Any], key: str) -> str:
             "(https://app.example.com) or http://localhost[:port]"
         )
     return raw
+
+
+def _google(get: Callable[[str], Any]) -> dict[str, str | None]:
+    """Google sign-in: `googleClientId` and `googleClientSecretName` both set, or neither."""
+    client_id = _optional_str(
+        get,
+        "googleClientId",
+        _GOOGLE_CLIENT_ID,
+        "a Google OAuth client id (<number>-<id>.apps.googleusercontent.com), or empty",
+    )
+    secret_name = _optional_str(
+        get,
+        "googleClientSecretName",
+        _SECRET_NAME,
+        "the name of a Secrets Manager secret holding the client secret, or empty",
+    )
+    if (client_id is None) != (secret_name is None):
+        missing = "googleClientSecretName" if secret_name is None else "googleClientId"
+        raise ConfigError(
+            f"{missing}: missing; googleClientId and googleClientSecretName are set together "
+            "(both for Google sign-in, neither without it)"
+        )
+    return {"google_client_id": client_id, "google_client_secret_name": secret_name}
+
+
+def _domains(get: Callable[[str], Any], key: str) -> tuple[str, ...]:
+    """A list of mail domains (JSON list, or comma-separated with -c); may be empty."""
+    raw = get(key)
+    if raw is None or raw == "":
+        return ()
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.lstrip().startswith("[") else raw.split(",")
+        except json.JSONDecodeError:
+            raise ConfigError(
+                f"{key}: {raw!r} is not a JSON list or comma-separated list"
+            ) from None
+    if not isinstance(raw, list):
+        raise ConfigError(f"{key}: must be a list of mail domains (like 'mailinator.com')")
+    domains = [d.strip().lower() for d in raw if isinstance(d, str) and d.strip()]
+    bad = [d for d in raw if not isinstance(d, str)] + [
+        d for d in domains if not _MAIL_DOMAIN.fullmatch(d)
+    ]
+    if bad:
+        raise ConfigError(f"{key}: {bad!r} are not mail domains (like 'mailinator.com')")
+    return tuple(dict.fromkeys(domains))

@@ -14,7 +14,7 @@ from constructs.agent_cluster import cluster_name
 from constructs.agent_runner_task import CONTAINER_NAME, LOG_STREAM_PREFIX, AgentRunnerTask
 from constructs.cluster_tasks import ClusterTasks
 from constructs.control_plane_api import ControlPlaneApi
-from constructs.control_plane_functions import ControlPlaneFunctions
+from constructs.control_plane_functions import PRE_SIGN_UP, ControlPlaneFunctions
 from constructs.control_plane_tables import ControlPlaneTables
 from constructs.customer_registration import (
     CustomerRegistration,
@@ -24,6 +24,7 @@ from constructs.customer_registration import (
 from constructs.enterprise_sso import grant_identity_providers, grant_token_use, sso_token_key
 from constructs.nag import acknowledge, nag_text
 from constructs.operational_alarms import OperationalAlarms
+from constructs.sign_up_triggers import add_sign_up_triggers
 from constructs.time_limit import TimeLimit
 from stacks.config import PlatformConfig
 from stacks.function_environments import environments
@@ -133,6 +134,12 @@ class ControlPlaneStack(DeployedIdsStack):
             asynchronous=True,
             timeout_seconds=60,
         )
+        self.sign_up_triggers = add_sign_up_triggers(
+            functions,
+            environment=environment,
+            user_pool=identity.users.user_pool,
+            profiles=self.tables.profiles,
+        )
         self._grant(platform)
 
         events.Rule(
@@ -163,6 +170,7 @@ class ControlPlaneStack(DeployedIdsStack):
                 handler=self.api_function.function,
                 user_pool=users.user_pool,
                 user_pool_client=users.client,
+                required_scope=users.api_scope_name,
                 allowed_origin=config.production_domain,
                 log_retention=config.log_retention,
             )
@@ -175,6 +183,7 @@ class ControlPlaneStack(DeployedIdsStack):
                 api=self.api.http_api,
                 tables=self.tables.by_name,
                 alarm_action=platform.alarm_action,
+                errors_expected=(PRE_SIGN_UP,),
             )
         )
         CfnOutput(self, "ApiUrl", value=self.api.url)
@@ -232,6 +241,7 @@ class ControlPlaneStack(DeployedIdsStack):
             "USER_POOL_CLIENT_ID": self._identity.users.client.user_pool_client_id,
             "SSO_TOKEN_KEY_ARN": self.sso_token_key.key_arn,
             "ORGANIZATION_TEMPLATE_URL": platform.customer_template.organization_template_url,
+            "BLOCKED_EMAIL_DOMAINS": ",".join(config.blocked_email_domains),
         }
 
     def _grant(self, platform: PlatformStack) -> None:

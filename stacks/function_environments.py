@@ -82,6 +82,9 @@ ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
         "AUDIT_TABLE",
         *_TIER2,
     ),
+    # handlers.sign_up: the user pool's pre sign-up and post confirmation triggers.
+    "PreSignUp": ("POWERTOOLS_SERVICE_NAME", "PROFILES_TABLE", "BLOCKED_EMAIL_DOMAINS"),
+    "PostConfirmation": ("POWERTOOLS_SERVICE_NAME", "PROFILES_TABLE", "BLOCKED_EMAIL_DOMAINS"),
 }
 
 

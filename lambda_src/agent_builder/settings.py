@@ -234,6 +234,22 @@ class OrganizationAccounts:
     organization_template_url: str = _var("ORGANIZATION_TEMPLATE_URL", _https_url)
 
 
+def _domains(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated domain names; set but empty for none (the stack always sets it)."""
+    if name not in env:
+        raise SettingsError(f"environment variable {name} is required (empty for none)")
+    return tuple(part.strip().lower() for part in env.get(name, "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """The sign-up triggers: where profiles go, and the owner's blocked domains (added to
+    agent_builder/blocked_email_domains.txt; empty: only those)."""
+
+    profiles_table: str = _var("PROFILES_TABLE")
+    blocked_email_domains: tuple[str, ...] = _var("BLOCKED_EMAIL_DOMAINS", _domains)
+
+
 G = TypeVar("G")
 
 # The groups each handler's wiring loads (agent_builder/wiring.py). Powertools reads
@@ -258,6 +274,7 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
     "handlers.task_events": (RunStore, PlatformCluster, RunnerContainer, TimeLimitSchedules),
     "handlers.sweeper": (PlatformCluster, TimeLimit),
     "handlers.registration": (Project, ConnectedAccounts),
+    "handlers.sign_up": (SignUp,),
 }
 POWERTOOLS = frozenset({"POWERTOOLS_SERVICE_NAME"})
 

@@ -3,7 +3,7 @@
 One factory per handler, named for it, built once per execution environment on the
 first invocation (nothing runs at import time): `api_services()` (with
 `customer_services()`, its Tier 2 part, built on the first Tier 2 request),
-`task_event_services()`, `sweeper_services()`, `registration_services()`. Each loads
+`task_event_services()`, `sweeper_services()`, `registration_services()`, `sign_up_services()`. Each loads
 only the settings groups of its handler (settings.HANDLER_GROUPS). The settings module
 itself is imported inside the factories: defining its groups is work the handler's cold
 import need not do before the first invocation (scripts/bench_runtime.py measures it).
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from agent_builder.services.customer_runs import CustomerRuns
     from agent_builder.services.org_accounts import OrgAccountService
     from agent_builder.services.registration import RegistrationService
+    from agent_builder.services.sign_up import SignUpService
     from agent_builder.services.sso_config import SsoConfigService
     from agent_builder.services.sso_sessions import SsoSessionService
 
@@ -385,6 +386,22 @@ def enterprise_services() -> EnterpriseServices:
     )
 
 
+@functools.cache
+def sign_up_services() -> SignUpService:
+    """handlers.sign_up: the pre sign-up and post confirmation triggers."""
+    from agent_builder import settings
+    from agent_builder.email_addresses import DomainScreen
+    from agent_builder.gateways.user_pool import UserPoolGateway
+    from agent_builder.services.sign_up import SignUpService
+
+    config = settings.load(settings.SignUp)
+    return SignUpService(
+        UserPoolGateway(clients.client("cognito-idp")),
+        ProfilesRepository(clients.client("dynamodb"), config.profiles_table),
+        DomainScreen(config.blocked_email_domains),
+    )
+
+
 def reset(*, keep_clients: bool = False) -> None:
     """Forget everything built (tests change the environment between cases).
 
@@ -400,6 +417,7 @@ def reset(*, keep_clients: bool = False) -> None:
         sweeper_services,
         registration_services,
         enterprise_services,
+        sign_up_services,
     ):
         built.cache_clear()
     settings.reset()

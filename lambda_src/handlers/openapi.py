@@ -227,7 +227,14 @@ def document(limits: ApiLimits) -> dict[str, Any]:
             'API Gateway\'s own answers (401, and 413 over 10 MB) are {"message"}. Request '
             f"bodies are application/json (any case, charset UTF-8 only: else 415), at most "
             f"{MAX_BODY_BYTES} bytes (else 413); size limits of fields are UTF-8 bytes.",
-            security_schemes={"cognitoJwt": HTTPBearer(bearerFormat="JWT")},
+            security_schemes={
+                "cognitoJwt": HTTPBearer(
+                    bearerFormat="JWT",
+                    description="A Cognito access token of the web client carrying the scope "
+                    "`<prefix>-api/api` (by default `agent-builder-api/api`); ID tokens "
+                    "carry no scope and get API Gateway's 401",
+                )
+            },
             security=[{"cognitoJwt": []}],
         )
     )

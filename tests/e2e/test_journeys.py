@@ -53,11 +53,13 @@ def forged_token(local: LocalMode, **overrides: Any) -> str:
     claims = {
         "iss": f"https://cognito-idp.{local.info['region']}.amazonaws.com/{local.info['userPoolId']}",
         "sub": "00000000-0000-4000-8000-000000000001",
-        "aud": local.info["clientId"],
-        "token_use": "id",
+        # An access token, as the API takes: the web client and the API's scope.
+        "client_id": local.info["clientId"],
+        "token_use": "access",
+        "scope": "openid email profile agent-builder-api/api",
+        "username": "00000000-0000-4000-8000-000000000001",
         "iat": now,
         "exp": now + 3600,
-        "email": "forged@example.com",
     }
     claims.update(overrides)
     return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, moto_signing_key())
@@ -88,7 +90,16 @@ def test_signing_in_again_is_the_same_user(local_mode: LocalMode) -> None:
 
 @pytest.mark.parametrize(
     "case",
-    ["absent", "not-a-jwt", "tampered", "expired", "other-audience", "other-issuer", "refresh-use"],
+    [
+        "absent",
+        "not-a-jwt",
+        "tampered",
+        "expired",
+        "other-audience",
+        "without-the-api-scope",
+        "other-issuer",
+        "refresh-use",
+    ],
 )
 def test_bad_tokens_answer_401_like_api_gateway(local_mode: LocalMode, case: str) -> None:
     good = local_mode.sign_in("victim@example.com")
@@ -97,7 +108,8 @@ def test_bad_tokens_answer_401_like_api_gateway(local_mode: LocalMode, case: str
         "not-a-jwt": lambda: "not-a-token",
         "tampered": lambda: good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
         "expired": lambda: forged_token(local_mode, exp=int(time.time()) - 60),
-        "other-audience": lambda: forged_token(local_mode, aud="some-other-client"),
+        "other-audience": lambda: forged_token(local_mode, client_id="some-other-client"),
+        "without-the-api-scope": lambda: forged_token(local_mode, scope="openid email"),
         "other-issuer": lambda: forged_token(
             local_mode, iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other"
         ),
@@ -508,6 +520,17 @@ def test_make_smoke_walks_the_readme_journey(
         assert step in out
     assert smoke.main(["--api", local_mode.url, "--token", "not-a-token"]) == 1
     assert "GET /me: expected 200, got 401" in capsys.readouterr().err
+
+
+def test_github_sign_in_without_a_claims_provider_says_it_is_not_configured(
+    local_mode: LocalMode,
+) -> None:
+    answer = local_mode.request(
+        "POST", "/_local/sign-in", body={"email": "gh@example.com", "provider": "github"}
+    )
+    assert answer.status == 400
+    assert answer.body["error"]["code"] == "PROVIDER_NOT_CONFIGURED"
+    assert "GitHub sign-in is not configured" in answer.body["error"]["message"]
 
 
 def test_zz_sigterm_stops_local_mode_and_frees_its_ports(local_mode: LocalMode) -> None:

@@ -23,6 +23,15 @@ def default_context() -> dict[str, Any]:
     return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
 
 
+# The "configured" deployment: every optional sign-in provider set (the suite synthesizes
+# this and the defaults). The GitHub bridge's keys join this one dict.
+CONFIGURED_SIGN_IN: dict[str, Any] = {
+    "googleClientId": "123456789012-abcdefghijklmnop.apps.googleusercontent.com",
+    "googleClientSecretName": "agent-builder/google-client-secret",
+    "blockedEmailDomains": ["spam.example"],
+}
+
+
 def make_app(outdir: Path, nag: bool = True, **overrides: Any) -> tuple[cdk.App, Platform]:
     context = default_context() | overrides
     app = cdk.App(context=context, outdir=str(outdir))
@@ -65,3 +74,9 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized
 @pytest.fixture(scope="session")
 def default_app(synth: Callable[..., Synthesized]) -> Iterator[Synthesized]:
     yield synth()
+
+
+@pytest.fixture(scope="session")
+def configured_app(synth: Callable[..., Synthesized]) -> Iterator[Synthesized]:
+    """The app with every optional sign-in provider configured (CONFIGURED_SIGN_IN)."""
+    yield synth(**CONFIGURED_SIGN_IN)

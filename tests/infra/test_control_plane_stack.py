@@ -159,7 +159,7 @@ def test_functions_are_arm64_on_the_newest_python_with_tracing_and_the_powertool
         for k, v in template.find_resources("AWS::Lambda::Function").items()
         if not k.startswith("Custom")
     }
-    assert len(functions) == 4
+    assert len(functions) == 6  # api, task events, sweeper, registration, the two sign-up triggers
     for logical_id, fn in functions.items():
         props = fn["Properties"]
         assert props["Architectures"] == ["arm64"], logical_id
@@ -315,8 +315,9 @@ def test_alarms_cover_function_errors_throttles_api_5xx_and_table_throttles(
     metrics = sorted(
         (a["Properties"].get("Namespace"), a["Properties"].get("MetricName")) for a in alarms
     )
-    assert metrics.count(("AWS/Lambda", "Errors")) == 4
-    assert metrics.count(("AWS/Lambda", "Throttles")) == 4
+    # Not the pre sign-up trigger's: it refuses sign-ups by raising.
+    assert metrics.count(("AWS/Lambda", "Errors")) == 5
+    assert metrics.count(("AWS/Lambda", "Throttles")) == 6
     assert metrics.count(("AWS/ApiGateway", "5xx")) == 1
     assert metrics.count(("AWS/DynamoDB", "ThrottledRequests")) == 6
     assert all(a["Properties"]["AlarmActions"] for a in alarms)
@@ -531,7 +532,13 @@ def test_each_function_gets_exactly_the_environment_its_handler_reads(template: 
     contract itself is written out once, in tests/runtime/test_settings.py.
     """
     found = environments_by_handler(template)
-    expected = {f"{module}.handler": names for module, names in HANDLER_ENVIRONMENT.items()}
+    # A module's functions: `handler`, or the sign-up triggers' two (one module, one group).
+    functions = {"handlers.sign_up": ("pre_sign_up", "post_confirmation")}
+    expected = {
+        f"{module}.{function}": names
+        for module, names in HANDLER_ENVIRONMENT.items()
+        for function in functions.get(module, ("handler",))
+    }
     assert set(found) == set(expected)
     assert len(expected["handlers.api.handler"]) == 42
     for handler, names in expected.items():
@@ -543,9 +550,10 @@ def test_functions_share_the_values_of_the_variables_they_have_in_common(
 ) -> None:
     found = environments_by_handler(template)
     api = found["handlers.api.handler"]
+    seen: dict[str, str] = {}
     for handler, variables in found.items():
         for name, value in variables.items():
-            assert value == api[name], (handler, name)
+            assert seen.setdefault(name, value) == value, (handler, name)
     assert api["POWERTOOLS_SERVICE_NAME"] == "agent-builder-control-plane"
     assert found["handlers.sweeper.handler"]["MAX_TEST_MINUTES"] == "5"
 

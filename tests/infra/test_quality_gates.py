@@ -15,6 +15,14 @@ from cdk_nag import AwsSolutionsChecks
 
 from tests.infra.conftest import ROOT, Synthesized, make_app
 
+
+def differing_templates(default: Synthesized, configured: Synthesized) -> list[Path]:
+    """The configured app's templates that differ from the defaults' (the others were
+    checked already): the second configuration costs one synth, not a second full gate."""
+    plain = {path.name: path.read_text() for path in default.template_files()}
+    return [p for p in configured.template_files() if plain.get(p.name) != p.read_text()]
+
+
 # Regions an owner is likely to deploy to; cfn-lint checks resource types exist there.
 LINT_REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 
@@ -79,6 +87,19 @@ def test_cdk_nag_reports_no_unacknowledged_finding(default_app: Synthesized) -> 
     assert_no_nag_findings(AwsSolutionsChecks().validate_scope(default_app.app))
 
 
+def test_cdk_nag_reports_no_unacknowledged_finding_with_every_provider_configured(
+    configured_app: Synthesized,
+) -> None:
+    assert_no_nag_findings(AwsSolutionsChecks().validate_scope(configured_app.app))
+
+
+def test_the_configured_app_differs_from_the_default_in_its_identity_template(
+    default_app: Synthesized, configured_app: Synthesized
+) -> None:
+    names = {path.name for path in differing_templates(default_app, configured_app)}
+    assert "Identity.template.json" in names
+
+
 def test_cdk_nag_would_catch_a_finding(tmp_path: Path) -> None:
     # The gate above is only worth something if it can fail.
     app, platform = make_app(tmp_path, nag=False)
@@ -122,10 +143,12 @@ def test_every_acknowledgement_has_a_reason(default_app: Synthesized) -> None:
     assert acknowledged > 0
 
 
-def test_cfn_lint_finds_no_error_in_any_template(default_app: Synthesized) -> None:
+def test_cfn_lint_finds_no_error_in_any_template(
+    default_app: Synthesized, configured_app: Synthesized
+) -> None:
     from cfnlint.api import lint
 
-    templates = default_app.template_files()
+    templates = default_app.template_files() + differing_templates(default_app, configured_app)
     assert templates
     for path in templates:
         matches = lint(path.read_text(), regions=LINT_REGIONS)
@@ -134,10 +157,16 @@ def test_cfn_lint_finds_no_error_in_any_template(default_app: Synthesized) -> No
 
 
 def test_checkov_has_no_failed_check_and_every_skip_has_a_reason(
-    default_app: Synthesized, tmp_path: Path
+    default_app: Synthesized, configured_app: Synthesized, tmp_path: Path
 ) -> None:
-    for path in default_app.template_files():
-        shutil.copy(path, tmp_path / path.name)
+    # One checkov run over both configurations (the configured one's differing templates).
+    for folder, paths in (
+        ("default", default_app.template_files()),
+        ("configured", differing_templates(default_app, configured_app)),
+    ):
+        (tmp_path / folder).mkdir()
+        for path in paths:
+            shutil.copy(path, tmp_path / folder / path.name)
     result = run_checkov(tmp_path)
     failed = [(c["check_id"], c["resource"], c.get("file_path")) for c in result["failed"]]
     assert failed == []

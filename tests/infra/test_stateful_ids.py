@@ -47,6 +47,8 @@ PINNED: dict[str, dict[str, str]] = {
         "RegistrationLogs11F4E17C": "AWS::Logs::LogGroup",
         # Replacing it would make every stored IAM Identity Center token undecryptable.
         "SsoTokenKey63F366F2": "AWS::KMS::Key",
+        "PreSignUpLogsC7965415": "AWS::Logs::LogGroup",
+        "PostConfirmationLogs014D4CE5": "AWS::Logs::LogGroup",
     },
 }
 # The kinds of resource whose replacement loses data or fails on a fixed name.

@@ -338,3 +338,12 @@ def test_an_optional_body_is_documented_as_an_object_not_null(doc: dict[str, Any
     assert body["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/OnboardingRequest"
     }
+
+
+def test_the_security_scheme_asks_for_an_access_token_with_the_api_scope() -> None:
+    scheme = document(ApiLimits(("amazon.nova-micro-v1:0",), 1024))["components"][
+        "securitySchemes"
+    ]["cognitoJwt"]
+    assert scheme["scheme"].lower() == "bearer"
+    assert "access token" in scheme["description"]
+    assert "agent-builder-api/api" in scheme["description"]

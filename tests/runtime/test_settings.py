@@ -90,6 +90,7 @@ CONTRACT = {
         "TEMPLATE_VERSION",
         "TEMPLATE_URL",
     },
+    "handlers.sign_up": {"POWERTOOLS_SERVICE_NAME", "PROFILES_TABLE", "BLOCKED_EMAIL_DOMAINS"},
 }
 EVERY_VARIABLE = set().union(*CONTRACT.values())
 # Read with a default when unset (the stack sets them from its config all the same).
@@ -268,7 +269,8 @@ def test_importing_the_handlers_creates_no_client() -> None:
 
     code = (
         "import sys; sys.path.insert(0, 'lambda_src');"
-        "import handlers.api, handlers.task_events, handlers.sweeper, handlers.registration;"
+        "import handlers.api, handlers.task_events, handlers.sweeper, handlers.registration,"
+        " handlers.sign_up;"
         "assert 'boto3' not in sys.modules, 'boto3 imported at import time';"
         "assert 'moto' not in sys.modules"
     )
