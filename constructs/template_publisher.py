@@ -35,6 +35,7 @@ class TemplatePublisher(Construct):
         *,
         template_body: str,
         version: str,
+        organization_template_body: str | None = None,
         access_logs_bucket: s3.IBucket,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
         log_retention_days: int = 30,
@@ -90,11 +91,17 @@ class TemplatePublisher(Construct):
             "replication would add cost for nothing to recover.",
         )
         key = f"{TEMPLATE_KEY_PREFIX}{version}.yaml"
+        # Tier 3: the organisation template (a StackSet of the customer template), which an
+        # enterprise admin launches in their management account.
+        organization_key = f"{TEMPLATE_KEY_PREFIX}organization-{version}.yaml"
+        sources = [s3deploy.Source.data(key, template_body)]
+        if organization_template_body is not None:
+            sources.append(s3deploy.Source.data(organization_key, organization_template_body))
         self.deployment = s3deploy.BucketDeployment(
             self,
             "Upload",
             destination_bucket=self.bucket,
-            sources=[s3deploy.Source.data(key, template_body)],
+            sources=sources,
             content_type="application/x-yaml",
             # Keep earlier versions: links to them may still be in customers' hands.
             prune=False,
@@ -103,6 +110,9 @@ class TemplatePublisher(Construct):
         self._tidy_upload_function(removal_policy, log_retention_days)
         self.template_key = key
         self.template_url = self.bucket.virtual_hosted_url_for_object(key, regional=True)
+        self.organization_template_url = self.bucket.virtual_hosted_url_for_object(
+            organization_key, regional=True
+        )
 
     def _tidy_upload_function(self, removal_policy: RemovalPolicy, log_retention_days: int) -> None:
         tidy_upload_function(

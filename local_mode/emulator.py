@@ -486,6 +486,8 @@ class Provisioner:
         return Physical(ref=name, attributes={"Arn": role["Arn"], "RoleId": role["RoleId"]})
 
     def _kms_key(self, stack: Stack, logical_id: str, props: dict[str, Any]) -> Physical:
+        # The key policy is not emulated (moto evaluates none); the key itself is real: what
+        # is encrypted with it decrypts only with the same context, a signing key signs.
         key = self.client("kms").create_key(
             Description=str(props.get("Description", logical_id)),
             KeySpec=str(props.get("KeySpec", "SYMMETRIC_DEFAULT")),

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from local_mode import eventstream
+from local_mode.identity_center import IdentityCenterStandIn
 from local_mode.jwt_check import (
     JwtVerifier,
     Unauthorized,
@@ -119,12 +120,15 @@ class LocalServices:
         deliver_sns: Callable[[str, dict[str, Any]], None],
         info: Callable[[], dict[str, Any]],
         budget_notification: Callable[[Decimal], dict[str, Any]] | None = None,
+        identity_center: IdentityCenterStandIn | None = None,
     ) -> None:
         self.sign_in = sign_in
         self.openapi_path = openapi_path
         self.deliver_sns = deliver_sns
         self.info = info
         self.budget_notification = budget_notification
+        # IAM Identity Center's sso-oidc and sso, and the device flow's approval page.
+        self.identity_center = identity_center
 
 
 class Gateway:
@@ -295,6 +299,12 @@ class Gateway:
             return self._sns(match.group(1), request.body)
         if path == "/_local/budget-notification" and method == "POST":
             return self._budget_notification(request.body)
+        center = self.local.identity_center
+        if center is not None and center.handles(path):
+            status, headers, body = center.handle(
+                method, path, request.query, request.headers, request.body
+            )
+            return Answer(status, headers, body)
         return Answer.message(HTTPStatus.NOT_FOUND, "Not Found")
 
     def _budget_notification(self, body: bytes) -> Answer:

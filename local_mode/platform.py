@@ -36,6 +36,7 @@ from local_mode.functions import (
 from local_mode.gateway import Gateway, LocalServices, SignInRefused, api_definition
 from local_mode.github_bridge import LocalGitHub
 from local_mode.http_server import serve
+from local_mode.identity_center import IdentityCenterStandIn
 from local_mode.jwt_check import Authorizer, JwtVerifier
 from local_mode.plumbing import (
     CustomerClusters,
@@ -152,6 +153,13 @@ class LocalPlatform:
         # environment, pointed at the emulator (boto3 honours AWS_ENDPOINT_URL).
         os.environ.update(self.environment)
         os.environ.update(self.emulator.environment())
+        # IAM Identity Center (sso-oidc, sso) stands in on the API port, like Bedrock; its
+        # role credentials are the emulated accounts' own.
+        self.identity_center = IdentityCenterStandIn(
+            base_url=self.api_url, credentials_in=self.emulator.credentials_in
+        )
+        os.environ.update(self.identity_center.endpoints())
+        os.environ["SAML_METADATA_ALLOW_PRIVATE"] = "true"
         # The registration function answers CloudFormation only in CloudFormation's
         # response bucket, as in AWS: the bucket exists in the emulator and urllib's
         # https requests to it go there (customer.py reads the answers back).
@@ -205,6 +213,7 @@ class LocalPlatform:
                 deliver_sns=self.deliver_sns,
                 info=self.info,
                 budget_notification=self.budget_notification,
+                identity_center=self.identity_center,
             ),
         )
         console = Console(lambda: local_config(self.environment, options.region))

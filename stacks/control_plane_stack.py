@@ -22,6 +22,7 @@ from constructs.customer_registration import (
     launcher_role_arn,
     registration_topic_arn,
 )
+from constructs.enterprise_sso import grant_identity_providers, grant_token_use, sso_token_key
 from constructs.nag import acknowledge, nag_text
 from constructs.operational_alarms import OperationalAlarms
 from constructs.sign_up_triggers import add_sign_up_triggers
@@ -90,6 +91,11 @@ class ControlPlaneStack(DeployedIdsStack):
             TimeLimit(self, "TimeLimit", prefix=prefix, cluster=self.cluster)
         )
 
+        # Tier 3: members' IAM Identity Center tokens are stored encrypted with this key.
+        self.sso_token_key = sso_token_key(
+            self, "SsoTokenKey", prefix=prefix, removal_policy=config.removal_policy
+        )
+        self._identity = identity
         functions = self.transparent(
             ControlPlaneFunctions(
                 self,
@@ -239,6 +245,11 @@ class ControlPlaneStack(DeployedIdsStack):
             "RUNNER_ARCHITECTURE": config.test_task_architecture,
             "CUSTOMER_TASK_CPU": str(config.test_task_cpu),
             "CUSTOMER_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
+            # Tier 3: enterprise SSO (the SAML IdPs live in the identity stack's pool).
+            "USER_POOL_ID": self._identity.users.user_pool.user_pool_id,
+            "USER_POOL_CLIENT_ID": self._identity.users.client.user_pool_client_id,
+            "SSO_TOKEN_KEY_ARN": self.sso_token_key.key_arn,
+            "ORGANIZATION_TEMPLATE_URL": platform.customer_template.organization_template_url,
             "BLOCKED_EMAIL_DOMAINS": ",".join(config.blocked_email_domains),
             "TEST_TASK_CPU": str(config.test_task_cpu),
             "TEST_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
@@ -282,6 +293,9 @@ class ControlPlaneStack(DeployedIdsStack):
         # Stop a task whose time-limit schedule could not be created (never leave one unlimited).
         self.cluster.grant(api, "ecs:StopTask")
         self.runner.grant_read_logs(api)
+        # Tier 3: the organisations' SAML IdPs, and the key of stored SSO tokens.
+        grant_identity_providers(api, self._identity.users.user_pool)
+        grant_token_use(self.sso_token_key, [api])
 
         events_role = self.task_events_function.role
         self.tables.grant_run_updates(events_role)

@@ -57,6 +57,11 @@ ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
         # Tier 3: organisations.
         "ORGANIZATIONS_TABLE",
         "ALLOW_ORGANIZATION_CREATION",
+        # Tier 3: organisations' SAML IdPs, IAM Identity Center sessions, their accounts.
+        "USER_POOL_ID",
+        "USER_POOL_CLIENT_ID",
+        "SSO_TOKEN_KEY_ARN",
+        "ORGANIZATION_TEMPLATE_URL",
     ),
     # handlers.task_events: runs and usage follow ECS task state; the stop schedule goes.
     "TaskEvents": (

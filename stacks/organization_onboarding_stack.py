@@ -15,6 +15,9 @@ TEMPLATE_BODY_LIMIT = 51_200
 # Where the organisation template words a shared parameter differently: the StackSet
 # creates its stacks in DeploymentRegion, not in the region this template runs in.
 ORGANIZATION_WORDING = {
+    "RegistrationToken": "The organisation's registration token (POST /org/accounts/onboarding "
+    "prefills it): every account of the StackSet registers with it, until an admin gets a "
+    "new link, which replaces it (then update this parameter).",
     "RegistrationTopicArn": "'default' (the platform's topic in DeploymentRegion), empty to "
     "skip registration, or a topic ARN",
 }

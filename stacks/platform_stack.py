@@ -19,7 +19,7 @@ from constructs.budget_kill_switch import BudgetKillSwitchTopic
 from constructs.nag import acknowledge, checkov_skip
 from constructs.template_publisher import TemplatePublisher
 from stacks.config import PlatformConfig
-from stacks.onboarding_templates import render_customer_template
+from stacks.onboarding_templates import render_customer_template, render_organization_template
 
 
 class PlatformStack(Stack):
@@ -323,6 +323,7 @@ class PlatformStack(Stack):
             "CustomerTemplate",
             template_body=render_customer_template(config),
             version=config.template_version,
+            organization_template_body=render_organization_template(config),
             access_logs_bucket=self.access_logs,
             removal_policy=stateful_removal,
             log_retention_days=config.log_retention_days,

@@ -40,6 +40,12 @@ def client(service: str) -> Any:
     return _session().client(service, config=_config())
 
 
+@functools.cache
+def client_in(service: str, region: str) -> Any:
+    """A cached client for `service` in another region (IAM Identity Center's SSO region)."""
+    return _session().client(service, region_name=region, config=_config())
+
+
 def client_with(service: str, *, region: str | None, credentials: Mapping[str, Any]) -> Any:
     """A client acting with temporary credentials (an STS `Credentials` structure)."""
     from agent_builder.settings import aws_region
@@ -57,5 +63,6 @@ def client_with(service: str, *, region: str | None, credentials: Mapping[str, A
 def reset() -> None:
     """Forget cached clients and the session (tests switch environments between cases)."""
     client.cache_clear()
+    client_in.cache_clear()
     _session.cache_clear()
     _config.cache_clear()

@@ -221,3 +221,46 @@ class InvitationExpired(DomainError):
 
     status = 410
     code = "INVITATION_EXPIRED"
+
+
+# ---- Tier 3: enterprise SSO and organisation accounts --------------------------------------
+
+
+class InvalidSsoConfig(DomainError):
+    """The SAML metadata or the IAM Identity Center settings cannot be used; nothing stored."""
+
+    status = 422
+    code = "INVALID_SSO_CONFIG"
+
+
+class EmailDomainTaken(DomainError):
+    """An e-mail domain is already claimed by another organisation."""
+
+    status = 409
+    code = "EMAIL_DOMAIN_TAKEN"
+
+
+class SsoNotConfigured(DomainError):
+    """The organisation has no IAM Identity Center settings (PUT /org/sso first)."""
+
+    status = 409
+    code = "SSO_NOT_CONFIGURED"
+
+
+class SsoSessionExpired(DomainError):
+    """The member's IAM Identity Center session expired or was revoked: sign in again."""
+
+    status = 409
+    code = "SSO_SESSION_EXPIRED"
+
+
+class SsoUnavailable(DomainError):
+    """IAM Identity Center refused or failed a call the platform cannot work around."""
+
+    status = 422
+    code = "SSO_REQUEST_FAILED"
+
+
+class OrgAccountNotFound(DomainError):
+    status = 404
+    code = "ORG_ACCOUNT_NOT_FOUND"

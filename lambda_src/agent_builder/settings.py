@@ -211,6 +211,29 @@ class CustomerRunner:
     customer_task_memory_mib: int = _var("CUSTOMER_TASK_MEMORY_MIB", _positive_int, default="512")
 
 
+@dataclass(frozen=True)
+class EnterpriseSso:
+    """Tier 3: the organisations' SAML IdPs in the user pool, their IAM Identity Center
+    sessions (tokens encrypted with SSO_TOKEN_KEY_ARN), and where the SSO items live
+    (repositories/sso.py: the usage table until the organisations table hosts them)."""
+
+    user_pool_id: str = _var("USER_POOL_ID")
+    user_pool_client_id: str = _var("USER_POOL_CLIENT_ID")
+    sso_token_key_arn: str = _var("SSO_TOKEN_KEY_ARN")
+    sso_items_table: str = _var("USAGE_TABLE")
+    # Local mode only: its metadata stand-ins listen on 127.0.0.1.
+    saml_metadata_allow_private: bool = _var(
+        "SAML_METADATA_ALLOW_PRIVATE", _boolean, default="false", optional=True
+    )
+
+
+@dataclass(frozen=True)
+class OrganizationAccounts:
+    """Tier 3: the organisation onboarding template (a StackSet of the customer template)."""
+
+    organization_template_url: str = _var("ORGANIZATION_TEMPLATE_URL", _https_url)
+
+
 def _domains(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     """Comma-separated domain names; set but empty for none (the stack always sets it)."""
     if name not in env:
@@ -307,6 +330,8 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
         ConnectedAccounts,
         CustomerRunner,
         Organizations,
+        EnterpriseSso,
+        OrganizationAccounts,
     ),
     "handlers.task_events": (
         RunStore,

@@ -49,9 +49,12 @@ if TYPE_CHECKING:
     from agent_builder.services.customer_launcher import CustomerLauncher
     from agent_builder.services.customer_runs import CustomerRuns
     from agent_builder.services.free_tier import FreeTierSwitch
+    from agent_builder.services.org_accounts import OrgAccountService
     from agent_builder.services.organizations import OrganizationService
     from agent_builder.services.registration import RegistrationService
     from agent_builder.services.sign_up import SignUpService
+    from agent_builder.services.sso_config import SsoConfigService
+    from agent_builder.services.sso_sessions import SsoSessionService
 
 
 def _ledger(store: settings.RunStore, audit: AuditLog | None) -> LaunchLedger:
@@ -364,6 +367,76 @@ def registration_services() -> RegistrationService:
         ResponseSender(),
         accounts.chain,
         project=settings.load(settings.Project).project_name,
+        # Registrations only connect and disconnect: no Launch Stack link to make here.
+        organizations=_org_accounts(accounts, organization_template_url=""),
+    )
+
+
+def _org_accounts(accounts: _Accounts, *, organization_template_url: str) -> OrgAccountService:
+    from agent_builder import settings
+    from agent_builder.repositories.org_accounts import OrgAccountsRepository
+    from agent_builder.services.accounts import ConnectionValidator
+    from agent_builder.services.org_accounts import OrgAccountService
+
+    config = settings.load(settings.ConnectedAccounts)
+    return OrgAccountService(
+        OrgAccountsRepository(clients.client("dynamodb"), config.accounts_table),
+        ConnectionValidator(accounts.chain, launcher_role_arn=config.launcher_role_arn),
+        project=settings.load(settings.Project).project_name,
+        platform_account_id=config.platform_account_id,
+        platform_region=settings.aws_region() or config.registration_topic_arn.split(":")[3],
+        registration_topic_arn=config.registration_topic_arn,
+        template_url=config.template_url,
+        organization_template_url=organization_template_url,
+        template_version=config.template_version,
+    )
+
+
+@dataclass(frozen=True)
+class EnterpriseServices:
+    """Tier 3's mechanisms, for the /org/sso* and /org/accounts* routes to call (the
+    routes check the caller's role; these take the organisation id)."""
+
+    sso_config: SsoConfigService
+    sso_sessions: SsoSessionService
+    org_accounts: OrgAccountService
+
+
+@functools.cache
+def enterprise_services() -> EnterpriseServices:
+    from agent_builder import settings
+    from agent_builder.gateways.identity_center import IdentityCenter
+    from agent_builder.gateways.metadata_url import MetadataFetcher
+    from agent_builder.gateways.saml_providers import SamlProviders
+    from agent_builder.gateways.token_cipher import TokenCipher
+    from agent_builder.repositories.sso import SsoRepository
+    from agent_builder.services.sso_config import SsoConfigService
+    from agent_builder.services.sso_sessions import SsoSessionService
+
+    sso = settings.load(settings.EnterpriseSso)
+    repository = SsoRepository(clients.client("dynamodb"), sso.sso_items_table)
+    return EnterpriseServices(
+        sso_config=SsoConfigService(
+            repository,
+            SamlProviders(
+                clients.client("cognito-idp"),
+                user_pool_id=sso.user_pool_id,
+                client_id=sso.user_pool_client_id,
+            ),
+            MetadataFetcher(allow_private=sso.saml_metadata_allow_private),
+        ),
+        sso_sessions=SsoSessionService(
+            repository,
+            IdentityCenter(),
+            TokenCipher(clients.client("kms"), sso.sso_token_key_arn),
+            project=settings.load(settings.Project).project_name,
+        ),
+        org_accounts=_org_accounts(
+            _accounts(),
+            organization_template_url=settings.load(
+                settings.OrganizationAccounts
+            ).organization_template_url,
+        ),
     )
 
 
@@ -452,6 +525,7 @@ def reset(*, keep_clients: bool = False) -> None:
         task_event_services,
         sweeper_services,
         registration_services,
+        enterprise_services,
         sign_up_services,
         oidc_bridge_services,
         budget_services,

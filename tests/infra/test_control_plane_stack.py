@@ -647,7 +647,7 @@ def test_each_function_gets_exactly_the_environment_its_handler_reads(template: 
         for function in functions.get(module, ("handler",))
     }
     assert set(found) == set(expected)
-    assert len(expected["handlers.api.handler"]) == 40
+    assert len(expected["handlers.api.handler"]) == 44
     for handler, names in expected.items():
         assert set(found[handler]) == names, handler
 

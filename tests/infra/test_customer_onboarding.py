@@ -762,9 +762,10 @@ def test_organization_template_declares_passed_parameters_as_the_customer_templa
             for field in set(organization[key]) | set(customer[key])
             if organization[key].get(field) != customer[key].get(field)
         }
-        # The one explicit difference: the StackSet's stacks live in DeploymentRegion.
+        # The explicit differences: the StackSet's stacks live in DeploymentRegion, and
+        # the organisation's registration token serves many accounts.
         assert differing == ({"Description"} if key in ORGANIZATION_WORDING else set()), key
-    assert set(ORGANIZATION_WORDING) == {"RegistrationTopicArn"}
+    assert set(ORGANIZATION_WORDING) == {"RegistrationTopicArn", "RegistrationToken"}
     assert "DeploymentRegion" in organization["RegistrationTopicArn"]["Description"]
     assert organization["ResourcePrefix"]["MinLength"] == 1
     assert all("ConstraintDescription" in organization[key] for key in passed)

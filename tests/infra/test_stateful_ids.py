@@ -51,6 +51,8 @@ PINNED: dict[str, dict[str, str]] = {
         "SweeperLogs964BB71D": "AWS::Logs::LogGroup",
         "RegistrationLogs11F4E17C": "AWS::Logs::LogGroup",
         "BudgetSwitchLogs006CFC33": "AWS::Logs::LogGroup",
+        # Replacing it would make every stored IAM Identity Center token undecryptable.
+        "SsoTokenKey63F366F2": "AWS::KMS::Key",
         "PreSignUpLogsC7965415": "AWS::Logs::LogGroup",
         "PostConfirmationLogs014D4CE5": "AWS::Logs::LogGroup",
     },

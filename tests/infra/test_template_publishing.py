@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.onboarding_templates import render_customer_template
+from stacks.onboarding_templates import render_customer_template, render_organization_template
 from tests.infra.conftest import ROOT, Synthesized
 
 # Pinned: the template bucket is stateful (its objects are what Launch Stack links point at).
@@ -111,14 +111,28 @@ def test_the_rendered_template_is_uploaded_at_its_versioned_key(
     assert "DestinationBucketKeyPrefix" not in properties
     # Earlier versions stay, so Launch Stack links already handed out keep working.
     assert properties["Prune"] is False
-    (asset_key,) = properties["SourceObjectKeys"]
-    # CDK stages the asset as a folder and zips it when publishing.
-    staged = default_app.outdir / f"asset.{asset_key.removesuffix('.zip')}"
-    files = [p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()]
-    version = default_app.platform.config.template_version
-    assert files == [f"customer-onboarding/{version}.yaml"]
-    published = (staged / "customer-onboarding" / f"{version}.yaml").read_text()
-    assert published == render_customer_template(default_app.platform.config)
+    # CDK stages each source as a folder and zips it when publishing.
+    staged = [
+        default_app.outdir / f"asset.{key.removesuffix('.zip')}"
+        for key in properties["SourceObjectKeys"]
+    ]
+    files = {
+        p.relative_to(folder).as_posix(): p
+        for folder in staged
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+    config = default_app.platform.config
+    version = config.template_version
+    # The customer template, and (Tier 3) the organisation template beside it.
+    assert set(files) == {
+        f"customer-onboarding/{version}.yaml",
+        f"customer-onboarding/organization-{version}.yaml",
+    }
+    published = files[f"customer-onboarding/{version}.yaml"].read_text()
+    assert published == render_customer_template(config)
+    organization = files[f"customer-onboarding/organization-{version}.yaml"].read_text()
+    assert organization == render_organization_template(config)
 
 
 def test_template_url_is_a_stack_output(template: Template, default_app: Synthesized) -> None:

@@ -39,6 +39,7 @@ from tests.runtime.support import (
     TABLES,
     TESTS_PER_MONTH,
     TIER2_ENV,
+    TIER3_ENV,
     Answer,
     ApiCall,
     Customer,
@@ -174,6 +175,7 @@ def platform(monkeypatch: pytest.MonkeyPatch, _moto_network: tuple[str, str]) ->
         "BUDGET_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:{PREFIX}-budget-kill-switch",
         "BUDGET_NAME": f"{PREFIX}-monthly",
         "ALARM_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:{PREFIX}-alarms",
+        **TIER3_ENV,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -53,6 +53,17 @@ TIER2_ENV = {
     "RUNNER_IMAGE_URI": RUNNER_IMAGE,
     "ALLOW_ORGANIZATION_CREATION": "true",
 }
+ORGANIZATION_TEMPLATE_URL = (
+    f"https://{PREFIX}-templates.s3.{REGION}.amazonaws.com/customer-onboarding/"
+    f"organization-{TEMPLATE_VERSION}.yaml"
+)
+# Tier 3 (enterprise SSO, organisation accounts): the API's other variables.
+TIER3_ENV = {
+    "USER_POOL_ID": f"{REGION}_testpool",
+    "USER_POOL_CLIENT_ID": "testclient",
+    "SSO_TOKEN_KEY_ARN": f"arn:aws:kms:{REGION}:{PLATFORM_ACCOUNT}:key/11111111-2222-3333-4444-555555555555",
+    "ORGANIZATION_TEMPLATE_URL": ORGANIZATION_TEMPLATE_URL,
+}
 USER = "6f1d2c3b-0000-4000-8000-00000000a11c"
 OTHER_USER = "6f1d2c3b-0000-4000-8000-000000000b0b"
 

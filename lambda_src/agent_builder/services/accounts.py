@@ -85,6 +85,14 @@ def new_registration_token(now: datetime) -> tuple[str, RegistrationToken]:
     return token, RegistrationToken(token_digest(token), expires)
 
 
+def registers_automatically(topic_arn: str, region: str) -> bool:
+    """A custom resource's SNS topic must be in the stack's region: the platform's topic
+    serves stacks launched in the platform's region; elsewhere the stack skips
+    registration and the customer pastes its RoleArn output."""
+    topic_region = topic_arn.split(":")[3] if topic_arn.count(":") >= 5 else ""
+    return region == topic_region
+
+
 def template_outdated(version: object, latest: str) -> bool | None:
     """True/False comparing MAJOR.MINOR.PATCH numerically; None if the version is unknown."""
     current, newest = parse_version(version), parse_version(latest)
@@ -317,11 +325,7 @@ class AccountService:
         return self._onboarding_view(record["externalId"], token, region)
 
     def _onboarding_view(self, external_id: str, token: str, region: str) -> dict[str, Any]:
-        # A custom resource's SNS topic must be in the stack's region: the platform's
-        # topic serves stacks launched in the platform's region; elsewhere the stack
-        # skips registration and the customer pastes its RoleArn output.
-        topic_region = self._topic.split(":")[3] if self._topic.count(":") >= 5 else ""
-        automatic = region == topic_region
+        automatic = registers_automatically(self._topic, region)
         return {
             "externalId": external_id,
             "region": region,

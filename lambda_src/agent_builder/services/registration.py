@@ -39,12 +39,14 @@ from agent_builder.repositories.accounts import (
     RegistrationProof,
 )
 from agent_builder.repositories.audit import AuditLog
+from agent_builder.repositories.org_accounts import OrgAccountChanged, organization_of
 from agent_builder.services.accounts import (
     REGISTRATION_PATIENCE_SECONDS,
     AccountService,
     Candidate,
     token_digest,
 )
+from agent_builder.services.org_accounts import OrgAccountService
 from agent_builder.validation import (
     ACCOUNT_ID,
     EXTERNAL_ID,
@@ -92,8 +94,10 @@ class RegistrationService:
         project: str,
         patience: float = REGISTRATION_PATIENCE_SECONDS,
         clock: Callable[[], datetime] = timeutil.utcnow,
+        organizations: OrgAccountService | None = None,
     ) -> None:
         self._service = accounts
+        self._organizations = organizations
         self._accounts = repository
         self._audit = audit
         self._sender = sender
@@ -155,6 +159,9 @@ class RegistrationService:
         if record is None:
             logger.warning("registration with an unknown External ID", stack=stack_id)
             return Outcome(FAILED, NOT_VERIFIED_REASON)
+        organization_id = organization_of(record)
+        if organization_id is not None:
+            return self._connect_organization(organization_id, record, request, props)
         user_id = str(record["userId"])
         bound = record.get("registrationStackId") == stack_id and record.get("status") == CONNECTED
         if bound and request.get("RequestType") == "Create":
@@ -292,6 +299,9 @@ class RegistrationService:
         if not isinstance(external_id, str) or not EXTERNAL_ID.match(external_id):
             return Outcome(SUCCESS)
         record = self._accounts.find_by_external_id(external_id)
+        organization_id = organization_of(record) if record is not None else None
+        if record is not None and organization_id is not None:
+            return self._delete_organization(organization_id, record, request, props)
         if (
             record is None
             or record.get("status") != CONNECTED
@@ -334,6 +344,88 @@ class RegistrationService:
             and stacks[0].get("StackId") == stack_id
             and stacks[0].get("StackStatus") == DELETING
         )
+
+    # ---- an organisation's accounts (many per External ID) -------------------------------
+
+    def _connect_organization(
+        self,
+        organization_id: str,
+        record: dict[str, Any],
+        request: dict[str, Any],
+        props: dict[str, Any],
+    ) -> Outcome:
+        """One account of the organisation's StackSet: with the organisation's current
+        token (multi-use), or an Update of the stack already bound to that account."""
+        stack_id = _text(request.get("StackId"))
+        if self._organizations is None:
+            logger.error("an organisation's registration, but no organisation service wired")
+            return Outcome(FAILED, NOT_VERIFIED_REASON)
+        account_id = _text(props.get("AccountId"))
+        bound = dict((record.get("accounts") or {}).get(account_id) or {})
+        is_bound = bool(bound) and bound.get("registrationStackId") == stack_id
+        if is_bound and request.get("RequestType") == "Create":
+            logger.info("registration already made by this stack")
+            return Outcome(SUCCESS)
+        digest = None
+        if not is_bound:
+            digest = self._organizations.token_matches(record, props.get("RegistrationToken"))
+            if digest is None:
+                logger.warning("organisation registration without its token", stack=stack_id)
+                return Outcome(FAILED, NOT_VERIFIED_REASON)
+        physical_id = (
+            str(bound.get("registrationPhysicalId")) if is_bound else self._physical_id(request)
+        )
+        try:
+            candidate = self._candidate(props, request, str(props["ExternalId"]))
+            self._organizations.register(
+                organization_id,
+                candidate,
+                stack_id=stack_id,
+                physical_id=physical_id,
+                token_digest=digest,
+                patience=self._patience,
+            )
+        except RoleValidationFailed as exc:
+            return Outcome(FAILED, exc.message)
+        except OrgAccountChanged:
+            # The token was replaced meanwhile, or another stack holds this account.
+            return Outcome(FAILED, NOT_VERIFIED_REASON)
+        except DomainError as exc:
+            return Outcome(FAILED, exc.message)
+        return Outcome(SUCCESS)
+
+    def _delete_organization(
+        self,
+        organization_id: str,
+        record: dict[str, Any],
+        request: dict[str, Any],
+        props: dict[str, Any],
+    ) -> Outcome:
+        """Always SUCCESS; disconnects that one account only when this stack registered it,
+        the physical id is the live one, and the stack says it is being deleted."""
+        if self._organizations is None:
+            return Outcome(SUCCESS)
+        stack_id = _text(request.get("StackId"))
+        stack = STACK_ARN.match(stack_id)
+        account_id = stack["account"] if stack else ""
+        bound = dict((record.get("accounts") or {}).get(account_id) or {})
+        if not bound or bound.get("registrationStackId") != stack_id:
+            logger.info("stack deleted; no organisation account bound to it")
+            return Outcome(SUCCESS)
+        if request.get("PhysicalResourceId") != bound.get("registrationPhysicalId"):
+            logger.info("delete of a registration that is not the live one; nothing changed")
+            return Outcome(SUCCESS)
+        connection = {**bound, "externalId": record.get("externalId")}
+        if not self._stack_is_deleting(connection, f"org-{organization_id}", stack_id):
+            logger.warning("delete not confirmed by the stack's status; nothing changed")
+            return Outcome(SUCCESS)
+        self._organizations.unregister(
+            organization_id,
+            account_id,
+            stack_id=stack_id,
+            physical_id=str(bound.get("registrationPhysicalId")),
+        )
+        return Outcome(SUCCESS)
 
     # ---- the answer -----------------------------------------------------------------------
 
