@@ -12,6 +12,12 @@ import uuid
 # ---- sizes --------------------------------------------------------------------------------
 
 MAX_INPUT_BYTES = 8 * 1024
+# "Not blank", said the same way by the OpenAPI document (an unanchored JSON Schema
+# pattern), pydantic and the domain code: at least one character that is not ASCII
+# whitespace. (str.strip() and regex \s disagree across engines on characters such as
+# U+001E, which Python calls whitespace and ECMA-262 does not.)
+ASCII_WHITESPACE = " \t\n\r\f\v"
+NOT_BLANK = r"[^ \t\n\r\f\v]"
 MAX_INSTRUCTIONS_BYTES = 16 * 1024
 MAX_AGENT_NAME = 64
 MAX_IDEMPOTENCY_KEY = 128
@@ -80,3 +86,8 @@ def is_aws_region(name: object) -> bool:
     from agent_builder.regions import aws_regions
 
     return isinstance(name, str) and name in aws_regions()
+
+
+def is_blank(text: str) -> bool:
+    """Nothing but ASCII whitespace (NOT_BLANK's complement)."""
+    return not text.strip(ASCII_WHITESPACE)

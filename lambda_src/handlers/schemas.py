@@ -21,6 +21,7 @@ from agent_builder.validation import (
     MAX_REGION,
     MAX_RESOURCE_PREFIX,
     MAX_SUBNETS,
+    NOT_BLANK,
 )
 
 # strict: "1" is not a number and 1 is not a string; JSON null is not a missing field.
@@ -71,14 +72,23 @@ class CreateAgent(BaseModel):
 class TestRequest(BaseModel):
     model_config = _STRICT
 
-    input: str = Field(min_length=1, max_length=MAX_INPUT_BYTES, description="at most 8 KiB UTF-8")
+    input: str = Field(
+        min_length=1,
+        max_length=MAX_INPUT_BYTES,
+        pattern=NOT_BLANK,
+        description="at most 8 KiB UTF-8, not blank",
+    )
 
 
 class DeploymentRequest(BaseModel):
     model_config = _STRICT
 
     input: str | None = Field(
-        default=None, min_length=1, max_length=MAX_INPUT_BYTES, description="at most 8 KiB UTF-8"
+        default=None,
+        min_length=1,
+        max_length=MAX_INPUT_BYTES,
+        pattern=NOT_BLANK,
+        description="at most 8 KiB UTF-8, not blank",
     )
     region: str | None = Field(
         default=None,

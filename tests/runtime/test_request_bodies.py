@@ -234,3 +234,24 @@ def test_the_body_reader_is_the_one_the_resolver_uses() -> None:
 )
 def test_json_media_type(content_type: str, json: bool) -> None:
     assert is_json_media_type(content_type) is json
+
+
+@pytest.mark.parametrize("text", ["   ", "\t\n", "\x1e", "\u00a0", " a ", "\x1c\x1d", "\u3000"])
+def test_blank_means_the_same_to_the_document_pydantic_and_the_domain(text: str) -> None:
+    """One definition of "not blank" (validation.NOT_BLANK): what the OpenAPI pattern
+    accepts, pydantic accepts and the launch code does not call blank, and the reverse
+    (schemathesis found `{"input": "\\u001e"}` accepted by the schema, refused as blank)."""
+    import re
+
+    import pydantic
+
+    from agent_builder.validation import NOT_BLANK, is_blank
+    from handlers.schemas import TestRequest
+
+    by_document = re.search(NOT_BLANK, text) is not None
+    try:
+        TestRequest(input=text)
+        by_pydantic = True
+    except pydantic.ValidationError:
+        by_pydantic = False
+    assert by_document == by_pydantic == (not is_blank(text))

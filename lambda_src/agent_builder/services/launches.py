@@ -40,7 +40,7 @@ from agent_builder.repositories.ledger import LaunchLedger, Limits
 from agent_builder.repositories.profiles import ProfilesRepository
 from agent_builder.services.agents import AgentService
 from agent_builder.services.caller import Caller
-from agent_builder.validation import IDEMPOTENCY_KEY, MAX_INPUT_BYTES, is_aws_region
+from agent_builder.validation import IDEMPOTENCY_KEY, MAX_INPUT_BYTES, is_aws_region, is_blank
 
 logger = Logger(child=True)
 
@@ -301,7 +301,7 @@ class LaunchService:
 
 
 def _check_request(input_text: str, idempotency_key: str | None) -> None:
-    if not input_text.strip():
+    if is_blank(input_text):
         raise InvalidInput("input must not be blank")
     if len(input_text.encode("utf-8")) > MAX_INPUT_BYTES:
         raise InvalidInput(f"input must be at most {MAX_INPUT_BYTES} bytes (UTF-8)")
