@@ -16,7 +16,15 @@ PERIOD = Duration.minutes(5)
 
 
 class OperationalAlarms(Construct):
-    """One alarm per function's errors and throttles, the API's 5xx and each table's throttles.
+    """One alarm per function's errors, one for Lambda throttles in the account and region,
+    the API's 5xx and each table's throttles.
+
+    Throttles: none of the functions has reserved concurrency, so Lambda throttles one only
+    when the account's concurrency in the region is used up, a condition of the account,
+    not of a function. One alarm on the account's `AWS/Lambda Throttles` (no dimension)
+    sees every function's throttles, ours and any others' in the account, for $0.10 a
+    month instead of $0.10 per function (issue 13: the default platform idles within
+    $2.50); which function it was is in each function's own Throttles metric.
 
     Each fires on a single occurrence in five minutes (none of them is normal) and notifies
     `alarm_action`. `functions` and `tables` are keyed by the name the alarm carries.
@@ -39,14 +47,21 @@ class OperationalAlarms(Construct):
             metrics = [(function.metric_errors(), "Errors")]
             if name in errors_expected:
                 # Its errors are answers (the pre sign-up trigger refuses a sign-up by
-                # raising): an alarm would page on every refused address. Throttles stay.
+                # raising): an alarm would page on every refused address.
                 metrics = []
-            for metric, what in (*metrics, (function.metric_throttles(), "Throttles")):
+            for metric, what in metrics:
                 self._alarm(
                     f"{name}{what}",
                     metric.with_(period=PERIOD, statistic="Sum"),
                     f"{what} in the {name} function",
                 )
+        self._alarm(
+            "LambdaThrottles",
+            cloudwatch.Metric(
+                namespace="AWS/Lambda", metric_name="Throttles", statistic="Sum", period=PERIOD
+            ),
+            "Lambda throttled a function in this account and region (its concurrency is used up)",
+        )
         self._alarm(
             "Api5xx",
             api.metric_server_error(period=PERIOD, statistic="Sum"),

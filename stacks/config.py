@@ -74,6 +74,7 @@ class PlatformConfig:
     template_version: str
     platform_account_id: str | None
     allow_organization_creation: bool
+    enterprise_sso: bool
     google_client_id: str | None
     google_client_secret_name: str | None
     blocked_email_domains: tuple[str, ...]
@@ -168,6 +169,7 @@ class PlatformConfig:
             **_google(get),
             blocked_email_domains=_domains(get, "blockedEmailDomains"),
             allow_organization_creation=_bool(get, "allowOrganizationCreation"),
+            enterprise_sso=_bool(get, "enterpriseSso"),
         )
 
     def as_context(self) -> dict[str, Any]:
@@ -208,6 +210,7 @@ _CONTEXT_KEYS = {
     "github_client_id": "githubClientId",
     "github_client_secret_name": "githubClientSecretName",
     "allow_organization_creation": "allowOrganizationCreation",
+    "enterprise_sso": "enterpriseSso",
 }
 CONTEXT_KEYS: tuple[str, ...] = tuple(_CONTEXT_KEYS.values())
 

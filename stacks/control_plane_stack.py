@@ -12,22 +12,19 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct
 from constructs.agent_cluster import cluster_name
-from constructs.agent_runner_task import CONTAINER_NAME, LOG_STREAM_PREFIX, AgentRunnerTask
+from constructs.agent_runner_task import AgentRunnerTask
 from constructs.cluster_tasks import ClusterTasks
 from constructs.control_plane_api import ControlPlaneApi
 from constructs.control_plane_functions import PRE_SIGN_UP, ControlPlaneFunctions
 from constructs.control_plane_tables import ControlPlaneTables
-from constructs.customer_registration import (
-    CustomerRegistration,
-    launcher_role_arn,
-    registration_topic_arn,
-)
+from constructs.customer_registration import CustomerRegistration
 from constructs.enterprise_sso import grant_identity_providers, grant_token_use, sso_token_key
 from constructs.nag import acknowledge, nag_text
 from constructs.operational_alarms import OperationalAlarms
 from constructs.sign_up_triggers import add_sign_up_triggers
 from constructs.time_limit import TimeLimit
 from stacks.config import PlatformConfig
+from stacks.control_plane_environment import environment_values
 from stacks.function_environments import environments
 from stacks.identity_stack import IdentityStack
 from stacks.logical_ids import DeployedIdsStack
@@ -91,11 +88,15 @@ class ControlPlaneStack(DeployedIdsStack):
             TimeLimit(self, "TimeLimit", prefix=prefix, cluster=self.cluster)
         )
 
-        # Tier 3: members' IAM Identity Center tokens are stored encrypted with this key.
-        self.sso_token_key = sso_token_key(
-            self, "SsoTokenKey", prefix=prefix, removal_policy=config.removal_policy
+        # Tier 3: members' IAM Identity Center tokens are stored encrypted with this key,
+        # when the owner turns those sessions on (a KMS key is $1 a month: issue 13 keeps
+        # the default platform's idle cost within $2.50).
+        self.sso_token_key = (
+            sso_token_key(self, "SsoTokenKey", prefix=prefix, removal_policy=config.removal_policy)
+            if config.enterprise_sso
+            else None
         )
-        self._identity = identity
+        self.identity = identity
         functions = self.transparent(
             ControlPlaneFunctions(
                 self,
@@ -106,7 +107,7 @@ class ControlPlaneStack(DeployedIdsStack):
                 log_retention=config.log_retention,
             )
         )
-        environment = environments(self._environment_values(config, platform))
+        environment = environments(environment_values(self, config, platform))
         self.api_function = functions.add(
             "Api",
             handler="handlers.api.handler",
@@ -198,69 +199,6 @@ class ControlPlaneStack(DeployedIdsStack):
         CfnOutput(self, "ApiUrl", value=self.api.url)
         self.keep_deployed_ids()
 
-    def _environment_values(
-        self, config: PlatformConfig, platform: PlatformStack
-    ) -> dict[str, str]:
-        """Every variable any function reads; stacks/function_environments.py picks per function."""
-        prefix = config.prefix
-        agents, network, tables = platform.agents, platform.network, self.tables
-        return {
-            "PROJECT_NAME": prefix,
-            "POWERTOOLS_SERVICE_NAME": f"{prefix}-control-plane",
-            "PROFILES_TABLE": tables.profiles.table_name,
-            "AGENTS_TABLE": tables.agents.table_name,
-            "RUNS_TABLE": tables.runs.table_name,
-            "USAGE_TABLE": tables.usage.table_name,
-            "CLUSTER_ARN": agents.cluster.cluster_arn,
-            "TASK_DEFINITION_ARN": self.runner.task_definition.task_definition_arn,
-            "RUNNER_CONTAINER_NAME": CONTAINER_NAME,
-            "SUBNET_IDS": ",".join(s.subnet_id for s in network.subnets.subnets),
-            "SECURITY_GROUP_ID": network.task_security_group.security_group_id,
-            "USE_SPOT": str(config.test_task_use_spot).lower(),
-            "ARTIFACTS_BUCKET": platform.artifacts.bucket_name,
-            "LOG_GROUP_NAME": agents.log_group.log_group_name,
-            "LOG_STREAM_PREFIX": LOG_STREAM_PREFIX,
-            "FREE_TESTS_PER_MONTH": str(config.free_tests_per_month),
-            "MAX_TEST_MINUTES": str(config.max_test_minutes),
-            "LAUNCHES_PER_MINUTE": str(config.launches_per_minute),
-            "ALLOWED_MODELS": ",".join(config.allowed_models),
-            "MAX_OUTPUT_TOKENS": str(config.max_output_tokens),
-            "MAX_CONCURRENT_TEST_TASKS": str(config.max_concurrent_test_tasks),
-            "PLATFORM_FREE_TESTS_PER_MONTH": str(config.platform_free_tests_per_month),
-            "MAX_AGENTS_PER_USER": str(config.max_agents_per_user),
-            "SCHEDULE_GROUP_NAME": self.time_limit.schedule_group.schedule_group_name,
-            "SCHEDULER_ROLE_ARN": self.time_limit.stopper_role.role_arn,
-            "RUN_RETENTION_DAYS": str(config.run_retention_days),
-            # Tier 2: connecting and deploying into customers' accounts. The launcher and the
-            # topic are spelled as ARNs: they trust and feed these very functions.
-            "ACCOUNTS_TABLE": tables.accounts.table_name,
-            "AUDIT_TABLE": tables.audit.table_name,
-            "PLATFORM_ACCOUNT_ID": self.account,
-            "LAUNCHER_ROLE_ARN": launcher_role_arn(self, prefix),
-            "CUSTOMER_ROLE_NAME": f"{prefix}-deployer",
-            "REGISTRATION_TOPIC_ARN": registration_topic_arn(self, prefix),
-            "TEMPLATE_VERSION": config.template_version,
-            "TEMPLATE_URL": platform.customer_template.template_url,
-            "RUNNER_IMAGE_URI": self.runner.image_uri,
-            "RUNNER_ARCHITECTURE": config.test_task_architecture,
-            "CUSTOMER_TASK_CPU": str(config.test_task_cpu),
-            "CUSTOMER_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
-            # Tier 3: enterprise SSO (the SAML IdPs live in the identity stack's pool).
-            "USER_POOL_ID": self._identity.users.user_pool.user_pool_id,
-            "USER_POOL_CLIENT_ID": self._identity.users.client.user_pool_client_id,
-            "SSO_TOKEN_KEY_ARN": self.sso_token_key.key_arn,
-            "ORGANIZATION_TEMPLATE_URL": platform.customer_template.organization_template_url,
-            "BLOCKED_EMAIL_DOMAINS": ",".join(config.blocked_email_domains),
-            "TEST_TASK_CPU": str(config.test_task_cpu),
-            "TEST_TASK_MEMORY_MIB": str(config.test_task_memory_mib),
-            "TEST_TASK_ARCHITECTURE": config.test_task_architecture,
-            "BUDGET_TOPIC_ARN": platform.kill_switch.topic.topic_arn,
-            "BUDGET_NAME": platform.kill_switch.budget_name,
-            "ALARM_TOPIC_ARN": platform.alarm_topic.topic_arn,
-            "ORGANIZATIONS_TABLE": tables.organizations.table_name,
-            "ALLOW_ORGANIZATION_CREATION": str(config.allow_organization_creation).lower(),
-        }
-
     def _grant(self, platform: PlatformStack) -> None:
         """Each function gets what it touches and nothing else."""
         api = self.api_function.role
@@ -294,8 +232,9 @@ class ControlPlaneStack(DeployedIdsStack):
         self.cluster.grant(api, "ecs:StopTask")
         self.runner.grant_read_logs(api)
         # Tier 3: the organisations' SAML IdPs, and the key of stored SSO tokens.
-        grant_identity_providers(api, self._identity.users.user_pool)
-        grant_token_use(self.sso_token_key, [api])
+        grant_identity_providers(api, self.identity.users.user_pool)
+        if self.sso_token_key is not None:
+            grant_token_use(self.sso_token_key, [api])
 
         events_role = self.task_events_function.role
         self.tables.grant_run_updates(events_role)

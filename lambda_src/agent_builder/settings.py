@@ -219,7 +219,8 @@ class EnterpriseSso:
 
     user_pool_id: str = _var("USER_POOL_ID")
     user_pool_client_id: str = _var("USER_POOL_CLIENT_ID")
-    sso_token_key_arn: str = _var("SSO_TOKEN_KEY_ARN")
+    # Empty when the owner leaves IAM Identity Center sessions off (enterpriseSso=false).
+    sso_token_key_arn: str = _var("SSO_TOKEN_KEY_ARN", default="")
     sso_items_table: str = _var("USAGE_TABLE")
     # Local mode only: its metadata stand-ins listen on 127.0.0.1.
     saml_metadata_allow_private: bool = _var(

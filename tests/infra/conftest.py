@@ -35,6 +35,9 @@ CONFIGURED_SIGN_IN: dict[str, Any] = {
     "googleClientSecretName": "agent-builder/google-client-secret",
     "blockedEmailDomains": ["spam.example"],
     **GITHUB_CONTEXT,
+    # Not sign-in, but optional the same way: the KMS key of members' IAM Identity Center
+    # tokens (Tier 3 deploys with a member's session).
+    "enterpriseSso": True,
 }
 
 

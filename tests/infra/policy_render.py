@@ -175,7 +175,13 @@ class Renderer:
 
     def _physical(self, logical_id: str, *, ref: bool) -> str:
         kind = self._resources[logical_id]["Type"]
-        if kind in ("AWS::SNS::Topic", "AWS::ECS::TaskDefinition", "AWS::KMS::Key"):
+        # Ref is the ARN for these (a KMS key's Ref is its id).
+        if kind in (
+            "AWS::SNS::Topic",
+            "AWS::ECS::TaskDefinition",
+            "AWS::KMS::Key",
+            "AWS::SecretsManager::Secret",
+        ):
             return self._arn(logical_id) if kind != "AWS::KMS::Key" else f"{logical_id}-key-id"
         if kind == "AWS::SQS::Queue":
             return f"https://sqs.{REGION}.{URL_SUFFIX}/{ACCOUNT}/{self._name(logical_id)}"
@@ -200,6 +206,8 @@ class Renderer:
             "AWS::KMS::Key": f"arn:{PARTITION}:kms:{regional}:key/"
             "0123abcd-4567-89ef-0123-456789abcdef",
             "AWS::ECR::Repository": f"arn:{PARTITION}:ecr:{regional}:repository/{name}",
+            "AWS::SecretsManager::Secret": f"arn:{PARTITION}:secretsmanager:{regional}:secret:"
+            f"{name}-AbCdEf",
             "AWS::Lambda::Function": f"arn:{PARTITION}:lambda:{regional}:function:{name}",
             "AWS::Cognito::UserPool": f"arn:{PARTITION}:cognito-idp:{regional}:userpool/"
             f"{REGION}_Example1",

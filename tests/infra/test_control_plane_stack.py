@@ -393,7 +393,11 @@ def test_alarms_cover_function_errors_throttles_api_5xx_and_table_throttles(
     )
     # Not the pre sign-up trigger's: it refuses sign-ups by raising.
     assert metrics.count(("AWS/Lambda", "Errors")) == 6
-    assert metrics.count(("AWS/Lambda", "Throttles")) == 7
+    # Throttles: one alarm for the account's Lambda throttles (no function dimension).
+    (throttles,) = [
+        a["Properties"] for a in alarms if a["Properties"].get("MetricName") == "Throttles"
+    ]
+    assert throttles["Namespace"] == "AWS/Lambda" and "Dimensions" not in throttles
     assert metrics.count(("AWS/ApiGateway", "5xx")) == 1
     assert metrics.count(("AWS/DynamoDB", "ThrottledRequests")) == 7
     assert all(a["Properties"]["AlarmActions"] for a in alarms)

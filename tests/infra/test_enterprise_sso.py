@@ -23,8 +23,9 @@ COGNITO_ACTIONS = {
 
 
 @pytest.fixture(scope="module")
-def template(default_app: Synthesized) -> Template:
-    return default_app.template(default_app.platform.control_plane)
+def template(configured_app: Synthesized) -> Template:
+    """The key exists with enterpriseSso=true (conftest.CONFIGURED_SIGN_IN)."""
+    return configured_app.template(configured_app.platform.control_plane)
 
 
 def _key(template: Template) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def test_the_sso_token_key_rotates_and_follows_the_removal_policy(template: Temp
 
 
 def test_the_key_retains_with_retain_data(synth: Any) -> None:
-    app = synth(retainData=True)
+    app = synth(retainData=True, enterpriseSso=True)
     key = _key(app.template(app.platform.control_plane))
     assert key["DeletionPolicy"] == "Retain"
 

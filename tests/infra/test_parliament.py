@@ -85,8 +85,10 @@ def allowed_by(finding: dict[str, Any], entry: dict[str, Any]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def documents(default_app: Synthesized) -> list[PolicyDocument]:
-    return all_documents(default_app)
+def documents(configured_app: Synthesized) -> list[PolicyDocument]:
+    """Every optional feature on (conftest.CONFIGURED_SIGN_IN: the GitHub bridge's and the
+    SSO token key's policies too), a superset of the default app's documents."""
+    return all_documents(configured_app)
 
 
 @pytest.fixture(scope="module")

@@ -51,8 +51,6 @@ PINNED: dict[str, dict[str, str]] = {
         "SweeperLogs964BB71D": "AWS::Logs::LogGroup",
         "RegistrationLogs11F4E17C": "AWS::Logs::LogGroup",
         "BudgetSwitchLogs006CFC33": "AWS::Logs::LogGroup",
-        # Replacing it would make every stored IAM Identity Center token undecryptable.
-        "SsoTokenKey63F366F2": "AWS::KMS::Key",
         "PreSignUpLogsC7965415": "AWS::Logs::LogGroup",
         "PostConfirmationLogs014D4CE5": "AWS::Logs::LogGroup",
     },
@@ -70,6 +68,11 @@ PINNED_WITH_GITHUB: dict[str, dict[str, str]] = {
         "GitHub38B7EEC4": "AWS::Cognito::UserPoolIdentityProvider",
         # Google: its provider (a new logical id would fail on the fixed name "Google").
         "UsersGoogle28B8523D": "AWS::Cognito::UserPoolIdentityProvider",
+    },
+    "ControlPlane": {
+        # With enterpriseSso: replacing it would make every stored IAM Identity Center
+        # token undecryptable.
+        "SsoTokenKey63F366F2": "AWS::KMS::Key",
     },
 }
 # The kinds of resource whose replacement loses data or fails on a fixed name.

@@ -273,7 +273,8 @@ def test_the_pause_is_one_condition_in_the_existing_charge_transaction(
     finally:
         client.meta.events.unregister("provide-client-params.dynamodb.*", record)
     operations = [name for name, _ in calls]
-    assert operations == ["GetItem", "TransactWriteItems"]  # the agent, the charge: no read
+    # The agent and profile in one read, the charge: no read of the pause.
+    assert operations == ["BatchGetItem", "TransactWriteItems"]
     month = next(
         item["Update"]
         for item in calls[1][1]["TransactItems"]

@@ -127,7 +127,7 @@ def test_hosted_sign_in_with_pkce_then_refresh_and_sign_out(
     assert asked["response_type"] == "code" and asked["client_id"] == CLIENT_ID
     assert asked["code_challenge_method"] == "S256"
     assert asked["redirect_uri"] == f"{local_mode.url}/"
-    assert asked["scope"] == "openid email profile"
+    assert asked["scope"] == "openid email profile agent-builder-api/api"
     (exchange,) = seen["token"]
     assert exchange["grant_type"] == "authorization_code" and exchange["code"] == "the-code"
     assert exchange["redirect_uri"] == asked["redirect_uri"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
+from agent_builder.errors import SsoNotConfigured
+
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
@@ -22,15 +24,27 @@ CONTEXT_KEYS = ("purpose", "organizationId", "userId")
 
 
 class TokenCipher:
+    """`key_id` empty: the owner left IAM Identity Center sessions off (cdk.json
+    `enterpriseSso`, whose KMS key costs $1 a month): nothing is encrypted or stored, and
+    the member is told why (409 SSO_NOT_CONFIGURED)."""
+
     def __init__(self, client: KMSClient, key_id: str) -> None:
         self._kms = client
         self._key = key_id
+
+    def _require_key(self) -> None:
+        if not self._key:
+            raise SsoNotConfigured(
+                "IAM Identity Center sessions are turned off on this platform: its owner "
+                "turns them on with enterpriseSso=true (docs/enterprise.md)"
+            )
 
     @staticmethod
     def context(purpose: str, organization_id: str, user_id: str) -> dict[str, str]:
         return {"purpose": purpose, "organizationId": organization_id, "userId": user_id}
 
     def encrypt(self, plaintext: str, *, purpose: str, organization_id: str, user_id: str) -> str:
+        self._require_key()
         answer = self._kms.encrypt(
             KeyId=self._key,
             Plaintext=plaintext.encode(),
@@ -39,6 +53,7 @@ class TokenCipher:
         return base64.b64encode(answer["CiphertextBlob"]).decode()
 
     def decrypt(self, ciphertext: str, *, purpose: str, organization_id: str, user_id: str) -> str:
+        self._require_key()
         answer = self._kms.decrypt(
             KeyId=self._key,
             CiphertextBlob=base64.b64decode(ciphertext),
