@@ -55,6 +55,17 @@ def test_the_client_covers_the_routes_the_screens_need(operations: dict[str, Any
         ("POST", "/aws-account/onboarding"),
         ("GET", "/aws-account"),
         ("DELETE", "/aws-account"),
+        ("POST", "/org"),
+        ("GET", "/org"),
+        ("PATCH", "/org"),
+        ("GET", "/org/members"),
+        ("PUT", "/org/members/{userId}"),
+        ("DELETE", "/org/members/{userId}"),
+        ("POST", "/org/invitations"),
+        ("GET", "/org/invitations"),
+        ("DELETE", "/org/invitations/{invitationId}"),
+        ("POST", "/org/invitations/{invitationId}/accept"),
+        ("GET", "/org/audit"),
     ):
         assert route in used, route
 

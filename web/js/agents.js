@@ -3,6 +3,7 @@ import { h, field, facts, when } from "./dom.js";
 import { explain, idempotencyKey } from "./api.js";
 import { followRun, runPanel } from "./runs.js";
 import { usageSummary } from "./usage.js";
+import { permissions } from "./org.js";
 
 export async function agentsScreen(app) {
   const [page, me] = await Promise.all([app.api.call("listAgents", { query: { limit: 100 } }), app.api.call("getMe")]);
@@ -10,11 +11,13 @@ export async function agentsScreen(app) {
   return h("div", {},
     h("h1", {}, "Agents"),
     usageSummary(me),
-    agents.length ? agentTable(app, agents) : h("p", {}, "No agents yet: create one below."),
-    createForm(app));
+    agents.length ? agentTable(app, me, agents)
+      : h("p", {}, permissions(me).create ? "No agents yet: create one below." : "No agents yet."),
+    permissions(me).create ? createForm(app)
+      : h("p", { class: "hint" }, "As a viewer you can read the organisation's agents and runs; an admin can change your role."));
 }
 
-function agentTable(app, agents) {
+function agentTable(app, me, agents) {
   return h("table", {},
     h("caption", { class: "hint" }, `${agents.length} agent${agents.length === 1 ? "" : "s"}`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Model"),
@@ -23,7 +26,7 @@ function agentTable(app, agents) {
       h("td", {}, h("a", { href: `#/agents/${encodeURIComponent(agent.agentId)}` }, agent.name)),
       h("td", {}, agent.model),
       h("td", { class: "optional" }, when(agent.createdAt)),
-      h("td", {}, deleteButton(app, agent, () => app.go("#/agents")))))));
+      h("td", {}, permissions(me, agent).remove ? deleteButton(app, agent, () => app.go("#/agents")) : "")))));
 }
 
 function deleteButton(app, agent, after) {
@@ -123,6 +126,8 @@ export async function agentScreen(app, agentId) {
       ["Temperature", parameters.temperature],
       ["Maximum output tokens", parameters.maxTokens],
       ["Created", when(agent.createdAt)],
-    ]), deleteButton(app, agent, () => app.go("#/agents"))),
-    h("section", {}, h("h2", { id: "test-heading" }, "Test"), form, result));
+    ]), permissions(me, agent).remove ? deleteButton(app, agent, () => app.go("#/agents")) : null),
+    permissions(me).launch
+      ? h("section", {}, h("h2", { id: "test-heading" }, "Test"), form, result)
+      : h("p", { class: "hint" }, "As a viewer you cannot test or deploy agents."));
 }

@@ -26,6 +26,17 @@ export const OPERATIONS = Object.freeze({
   startOnboarding: { method: "POST", path: "/aws-account/onboarding", body: ["region", "rotate"] },
   getAccount: { method: "GET", path: "/aws-account" },
   disconnectAccount: { method: "DELETE", path: "/aws-account" },
+  createOrg: { method: "POST", path: "/org", body: ["name"] },
+  getOrg: { method: "GET", path: "/org" },
+  updateOrg: { method: "PATCH", path: "/org", body: ["name", "allowedRegions", "defaultRole"] },
+  listMembers: { method: "GET", path: "/org/members", query: ["nextToken", "limit"] },
+  setMemberRole: { method: "PUT", path: "/org/members/{userId}", body: ["role"] },
+  removeMember: { method: "DELETE", path: "/org/members/{userId}" },
+  createInvitation: { method: "POST", path: "/org/invitations", body: ["email", "role"] },
+  listInvitations: { method: "GET", path: "/org/invitations", query: ["nextToken", "limit"] },
+  revokeInvitation: { method: "DELETE", path: "/org/invitations/{invitationId}" },
+  acceptInvitation: { method: "POST", path: "/org/invitations/{invitationId}/accept" },
+  listOrgAudit: { method: "GET", path: "/org/audit", query: ["nextToken", "limit"] },
 });
 
 /** An answer other than 2xx, with what the API said and when to retry. */

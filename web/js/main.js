@@ -4,6 +4,7 @@ import { Session } from "./auth.js";
 import { h } from "./dom.js";
 import { accountScreen } from "./account.js";
 import { agentScreen, agentsScreen } from "./agents.js";
+import { orgScreen } from "./org.js";
 import { signInScreen } from "./signin.js";
 import { usageScreen } from "./usage.js";
 
@@ -35,6 +36,7 @@ const ROUTES = [
   [/^#\/agents\/([^/]+)$/, (match) => agentScreen(app, decodeURIComponent(match[1]))],
   [/^#\/usage$/, () => usageScreen(app)],
   [/^#\/account$/, () => accountScreen(app)],
+  [/^#\/org$/, () => orgScreen(app)],
   [/^(#\/agents)?$/, () => agentsScreen(app)],
 ];
 
