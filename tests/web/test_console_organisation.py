@@ -33,12 +33,12 @@ def test_admin_invites_a_viewer_who_sees_the_agent_without_launch_buttons(
     page.get_by_label("Role", exact=True).select_option("viewer")
     page.get_by_role("button", name="Invite", exact=True).click()
     invitations = page.get_by_role("region", name="Invitations")
-    invitations.get_by_role("cell", name=VIEWER).wait_for()
+    invitations.get_by_role("cell", name=VIEWER, exact=True).wait_for()
     invitation_id = invitations.locator("code").first.inner_text()
     assert invitation_id
     # The audit trail (admins only) records what the admin just did.
     audit = page.get_by_role("region", name="Audit trail")
-    audit.get_by_role("cell", name="org.create").wait_for()
+    audit.get_by_role("cell", name="org.create", exact=True).wait_for()
 
     page.get_by_role("link", name="Agents").click()
     create_agent(page, "org-greeter")

@@ -94,6 +94,8 @@ async function start() {
   });
   app.session.onChange(() => render());
   document.getElementById("sign-out").addEventListener("click", () => {
+    // The next person to sign in starts at the agents, not on the last one's page.
+    history.replaceState(null, "", location.pathname);
     app.session.signOut().catch((error) => app.showError(error));
   });
   window.addEventListener("hashchange", () => render());
