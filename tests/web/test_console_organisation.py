@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local_mode.harness import LocalMode
-from tests.web.conftest import Traffic, sign_in
+from tests.web.conftest import SCREENSHOTS, Traffic, sign_in
 from tests.web.test_console_journeys import create_agent
 
 pytestmark = pytest.mark.web
@@ -39,6 +39,8 @@ def test_admin_invites_a_viewer_who_sees_the_agent_without_launch_buttons(
     # The audit trail (admins only) records what the admin just did.
     audit = page.get_by_role("region", name="Audit trail")
     audit.get_by_role("cell", name="org.create", exact=True).wait_for()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "organisation-admin.png"), full_page=True)
 
     page.get_by_role("link", name="Agents").click()
     create_agent(page, "org-greeter")
@@ -64,15 +66,14 @@ def test_admin_invites_a_viewer_who_sees_the_agent_without_launch_buttons(
     assert page.get_by_role("button", name="Leave the organisation").is_visible()
 
     page.get_by_role("link", name="Agents").click()
+    page.get_by_role("heading", name="Agents").wait_for()
+    assert page.get_by_role("button", name="Create agent").count() == 0
+    assert page.get_by_role("button", name="Delete org-greeter").count() == 0
     page.get_by_role("link", name="org-greeter").click()
     page.get_by_role("heading", name="org-greeter").wait_for()
     page.get_by_text("As a viewer you cannot test or deploy agents.").wait_for()
     for name in ("Test", "Deploy", "Deploy to my AWS account"):
         assert page.get_by_role("button", name=name, exact=True).count() == 0, name
-    assert page.get_by_role("button", name="Delete org-greeter").count() == 0
-    page.get_by_role("link", name="← All agents").click()
-    page.get_by_role("heading", name="Agents").wait_for()
-    assert page.get_by_role("button", name="Create agent").count() == 0
     assert page.get_by_role("button", name="Delete org-greeter").count() == 0
     accepted = [c for c in traffic.api_calls if c[1].endswith("/accept")]
     assert [c[1] for c in accepted][-1] == f"/org/invitations/{invitation_id}/accept"
