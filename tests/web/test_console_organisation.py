@@ -39,8 +39,15 @@ def test_admin_invites_a_viewer_who_sees_the_agent_without_launch_buttons(
     # The audit trail (admins only) records what the admin just did.
     audit = page.get_by_role("region", name="Audit trail")
     audit.get_by_role("cell", name="org.create", exact=True).wait_for()
+    # One page of events: no "Older events" to click.
+    assert not page.get_by_role("button", name="Older events").is_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "organisation-admin.png"), full_page=True)
+    page.set_viewport_size({"width": 375, "height": 740})
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 375, f"the organisation screen scrolls sideways on a phone: {width}px"
+    page.screenshot(path=str(SCREENSHOTS / "organisation-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1100, "height": 900})
 
     page.get_by_role("link", name="Agents").click()
     create_agent(page, "org-greeter")
