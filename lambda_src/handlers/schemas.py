@@ -25,7 +25,13 @@ from agent_builder.validation import (
 )
 
 # strict: "1" is not a number and 1 is not a string; JSON null is not a missing field.
-_STRICT = ConfigDict(extra="forbid", strict=True)
+# Every model's validator is built on its first use, not at import (defer_build): a cold
+# start pays only for the models its request uses (make bench-runtime's import ratio).
+_STRICT = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(defer_build=True)
 
 
 def _cost_tag(what: str) -> Any:
@@ -39,14 +45,14 @@ def _cost_tag(what: str) -> Any:
     )
 
 
-class AgentParameters(BaseModel):
+class AgentParameters(_Model):
     model_config = _STRICT
 
     temperature: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     maxTokens: int | None = Field(default=None, ge=1, description="at most MAX_OUTPUT_TOKENS")
 
 
-class CreateAgent(BaseModel):
+class CreateAgent(_Model):
     model_config = _STRICT
 
     name: str = Field(min_length=1, max_length=MAX_AGENT_NAME, pattern=AGENT_NAME)
@@ -69,7 +75,7 @@ class CreateAgent(BaseModel):
     project: str | None = _cost_tag("project")
 
 
-class TestRequest(BaseModel):
+class TestRequest(_Model):
     model_config = _STRICT
 
     input: str = Field(
@@ -80,7 +86,7 @@ class TestRequest(BaseModel):
     )
 
 
-class DeploymentRequest(BaseModel):
+class DeploymentRequest(_Model):
     model_config = _STRICT
 
     input: str | None = Field(
@@ -104,13 +110,13 @@ MAX_ORG_NAME = 64
 MAX_EMAIL = 320
 
 
-class CreateOrganization(BaseModel):
+class CreateOrganization(_Model):
     model_config = _STRICT
 
     name: str = Field(min_length=1, max_length=MAX_ORG_NAME)
 
 
-class UpdateOrganization(BaseModel):
+class UpdateOrganization(_Model):
     model_config = _STRICT
 
     name: str | None = Field(default=None, min_length=1, max_length=MAX_ORG_NAME)
@@ -125,13 +131,13 @@ class UpdateOrganization(BaseModel):
     )
 
 
-class SetRole(BaseModel):
+class SetRole(_Model):
     model_config = _STRICT
 
     role: Role
 
 
-class CreateInvitation(BaseModel):
+class CreateInvitation(_Model):
     model_config = _STRICT
 
     email: str = Field(
@@ -140,7 +146,7 @@ class CreateInvitation(BaseModel):
     role: Role
 
 
-class OnboardingRequest(BaseModel):
+class OnboardingRequest(_Model):
     model_config = _STRICT
 
     region: str | None = Field(
@@ -156,7 +162,7 @@ class OnboardingRequest(BaseModel):
     )
 
 
-class ConnectAccount(BaseModel):
+class ConnectAccount(_Model):
     model_config = _STRICT
 
     roleArn: str = Field(
@@ -191,7 +197,7 @@ class ConnectAccount(BaseModel):
 # ---- answers (documented in the OpenAPI document; the route's dict is checked against them)
 
 
-class Usage(BaseModel):
+class Usage(_Model):
     month: str
     testsUsed: int
     testsLimit: int
@@ -201,7 +207,7 @@ class Usage(BaseModel):
     estimatedCostUsd: float = Field(description="the month's receipts added up (an estimate)")
 
 
-class Me(BaseModel):
+class Me(_Model):
     userId: str
     email: str | None
     tier: str
@@ -210,12 +216,12 @@ class Me(BaseModel):
     usage: Usage
 
 
-class AgentParametersOut(BaseModel):
+class AgentParametersOut(_Model):
     temperature: float | None = None
     maxTokens: int | None = None
 
 
-class Agent(BaseModel):
+class Agent(_Model):
     agentId: str
     name: str
     model: str
@@ -230,18 +236,18 @@ class Agent(BaseModel):
     )
 
 
-class AgentPage(BaseModel):
+class AgentPage(_Model):
     agents: list[Agent]
     nextToken: str | None
 
 
-class ReceiptCost(BaseModel):
+class ReceiptCost(_Model):
     compute: float = Field(description="Fargate vCPU, memory and public IPv4, as Fargate bills")
     model: float = Field(description="Bedrock input and output tokens")
     total: float
 
 
-class Receipt(BaseModel):
+class Receipt(_Model):
     """A finished platform run's tokens, time and estimated cost (the one price table)."""
 
     inputTokens: int
@@ -251,7 +257,7 @@ class Receipt(BaseModel):
     pricedAt: str = Field(description="the date of the price table's prices (YYYY-MM-DD)")
 
 
-class Run(BaseModel):
+class Run(_Model):
     runId: str
     agentId: str | None
     kind: str | None
@@ -270,17 +276,17 @@ class Run(BaseModel):
     receipt: Receipt | None = Field(None, description="once a platform run has stopped")
 
 
-class RunPage(BaseModel):
+class RunPage(_Model):
     runs: list[Run]
     nextToken: str | None
 
 
-class LogLine(BaseModel):
+class LogLine(_Model):
     timestamp: str
     message: str
 
 
-class LogPage(BaseModel):
+class LogPage(_Model):
     lines: list[LogLine]
     nextToken: str | None = Field(
         description="null when there is nothing more for now; to follow a running run, "
@@ -288,16 +294,16 @@ class LogPage(BaseModel):
     )
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(_Model):
     code: str
     message: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(_Model):
     error: ErrorDetail
 
 
-class Onboarding(BaseModel):
+class Onboarding(_Model):
     externalId: str = Field(description="the same until rotated; shown only to you")
     region: str
     stackName: str
@@ -309,17 +315,17 @@ class Onboarding(BaseModel):
     )
 
 
-class TemplateResource(BaseModel):
+class TemplateResource(_Model):
     logicalId: str
     type: str = Field(description="the CloudFormation resource type, e.g. AWS::IAM::Role")
 
 
-class TemplateResourceChanges(BaseModel):
+class TemplateResourceChanges(_Model):
     added: list[TemplateResource]
     removed: list[TemplateResource]
 
 
-class TemplateRoleChange(BaseModel):
+class TemplateRoleChange(_Model):
     role: str = Field(description="the role's logical id in the template")
     roleName: str | None = Field(
         description="its name as the template sets it (<Parameter> for a parameter's value)"
@@ -338,12 +344,12 @@ class TemplateRoleChange(BaseModel):
     trustPolicyChanged: bool = Field(description="who may assume the role changed")
 
 
-class TemplateParameterChanges(BaseModel):
+class TemplateParameterChanges(_Model):
     added: list[str]
     removed: list[str]
 
 
-class TemplateChanges(BaseModel):
+class TemplateChanges(_Model):
     """Computed from the two released templates, not written by hand."""
 
     fromVersion: str = Field(description="the stack's template version")
@@ -353,7 +359,7 @@ class TemplateChanges(BaseModel):
     parameters: TemplateParameterChanges
 
 
-class AwsAccount(BaseModel):
+class AwsAccount(_Model):
     status: str = Field(description="connected")
     accountId: str
     roleArn: str
@@ -389,7 +395,7 @@ class AwsAccount(BaseModel):
 # ---- Tier 3: organisations ----------------------------------------------------------------
 
 
-class Organization(BaseModel):
+class Organization(_Model):
     organizationId: str
     name: str
     role: str | None = Field(description="the caller's role: admin | developer | viewer")
@@ -399,19 +405,19 @@ class Organization(BaseModel):
     createdAt: str | None
 
 
-class Member(BaseModel):
+class Member(_Model):
     userId: str
     email: str | None
     role: str
     joinedAt: str | None
 
 
-class MemberPage(BaseModel):
+class MemberPage(_Model):
     members: list[Member]
     nextToken: str | None
 
 
-class Invitation(BaseModel):
+class Invitation(_Model):
     invitationId: str
     email: str
     role: str
@@ -421,12 +427,12 @@ class Invitation(BaseModel):
     expired: bool
 
 
-class InvitationPage(BaseModel):
+class InvitationPage(_Model):
     invitations: list[Invitation]
     nextToken: str | None
 
 
-class AuditRecord(BaseModel):
+class AuditRecord(_Model):
     eventId: str
     at: str | None
     actorId: str | None
@@ -438,7 +444,7 @@ class AuditRecord(BaseModel):
     reason: str | None
 
 
-class AuditPage(BaseModel):
+class AuditPage(_Model):
     events: list[AuditRecord]
     nextToken: str | None = Field(
         description="a page may hold fewer events than asked (filters apply within it) and "
