@@ -94,15 +94,27 @@ ACCESS_LOG_FORMAT = (
 
 
 def log_and_throttle_stage(
+    scope: Construct,
+    log_group_id: str,
     http_api: apigw.HttpApi,
-    access_logs: logs.ILogGroup,
     *,
+    log_group_name: str,
+    log_retention: logs.RetentionDays,
     default: Throttle,
     routes: Mapping[str, Throttle],
     detailed_metrics: bool = False,
-) -> None:
-    """The default stage writes JSON access logs (ACCESS_LOG_FORMAT) and throttles the
-    whole API at `default`, and each route key in `routes` at its own."""
+) -> logs.LogGroup:
+    """The default stage writes JSON access logs (ACCESS_LOG_FORMAT) to a new log group
+    `log_group_name` (construct `log_group_id` in `scope`, deleted with the stack) and
+    throttles the whole API at `default`, and each route key in `routes` at its own."""
+    access_logs = logs.LogGroup(
+        scope,
+        log_group_id,
+        log_group_name=log_group_name,
+        retention=log_retention,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    checkov_skip(access_logs, CKV_AWS_158=LOG_GROUP_KMS_REASON)
     stage = http_api.default_stage.node.default_child  # type: ignore[union-attr]
     assert isinstance(stage, apigw.CfnStage)
     stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
@@ -120,6 +132,7 @@ def log_and_throttle_stage(
         }
         for key, throttle in routes.items()
     }
+    return access_logs
 
 
 class ControlPlaneApi(Construct):
@@ -173,17 +186,12 @@ class ControlPlaneApi(Construct):
                 authorization_scopes=[required_scope],
             )
 
-        self.access_logs = logs.LogGroup(
+        self.access_logs = log_and_throttle_stage(
             self,
             "ApiAccessLogs",
-            log_group_name=f"/{prefix}/api-access",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        checkov_skip(self.access_logs, CKV_AWS_158=LOG_GROUP_KMS_REASON)
-        log_and_throttle_stage(
             self.http_api,
-            self.access_logs,
+            log_group_name=f"/{prefix}/api-access",
+            log_retention=log_retention,
             default=STAGE_THROTTLE,
             routes={route.key: route.throttle for route in ROUTES if route.throttle is not None},
             detailed_metrics=True,

@@ -21,7 +21,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from constructs.control_plane_api import Throttle, log_and_throttle_stage
 from constructs.control_plane_functions import ControlPlaneFunctions
-from constructs.nag import LOG_GROUP_KMS_REASON, acknowledge, checkov_skip
+from constructs.nag import acknowledge, checkov_skip
 
 # The bridge serves one Cognito user pool: a handful of sign-ins a second is plenty, and
 # the routes that call GitHub or write a grant get less.
@@ -194,18 +194,13 @@ class OidcBridge(Construct):
                 "its client secret, /userinfo checks the bridge's own access token, /callback "
                 "needs a one-time state; discovery and JWKS are public documents.",
             )
-        self.access_logs = logs.LogGroup(
+        # The control plane's log format; its authorizer fields stay empty here.
+        self.access_logs = log_and_throttle_stage(
             self,
             "AccessLogs",
-            log_group_name=f"/{prefix}/github-oidc-bridge-access",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        checkov_skip(self.access_logs, CKV_AWS_158=LOG_GROUP_KMS_REASON)
-        # The control plane's log format; its authorizer fields stay empty here.
-        log_and_throttle_stage(
             self.http_api,
-            self.access_logs,
+            log_group_name=f"/{prefix}/github-oidc-bridge-access",
+            log_retention=log_retention,
             default=BRIDGE_THROTTLE,
             routes={key: throttle for key, throttle in ROUTES.items() if throttle is not None},
         )
