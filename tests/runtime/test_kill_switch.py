@@ -290,3 +290,15 @@ def test_agent_definitions_are_untouched_by_a_pause(
 ) -> None:
     assert switch.notify() == "paused"
     assert api("POST", "/agents", body=AGENT).status == 201
+
+
+def test_an_alert_published_last_month_does_not_pause_the_new_month(switch: Switch) -> None:
+    """SNS's Timestamp says which month's spend the alert is about: one delivered after
+    midnight UTC of the 1st is about a month that has ended."""
+    services = wiring.budget_services()
+    services._clock = lambda: datetime(2026, 12, 1, 0, 3, tzinfo=UTC)  # type: ignore[method-assign]
+    assert switch.notify(Sns={"Timestamp": "2026-11-30T23:58:41.000Z"}) == "refused"
+    assert services.status()["paused"] is False
+    # The same alert published this month pauses it.
+    assert switch.notify(Sns={"Timestamp": "2026-12-01T00:01:00.000Z"}) == "paused"
+    assert services.status()["paused"] is True

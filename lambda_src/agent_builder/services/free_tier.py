@@ -105,8 +105,9 @@ class FreeTierSwitch:
 
     def on_notification(self, record: Mapping[str, Any]) -> str:
         """One record of the function's SNS event: "paused", "already paused" or "refused"."""
+        now = self._clock()
         try:
-            alert = self._believed(record)
+            alert = self._believed(record, now)
         except NotificationRefused as refusal:
             logger.warning("budget notification refused", reason=str(refusal))
             self._audit.record(
@@ -119,7 +120,6 @@ class FreeTierSwitch:
                 )
             )
             return "refused"
-        now = self._clock()
         month = timeutil.month(now)
         reason = (
             f"AWS Budgets: the ACTUAL cost of budget {alert.budget_name} passed "
@@ -148,7 +148,7 @@ class FreeTierSwitch:
         )
         return "paused"
 
-    def _believed(self, record: Mapping[str, Any]) -> BudgetAlert:
+    def _believed(self, record: Mapping[str, Any], now: datetime) -> BudgetAlert:
         sns = _sns(record)
         if record.get("EventSource") != "aws:sns" or sns.get("Type", "Notification") != (
             "Notification"
@@ -168,6 +168,11 @@ class FreeTierSwitch:
             raise NotificationRefused(
                 f"an alert at {alert.percent:.0f} % of the budget, below {PAUSE_AT_PERCENT} %"
             )
+        # Published last month (delivered late, or retried past midnight UTC): it is about a
+        # month that has ended, and must not pause the new one.
+        published = _published(sns)
+        if published is not None and timeutil.month(published) != timeutil.month(now):
+            raise NotificationRefused(f"about {timeutil.month(published)}, a month that has ended")
         return alert
 
     # ---- the owner's resume ---------------------------------------------------------------
@@ -200,6 +205,14 @@ class FreeTierSwitch:
         now = self._clock()
         paused = self._state.paused(now)
         return {"month": timeutil.month(now), "paused": paused is not None, **(paused or {})}
+
+
+def _published(sns: Mapping[str, Any]) -> datetime | None:
+    """When SNS published the message (its Timestamp), if it says so readably."""
+    try:
+        return timeutil.parse_iso(str(sns["Timestamp"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def _sns(record: Mapping[str, Any]) -> Mapping[str, Any]:
