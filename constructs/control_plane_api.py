@@ -1,8 +1,8 @@
 """The control plane's HTTP API: its routes, their throttles, auth and access logs.
 
-One route table (ROUTES) is the whole surface: the routes, the CORS methods and the
-per-route throttles are all derived from it. tests/infra checks it against
-dist/openapi.json.
+One route table (ROUTES) is the whole surface: the routes, the function that serves
+each, the CORS methods and the per-route throttles are all derived from it. tests/infra
+checks it against dist/openapi.json.
 """
 
 from __future__ import annotations
@@ -36,11 +36,21 @@ STAGE_THROTTLE = Throttle(rate_limit=50, burst_limit=100)
 COSTLY_ROUTE_THROTTLE = Throttle(rate_limit=5, burst_limit=10)
 
 
+# The functions behind the API: the core one, and Tier 3's (every path under /org), which
+# has its own cold start and its own permissions (only it manages identity providers).
+CORE, ORGANIZATIONS = "core", "organizations"
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
     path: str
     throttle: Throttle | None = None  # None: the stage's
+
+    @property
+    def function(self) -> str:
+        """Which function serves the route (CORE or ORGANIZATIONS)."""
+        return ORGANIZATIONS if self.path == "/org" or self.path.startswith("/org/") else CORE
 
     @property
     def key(self) -> str:
@@ -77,6 +87,14 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/org/invitations/{invitationId}"),
     Route("POST", "/org/invitations/{invitationId}/accept"),
     Route("GET", "/org/audit"),
+    Route("PUT", "/org/sso", COSTLY_ROUTE_THROTTLE),
+    Route("DELETE", "/org/sso"),
+    Route("POST", "/org/sso/device-authorization", COSTLY_ROUTE_THROTTLE),
+    Route("GET", "/org/sso/session"),
+    Route("DELETE", "/org/sso/session"),
+    Route("POST", "/org/accounts/onboarding"),
+    Route("GET", "/org/accounts"),
+    Route("DELETE", "/org/accounts/{accountId}"),
 )
 # The order CORS lists methods in (preflight answers are the same in any order).
 _CORS_METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -137,7 +155,7 @@ def log_and_throttle_stage(
 
 class ControlPlaneApi(Construct):
     """An HTTP API whose every route needs a Cognito access token with `required_scope`
-    and goes to one function.
+    and goes to the function `handlers` names for its Route.function.
 
     The default stage writes JSON access logs and throttles the whole API, with a tighter
     limit on the routes ROUTES marks.
@@ -149,7 +167,7 @@ class ControlPlaneApi(Construct):
         construct_id: str,
         *,
         prefix: str,
-        handler: lambda_.IFunction,
+        handlers: Mapping[str, lambda_.IFunction],
         user_pool: cognito.IUserPool,
         user_pool_client: cognito.IUserPoolClient,
         required_scope: str,
@@ -176,12 +194,20 @@ class ControlPlaneApi(Construct):
                 max_age=Duration.hours(1),
             ),
         )
-        integration = integrations.HttpLambdaIntegration("Api", handler)
+        missing = {route.function for route in ROUTES} - set(handlers)
+        if missing:
+            raise ValueError(f"no function for the {sorted(missing)} routes")
+        # The core integration keeps the id it had when one function served every route.
+        integration_ids = {CORE: "Api", ORGANIZATIONS: "OrgApi"}
+        integration = {
+            name: integrations.HttpLambdaIntegration(integration_ids[name], function)
+            for name, function in handlers.items()
+        }
         for route in ROUTES:
             self.http_api.add_routes(
                 path=route.path,
                 methods=[apigw.HttpMethod(route.method)],
-                integration=integration,
+                integration=integration[route.function],
                 # Only access tokens carry it: an ID token is refused (401) on every route.
                 authorization_scopes=[required_scope],
             )
@@ -203,7 +229,9 @@ class ControlPlaneApi(Construct):
 
 
 __all__ = [
+    "CORE",
     "COSTLY_ROUTE_THROTTLE",
+    "ORGANIZATIONS",
     "ROUTES",
     "STAGE_THROTTLE",
     "ControlPlaneApi",

@@ -148,6 +148,11 @@ class ControlPlaneTables(Construct):
         _grant_index_query(grantee, self.runs, "byOrganization")
         _grant_items(grantee, [self.audit], ("dynamodb:Query",))
 
+    def grant_sso_items(self, grantee: iam.IGrantable) -> None:
+        """Tier 3's SSO items (settings, domain claims, IAM Identity Center clients and
+        sessions: lambda_src/agent_builder/repositories/sso.py), in the table hosting them."""
+        _grant_items(grantee, [self.usage], ITEM_READ_WRITE_ACTIONS)
+
 
 def _grant_items(
     grantee: iam.IGrantable, tables: Sequence[dynamodb.ITable], actions: Sequence[str]

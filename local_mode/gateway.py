@@ -46,6 +46,8 @@ class Route:
     path: str
     authorized: bool
     scopes: tuple[str, ...] = ()  # AuthorizationScopes: one of them must be in the token
+    # The handler of the function the route's integration invokes (`module.function`).
+    handler: str = API_HANDLER
 
     @property
     def key(self) -> str:
@@ -168,7 +170,7 @@ class Gateway:
                 return answer
         event = self.event(request, route, parameters, claims)
         try:
-            result = self.invoke(API_HANDLER, event)
+            result = self.invoke(route.handler, event)
         except Exception:
             log.exception("the API function failed")
             return Answer.message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -507,10 +509,12 @@ def api_definition(resolver: Any, stack: Any) -> tuple[ApiDefinition, dict[str, 
                 max_age=configuration.get("MaxAge"),
             )
     jwt: dict[str, Any] = {}
+    handlers = _integration_handlers(stack)
     for resource in stack.resources.values():
         if resource["Type"] != "AWS::ApiGatewayV2::Route":
             continue
         properties = resource["Properties"]
+        handler = _route_handler(properties, handlers)
         method, path = str(properties["RouteKey"]).split(" ", 1)
         authorized = properties.get("AuthorizationType", "NONE") != "NONE"
         if authorized:
@@ -524,5 +528,34 @@ def api_definition(resolver: Any, stack: Any) -> tuple[ApiDefinition, dict[str, 
         scopes = tuple(
             str(s) for s in resolver.resolve(stack, properties.get("AuthorizationScopes") or [])
         )
-        routes.append(Route(method=method, path=path, authorized=authorized, scopes=scopes))
+        routes.append(
+            Route(method=method, path=path, authorized=authorized, scopes=scopes, handler=handler)
+        )
     return ApiDefinition(routes=routes, cors=cors, api_id="local", account_id=""), jwt
+
+
+def _integration_handlers(stack: Any) -> dict[str, str]:
+    """Integration logical id -> the handler of the Lambda function it invokes."""
+    found: dict[str, str] = {}
+    for logical_id, resource in stack.resources.items():
+        if resource["Type"] != "AWS::ApiGatewayV2::Integration":
+            continue
+        uri = resource.get("Properties", {}).get("IntegrationUri")
+        target = uri.get("Fn::GetAtt", [None])[0] if isinstance(uri, dict) else None
+        function = stack.resources.get(target or "", {})
+        handler = function.get("Properties", {}).get("Handler")
+        if function.get("Type") != "AWS::Lambda::Function" or not handler:
+            raise ValueError(f"integration {logical_id}: only this stack's functions are emulated")
+        found[logical_id] = str(handler)
+    return found
+
+
+def _route_handler(properties: dict[str, Any], handlers: dict[str, str]) -> str:
+    """The handler of the route's `integrations/<id>` target."""
+    target = properties.get("Target")
+    parts = target.get("Fn::Join", [None, []])[1] if isinstance(target, dict) else []
+    references = [part.get("Ref") for part in parts if isinstance(part, dict)]
+    for reference in references:
+        if reference in handlers:
+            return handlers[reference]
+    raise ValueError(f"route {properties.get('RouteKey')}: no integration this stack defines")

@@ -14,7 +14,7 @@ from constructs import Construct
 from constructs.agent_cluster import cluster_name
 from constructs.agent_runner_task import AgentRunnerTask
 from constructs.cluster_tasks import ClusterTasks
-from constructs.control_plane_api import ControlPlaneApi
+from constructs.control_plane_api import CORE, ORGANIZATIONS, ControlPlaneApi
 from constructs.control_plane_functions import PRE_SIGN_UP, ControlPlaneFunctions
 from constructs.control_plane_tables import ControlPlaneTables
 from constructs.customer_registration import CustomerRegistration
@@ -114,6 +114,12 @@ class ControlPlaneStack(DeployedIdsStack):
             description="The HTTP API: profiles, agents, tests, runs",
             environment=environment["Api"],
         )
+        self.org_api_function = functions.add(
+            "OrgApi",
+            handler="handlers.org_api.handler",
+            description="The HTTP API's /org routes: organisations, members, SSO, accounts",
+            environment=environment["OrgApi"],
+        )
         self.task_events_function = functions.add(
             "TaskEvents",
             handler="handlers.task_events.handler",
@@ -177,7 +183,10 @@ class ControlPlaneStack(DeployedIdsStack):
                 self,
                 "PublicApi",
                 prefix=prefix,
-                handler=self.api_function.function,
+                handlers={
+                    CORE: self.api_function.function,
+                    ORGANIZATIONS: self.org_api_function.function,
+                },
                 user_pool=users.user_pool,
                 user_pool_client=users.client,
                 required_scope=users.api_scope_name,
@@ -231,10 +240,15 @@ class ControlPlaneStack(DeployedIdsStack):
         # Stop a task whose time-limit schedule could not be created (never leave one unlimited).
         self.cluster.grant(api, "ecs:StopTask")
         self.runner.grant_read_logs(api)
-        # Tier 3: the organisations' SAML IdPs, and the key of stored SSO tokens.
-        grant_identity_providers(api, self.identity.users.user_pool)
+        # Tier 3: the /org function. Only it manages the organisations' SAML IdPs; it and
+        # the core API (enterprise deployments) use the key of stored SSO tokens.
+        org_api = self.org_api_function.role
+        self.tables.grant_organizations(org_api)
+        self.tables.grant_account_connections(org_api)
+        self.tables.grant_sso_items(org_api)
+        grant_identity_providers(org_api, self.identity.users.user_pool)
         if self.sso_token_key is not None:
-            grant_token_use(self.sso_token_key, [api])
+            grant_token_use(self.sso_token_key, [api, org_api])
 
         events_role = self.task_events_function.role
         self.tables.grant_run_updates(events_role)

@@ -63,6 +63,22 @@ ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
         "SSO_TOKEN_KEY_ARN",
         "ORGANIZATION_TEMPLATE_URL",
     ),
+    # handlers.org_api: the /org routes (organisations, members, SSO, organisation accounts).
+    "OrgApi": (
+        "POWERTOOLS_SERVICE_NAME",
+        "PROJECT_NAME",
+        "ORGANIZATIONS_TABLE",
+        "PROFILES_TABLE",
+        "ACCOUNTS_TABLE",
+        "AUDIT_TABLE",
+        "ALLOW_ORGANIZATION_CREATION",
+        *_TIER2,
+        "USER_POOL_ID",
+        "USER_POOL_CLIENT_ID",
+        "SSO_TOKEN_KEY_ARN",
+        "USAGE_TABLE",
+        "ORGANIZATION_TEMPLATE_URL",
+    ),
     # handlers.task_events: runs and usage follow ECS task state; the stop schedule goes.
     "TaskEvents": (
         "POWERTOOLS_SERVICE_NAME",

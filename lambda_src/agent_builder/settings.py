@@ -334,6 +334,14 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
         EnterpriseSso,
         OrganizationAccounts,
     ),
+    # The /org routes: organisations, SSO and IAM Identity Center, organisation accounts.
+    "handlers.org_api": (
+        Project,
+        Organizations,
+        ConnectedAccounts,
+        EnterpriseSso,
+        OrganizationAccounts,
+    ),
     "handlers.task_events": (
         RunStore,
         PlatformCluster,

@@ -11,53 +11,51 @@ import need not do before the first invocation (scripts/bench_runtime.py measure
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent_builder import clients
-from agent_builder.gateways.artifacts import ArtifactsGateway
-from agent_builder.gateways.ecs import ClusterGateway, ClusterTasks
-from agent_builder.gateways.logs import RunLogsGateway
-from agent_builder.gateways.scheduler import TimeLimitCanceller, TimeLimitScheduler
-from agent_builder.repositories.agents import AgentsRepository
-from agent_builder.repositories.audit import AuditLog
-from agent_builder.repositories.ledger import LaunchLedger, Limits
-from agent_builder.repositories.profiles import ProfilesRepository
-from agent_builder.repositories.runs import RunsRepository
-from agent_builder.runs import LaunchRequest
-from agent_builder.services.agents import AgentService
-from agent_builder.services.launches import (
-    Launcher,
-    LaunchRecords,
-    LaunchService,
-    PlatformLauncher,
-)
-from agent_builder.services.profiles import ProfileService
-from agent_builder.services.runs import RunService
-from agent_builder.services.sweeper import Sweeper
-from agent_builder.services.task_events import TaskEventService
 
 if TYPE_CHECKING:
     from agent_builder import settings
+    from agent_builder.gateways.ecs import ClusterTasks
     from agent_builder.gateways.role_chain import RoleChain
     from agent_builder.oidc_bridge.service import OidcBridge
     from agent_builder.repositories.accounts import AccountsRepository
+    from agent_builder.repositories.audit import AuditLog
+    from agent_builder.repositories.ledger import LaunchLedger
+    from agent_builder.repositories.profiles import ProfilesRepository
+    from agent_builder.runs import LaunchRequest
     from agent_builder.services.accounts import AccountService
+    from agent_builder.services.agents import AgentService
     from agent_builder.services.audit_trail import AuditTrail
     from agent_builder.services.customer_launcher import CustomerLauncher
     from agent_builder.services.customer_runs import CustomerRuns
     from agent_builder.services.free_tier import FreeTierSwitch
+    from agent_builder.services.launches import (
+        Launcher,
+        LaunchRecords,
+        LaunchService,
+    )
     from agent_builder.services.org_accounts import OrgAccountService
+    from agent_builder.services.org_setup import OrgSetupService
     from agent_builder.services.organizations import OrganizationService
+    from agent_builder.services.profiles import ProfileService
     from agent_builder.services.registration import RegistrationService
+    from agent_builder.services.runs import RunService
     from agent_builder.services.sign_up import SignUpService
     from agent_builder.services.sso_config import SsoConfigService
     from agent_builder.services.sso_sessions import SsoSessionService
+    from agent_builder.services.sweeper import Sweeper
+    from agent_builder.services.task_events import TaskEventService
 
 
 def _ledger(store: settings.RunStore, audit: AuditLog | None) -> LaunchLedger:
+    from agent_builder.repositories.ledger import LaunchLedger
+
     return LaunchLedger(
         clients.client("dynamodb"),
         runs_table=store.runs_table,
@@ -69,6 +67,8 @@ def _ledger(store: settings.RunStore, audit: AuditLog | None) -> LaunchLedger:
 
 def _launch_records(ledger: LaunchLedger, audit: AuditLog) -> LaunchRecords:
     from agent_builder import settings
+    from agent_builder.repositories.ledger import Limits
+    from agent_builder.services.launches import LaunchRecords
 
     limits = settings.load(settings.Limits)
     ceilings = settings.load(settings.Ceilings)
@@ -88,6 +88,7 @@ def _launch_records(ledger: LaunchLedger, audit: AuditLog) -> LaunchRecords:
 
 def _cluster_tasks() -> ClusterTasks:
     from agent_builder import settings
+    from agent_builder.gateways.ecs import ClusterTasks
 
     return ClusterTasks(
         clients.client("ecs"), cluster_arn=settings.load(settings.PlatformCluster).cluster_arn
@@ -118,6 +119,18 @@ class _OnFirstUse:
 @functools.cache
 def api_services() -> ApiServices:
     from agent_builder import settings
+    from agent_builder.gateways.artifacts import ArtifactsGateway
+    from agent_builder.gateways.ecs import ClusterGateway
+    from agent_builder.gateways.logs import RunLogsGateway
+    from agent_builder.gateways.scheduler import TimeLimitScheduler
+    from agent_builder.repositories.agents import AgentsRepository
+    from agent_builder.repositories.audit import AuditLog
+    from agent_builder.repositories.profiles import ProfilesRepository
+    from agent_builder.repositories.runs import RunsRepository
+    from agent_builder.services.agents import AgentService
+    from agent_builder.services.launches import LaunchService, PlatformLauncher
+    from agent_builder.services.profiles import ProfileService
+    from agent_builder.services.runs import RunService
 
     project = settings.load(settings.Project)
     store = settings.load(settings.RunStore)
@@ -196,6 +209,8 @@ def api_services() -> ApiServices:
 class OrgServices:
     organizations: OrganizationService
     audit: AuditTrail
+    # The profiles the /org function's role check reads (handlers/org_api.py).
+    profiles: ProfilesRepository
 
 
 @functools.cache
@@ -203,7 +218,9 @@ def org_services() -> OrgServices:
     """Tier 3 (organisations, audit trails, refusals for role). Imported
     here, on the first request that needs them: the API's cold import does not pay."""
     from agent_builder import settings
+    from agent_builder.repositories.audit import AuditLog
     from agent_builder.repositories.organizations import OrganizationsRepository
+    from agent_builder.repositories.profiles import ProfilesRepository
     from agent_builder.services.audit_trail import AuditTrail
     from agent_builder.services.organizations import OrganizationService
 
@@ -223,6 +240,7 @@ def org_services() -> OrgServices:
             repository, profiles, audit, allow_creation=config.allow_organization_creation
         ),
         audit=AuditTrail(audit),
+        profiles=profiles,
     )
 
 
@@ -243,6 +261,8 @@ def _accounts() -> _Accounts:
     from agent_builder import settings
     from agent_builder.gateways.role_chain import RoleChain
     from agent_builder.repositories.accounts import AccountsRepository
+    from agent_builder.repositories.audit import AuditLog
+    from agent_builder.repositories.profiles import ProfilesRepository
     from agent_builder.services.accounts import AccountService, ConnectionValidator
 
     project = settings.load(settings.Project).project_name
@@ -282,6 +302,7 @@ class CustomerServices:
 def customer_services() -> CustomerServices:
     """The API's Tier 2 part: /aws-account, and runs in connected accounts."""
     from agent_builder import settings
+    from agent_builder.repositories.runs import RunsRepository
     from agent_builder.services.customer_launcher import CustomerLauncher
     from agent_builder.services.customer_runs import CustomerRuns
 
@@ -319,7 +340,11 @@ def customer_services() -> CustomerServices:
 @functools.cache
 def task_event_services() -> TaskEventService:
     from agent_builder import settings
+    from agent_builder.gateways.artifacts import ArtifactsGateway
+    from agent_builder.gateways.scheduler import TimeLimitCanceller
     from agent_builder.pricing import TaskSize
+    from agent_builder.repositories.runs import RunsRepository
+    from agent_builder.services.task_events import TaskEventService
 
     store = settings.load(settings.RunStore)
     receipts = settings.load(settings.Receipts)
@@ -347,6 +372,7 @@ def task_event_services() -> TaskEventService:
 @functools.cache
 def sweeper_services() -> Sweeper:
     from agent_builder import settings
+    from agent_builder.services.sweeper import Sweeper
 
     return Sweeper(
         _cluster_tasks(), max_test_minutes=settings.load(settings.TimeLimit).max_test_minutes
@@ -374,11 +400,12 @@ def registration_services() -> RegistrationService:
 
 def _org_accounts(accounts: _Accounts, *, organization_template_url: str) -> OrgAccountService:
     from agent_builder import settings
-    from agent_builder.repositories.org_accounts import OrgAccountsRepository
+    from agent_builder.repositories.org_accounts import OrgAccountsRepository, org_key
     from agent_builder.services.accounts import ConnectionValidator
     from agent_builder.services.org_accounts import OrgAccountService
 
     config = settings.load(settings.ConnectedAccounts)
+    audit = accounts.audit
     return OrgAccountService(
         OrgAccountsRepository(clients.client("dynamodb"), config.accounts_table),
         ConnectionValidator(accounts.chain, launcher_role_arn=config.launcher_role_arn),
@@ -389,6 +416,12 @@ def _org_accounts(accounts: _Accounts, *, organization_template_url: str) -> Org
         template_url=config.template_url,
         organization_template_url=organization_template_url,
         template_version=config.template_version,
+        # Each change is in the organisation's trail (and its admin's), in its transaction.
+        # (A registration's actor is the organisation's stack, not a user: no user trail.)
+        audit_items=lambda organization_id, event: audit.transaction_items(
+            dataclasses.replace(event, organization_id=organization_id),
+            actor_trail=event.actor != org_key(organization_id),
+        ),
     )
 
 
@@ -441,11 +474,26 @@ def enterprise_services() -> EnterpriseServices:
 
 
 @functools.cache
+def org_setup_services() -> OrgSetupService:
+    """handlers.org_api's /org/sso* and /org/accounts* routes, over enterprise_services()."""
+    from agent_builder.services.org_setup import OrgSetupService
+
+    enterprise = enterprise_services()
+    return OrgSetupService(
+        sso_config=enterprise.sso_config,
+        sso_sessions=lambda: enterprise.sso_sessions,
+        org_accounts=enterprise.org_accounts,
+        audit=_accounts().audit,
+    )
+
+
+@functools.cache
 def sign_up_services() -> SignUpService:
     """handlers.sign_up: the pre sign-up and post confirmation triggers."""
     from agent_builder import settings
     from agent_builder.email_addresses import DomainScreen
     from agent_builder.gateways.user_pool import UserPoolGateway
+    from agent_builder.repositories.profiles import ProfilesRepository
     from agent_builder.services.sign_up import SignUpService
 
     config = settings.load(settings.SignUp)
@@ -462,6 +510,7 @@ def free_tier_switch(
     """The kill switch from its settings: the budget function's, or (scripts/
     resume_free_tier.py) the deployed function's environment with the owner's clients."""
     from agent_builder.gateways.alarms import AlarmTopic
+    from agent_builder.repositories.audit import AuditLog
     from agent_builder.repositories.free_tier import FreeTierState
     from agent_builder.services.free_tier import FreeTierSwitch
 
@@ -526,6 +575,7 @@ def reset(*, keep_clients: bool = False) -> None:
         sweeper_services,
         registration_services,
         enterprise_services,
+        org_setup_services,
         sign_up_services,
         oidc_bridge_services,
         budget_services,

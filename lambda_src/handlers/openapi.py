@@ -1,4 +1,5 @@
-"""The OpenAPI document of the HTTP API, generated from the routes in handlers/api.py.
+"""The OpenAPI document of the HTTP API, generated from the routes of its two functions,
+handlers/api.py and handlers/org_api.py.
 
 Powertools writes the routes, parameters and models; `document` then says what the code
 enforces beyond what pydantic can express, from the code's own sources only:
@@ -204,21 +205,11 @@ def _links(doc: dict[str, Any]) -> None:
         }
 
 
-def document(limits: ApiLimits) -> dict[str, Any]:
-    """The document, as served by local mode and written to dist/openapi.json.
+def _generated(app: Any) -> dict[str, Any]:
+    """Powertools' document of one function's routes."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-    Powertools documents request-validation failures as 422; this API answers them 400
-    with the common error body (already listed on every route), so those 422 entries and
-    their schemas are dropped (the routes' own 422, a failed account validation, stay).
-    Every route needs the Cognito JWT.
-    """
-    from aws_lambda_powertools.event_handler.openapi.models import (
-        HTTPBearer,
-    )
-
-    from handlers.api import app
-
-    doc: dict[str, Any] = json.loads(
+    generated: dict[str, Any] = json.loads(
         app.get_openapi_json_schema(
             title=OPENAPI_TITLE,
             version=OPENAPI_VERSION,
@@ -238,6 +229,38 @@ def document(limits: ApiLimits) -> dict[str, Any]:
             security=[{"cognitoJwt": []}],
         )
     )
+    return generated
+
+
+def _merged(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """One document of the API out of each function's: every path belongs to one function,
+    and a model both use (ErrorBody, AuditPage) must be the same in both."""
+    merged = documents[0]
+    paths = merged.setdefault("paths", {})
+    schemas = merged.setdefault("components", {}).setdefault("schemas", {})
+    for other in documents[1:]:
+        for path, operations in other.get("paths", {}).items():
+            if path in paths:
+                raise ValueError(f"{path} is served by two functions")
+            paths[path] = operations
+        for name, schema in other.get("components", {}).get("schemas", {}).items():
+            if schemas.setdefault(name, schema) != schema:
+                raise ValueError(f"the functions' documents disagree on the model {name}")
+    merged["paths"] = dict(sorted(paths.items()))
+    return merged
+
+
+def document(limits: ApiLimits) -> dict[str, Any]:
+    """The document, as served by local mode and written to dist/openapi.json.
+
+    Powertools documents request-validation failures as 422; this API answers them 400
+    with the common error body (already listed on every route), so those 422 entries and
+    their schemas are dropped (the routes' own 422, a failed account validation, stay).
+    Every route needs the Cognito JWT.
+    """
+    from handlers import api, org_api
+
+    doc = _merged([_generated(module.app) for module in (api, org_api)])
     for operations in doc.get("paths", {}).values():
         for operation in operations.values():
             _parameters(operation)

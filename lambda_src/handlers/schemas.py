@@ -7,11 +7,12 @@ again in the domain (agent_builder.services), which is the authority.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent_builder.validation import (
+    ACCOUNT_ID,
     AGENT_NAME,
     COST_TAG_VALUE,
     MAX_AGENT_NAME,
@@ -103,47 +104,14 @@ class DeploymentRequest(_Model):
         description="an organisation's deployments only: the AWS region (within the "
         "organisation's allowedRegions, else 403 REGION_NOT_ALLOWED)",
     )
-
-
-Role = Literal["admin", "developer", "viewer"]
-MAX_ORG_NAME = 64
-MAX_EMAIL = 320
-
-
-class CreateOrganization(_Model):
-    model_config = _STRICT
-
-    name: str = Field(min_length=1, max_length=MAX_ORG_NAME)
-
-
-class UpdateOrganization(_Model):
-    model_config = _STRICT
-
-    name: str | None = Field(default=None, min_length=1, max_length=MAX_ORG_NAME)
-    allowedRegions: list[str] | None = Field(
+    accountId: str | None = Field(
         default=None,
-        min_length=1,
-        max_length=40,
-        description="the AWS regions members may deploy to (real region names); null: every region",
+        min_length=12,
+        max_length=12,
+        pattern=ACCOUNT_ID.pattern,
+        description="an organisation's deployments only: which of its connected AWS accounts "
+        "(GET /org/accounts); default the only one (400 naming them when there are several)",
     )
-    defaultRole: Role | None = Field(
-        default=None, description="the role of a user whose first SSO sign-in makes them a member"
-    )
-
-
-class SetRole(_Model):
-    model_config = _STRICT
-
-    role: Role
-
-
-class CreateInvitation(_Model):
-    model_config = _STRICT
-
-    email: str = Field(
-        min_length=3, max_length=MAX_EMAIL, description="the invitee's verified e-mail address"
-    )
-    role: Role
 
 
 class OnboardingRequest(_Model):
@@ -390,46 +358,6 @@ class AwsAccount(_Model):
         "(resources, IAM actions per role, parameters); null otherwise or when either "
         "version is not a released template",
     )
-
-
-# ---- Tier 3: organisations ----------------------------------------------------------------
-
-
-class Organization(_Model):
-    organizationId: str
-    name: str
-    role: str | None = Field(description="the caller's role: admin | developer | viewer")
-    allowedRegions: list[str] | None = Field(description="null: every region")
-    defaultRole: str | None
-    sso: dict[str, object] | None = Field(description="the SSO settings; null until configured")
-    createdAt: str | None
-
-
-class Member(_Model):
-    userId: str
-    email: str | None
-    role: str
-    joinedAt: str | None
-
-
-class MemberPage(_Model):
-    members: list[Member]
-    nextToken: str | None
-
-
-class Invitation(_Model):
-    invitationId: str
-    email: str
-    role: str
-    invitedBy: str | None
-    createdAt: str | None
-    expiresAt: str = Field(description="accepting after this answers 410 INVITATION_EXPIRED")
-    expired: bool
-
-
-class InvitationPage(_Model):
-    invitations: list[Invitation]
-    nextToken: str | None
 
 
 class AuditRecord(_Model):

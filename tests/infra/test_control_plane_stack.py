@@ -16,6 +16,8 @@ from tests.infra.conftest import ROOT, Synthesized
 # times (assume, probe): each gets the tight throttle.
 LAUNCH_ROUTES = ("POST /agents/{agentId}/tests", "POST /agents/{agentId}/deployments")
 ACCOUNT_ROUTES = ("POST /aws-account/onboarding", "PUT /aws-account")
+# Fetching SAML metadata and creating an IdP; calling IAM Identity Center.
+SSO_ROUTES = ("PUT /org/sso", "POST /org/sso/device-authorization")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,37 @@ def test_every_contract_route_exists_and_requires_the_jwt_authorizer(template: T
         assert props["AuthorizerId"] == {"Ref": authorizer_id}, key
 
 
+def test_org_routes_go_to_the_org_function_and_the_rest_to_the_core_one(
+    template: Template,
+) -> None:
+    integrations = template.find_resources("AWS::ApiGatewayV2::Integration")
+    functions = template.find_resources("AWS::Lambda::Function")
+    handler_of = {
+        logical_id: functions[props["Properties"]["IntegrationUri"]["Fn::GetAtt"][0]]["Properties"][
+            "Handler"
+        ]
+        for logical_id, props in integrations.items()
+    }
+    for route in template.find_resources("AWS::ApiGatewayV2::Route").values():
+        key = route["Properties"]["RouteKey"]
+        (reference,) = [
+            part["Ref"]
+            for part in route["Properties"]["Target"]["Fn::Join"][1]
+            if isinstance(part, dict)
+        ]
+        org = key.split(" ", 1)[1].startswith("/org")
+        expected = "handlers.org_api.handler" if org else "handlers.api.handler"
+        assert handler_of[reference] == expected, key
+
+
+def test_only_the_org_function_manages_identity_providers(template: Template) -> None:
+    def cognito_actions(function: str) -> set[str]:
+        return {a for a in actions_of(statements_of(template, function)) if "cognito" in a}
+
+    assert "cognito-idp:CreateIdentityProvider" in cognito_actions("OrgApi")
+    assert cognito_actions("Api") == set()
+
+
 def test_authorizer_checks_the_user_pool_issuer_and_the_web_client_audience(
     template: Template,
 ) -> None:
@@ -84,7 +117,7 @@ def test_stage_throttles_and_writes_json_access_logs(template: Template) -> None
     (stage,) = template.find_resources("AWS::ApiGatewayV2::Stage").values()
     props = stage["Properties"]
     assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
-    assert set(props["RouteSettings"]) == set(LAUNCH_ROUTES + ACCOUNT_ROUTES)
+    assert set(props["RouteSettings"]) == set(LAUNCH_ROUTES + ACCOUNT_ROUTES + SSO_ROUTES)
     assert {r.key for r in ROUTES if r.throttle == COSTLY_ROUTE_THROTTLE} == set(
         props["RouteSettings"]
     )
@@ -186,9 +219,8 @@ def test_functions_are_arm64_on_the_newest_python_with_tracing_and_the_powertool
         for k, v in template.find_resources("AWS::Lambda::Function").items()
         if not k.startswith("Custom")
     }
-    assert (
-        len(functions) == 7
-    )  # api, task events, sweeper, registration, two sign-up triggers, budget switch
+    # api, org api, task events, sweeper, registration, two sign-up triggers, budget switch
+    assert len(functions) == 8
     for logical_id, fn in functions.items():
         props = fn["Properties"]
         assert props["Architectures"] == ["arm64"], logical_id
@@ -392,7 +424,7 @@ def test_alarms_cover_function_errors_throttles_api_5xx_and_table_throttles(
         (a["Properties"].get("Namespace"), a["Properties"].get("MetricName")) for a in alarms
     )
     # Not the pre sign-up trigger's: it refuses sign-ups by raising.
-    assert metrics.count(("AWS/Lambda", "Errors")) == 6
+    assert metrics.count(("AWS/Lambda", "Errors")) == 7
     # Throttles: one alarm for the account's Lambda throttles (no function dimension).
     (throttles,) = [
         a["Properties"] for a in alarms if a["Properties"].get("MetricName") == "Throttles"

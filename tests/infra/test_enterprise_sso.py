@@ -51,13 +51,16 @@ def test_the_key_retains_with_retain_data(synth: Any) -> None:
     assert key["DeletionPolicy"] == "Retain"
 
 
-def test_only_the_api_role_may_encrypt_and_decrypt_and_only_with_the_member_context(
+def test_only_the_api_roles_may_encrypt_and_decrypt_and_only_with_the_member_context(
     template: Template,
 ) -> None:
     statements = _key(template)["Properties"]["KeyPolicy"]["Statement"]
     granted = [s for s in statements if _actions(s) & {"kms:Encrypt", "kms:Decrypt"}]
-    (api,) = [s for s in granted if "Fn::GetAtt" in s["Principal"]["AWS"]]
-    assert api["Principal"]["AWS"]["Fn::GetAtt"][0].startswith("ApiRole")
+    (api,) = [s for s in granted if isinstance(s["Principal"]["AWS"], list)]
+    roles = sorted(principal["Fn::GetAtt"][0] for principal in api["Principal"]["AWS"])
+    # The core API (enterprise deployments) and the /org function (device flow).
+    assert [role.startswith("ApiRole") for role in roles] == [True, False]
+    assert roles[1].startswith("OrgApiRole")
     assert _actions(api) == {"kms:Encrypt", "kms:Decrypt"}
     conditions = api["Condition"]
     assert conditions["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"] == [
@@ -78,13 +81,15 @@ def test_only_the_api_role_may_encrypt_and_decrypt_and_only_with_the_member_cont
 
 
 def test_no_function_gets_the_key_through_its_own_policy(template: Template) -> None:
-    for function in ("Api", "TaskEvents", "Sweeper", "Registration"):
+    for function in ("Api", "OrgApi", "TaskEvents", "Sweeper", "Registration"):
         for statement in statements_of(template, function):
             assert not any(a.startswith("kms:") for a in _actions(statement)), (function, statement)
 
 
-def test_api_may_manage_identity_providers_on_the_user_pool_only(template: Template) -> None:
-    (statement,) = [s for s in statements_of(template, "Api") if _actions(s) & COGNITO_ACTIONS]
+def test_the_org_api_may_manage_identity_providers_on_the_user_pool_only(
+    template: Template,
+) -> None:
+    (statement,) = [s for s in statements_of(template, "OrgApi") if _actions(s) & COGNITO_ACTIONS]
     assert _actions(statement) == COGNITO_ACTIONS
     resource = statement["Resource"]
     assert "Fn::ImportValue" in resource and "UserPool" in resource["Fn::ImportValue"]
@@ -92,17 +97,18 @@ def test_api_may_manage_identity_providers_on_the_user_pool_only(template: Templ
 
 
 def test_other_functions_get_no_cognito_action(template: Template) -> None:
-    for function in ("TaskEvents", "Sweeper", "Registration"):
+    for function in ("Api", "TaskEvents", "Sweeper", "Registration"):
         for statement in statements_of(template, function):
             assert not any(a.startswith("cognito-idp:") for a in _actions(statement))
 
 
 def test_no_sso_or_sso_oidc_permission_is_granted(template: Template) -> None:
     # Bearer APIs (botocore: smithy.api#noAuth): an IAM grant would be dead weight.
-    for statement in statements_of(template, "Api"):
-        assert not any(
-            a.startswith(("sso:", "sso-oauth:", "sso-oidc:")) for a in _actions(statement)
-        )
+    for function in ("Api", "OrgApi"):
+        for statement in statements_of(template, function):
+            assert not any(
+                a.startswith(("sso:", "sso-oauth:", "sso-oidc:")) for a in _actions(statement)
+            )
 
 
 def test_the_api_gets_the_tier3_environment(template: Template) -> None:

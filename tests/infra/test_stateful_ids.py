@@ -47,6 +47,7 @@ PINNED: dict[str, dict[str, str]] = {
         "TestTimeoutsBA039A5D": "AWS::Scheduler::ScheduleGroup",
         "ApiAccessLogsE9DF007D": "AWS::Logs::LogGroup",
         "ApiLogsCD139AD4": "AWS::Logs::LogGroup",
+        "OrgApiLogs2695F08C": "AWS::Logs::LogGroup",
         "TaskEventsLogs3035F93C": "AWS::Logs::LogGroup",
         "SweeperLogs964BB71D": "AWS::Logs::LogGroup",
         "RegistrationLogs11F4E17C": "AWS::Logs::LogGroup",

@@ -44,6 +44,7 @@ from tests.runtime.support import (
     ApiCall,
     Customer,
     Platform,
+    api_handler,
     http_event,
     lambda_context,
 )
@@ -187,10 +188,9 @@ def platform(monkeypatch: pytest.MonkeyPatch, _moto_network: tuple[str, str]) ->
 
 @pytest.fixture
 def api(platform: Platform) -> ApiCall:
-    from handlers import api as api_module
-
     def call(method: str, path: str, **kwargs: Any) -> Answer:
-        result = api_module.handler(http_event(method, path, **kwargs), lambda_context())
+        handler = api_handler(path)
+        result = handler(http_event(method, path, **kwargs), lambda_context())
         raw = result.get("body") or ""
         return Answer(
             status=result["statusCode"],

@@ -198,6 +198,14 @@ def task_event(platform: Platform, run_id: str, task_arn: str, **detail: Any) ->
     return event
 
 
+def api_handler(path: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The handler of the function API Gateway sends `path` to (ROUTES' Route.function)."""
+    from constructs.control_plane_api import ORGANIZATIONS, Route
+    from handlers import api, org_api
+
+    return org_api.handler if Route("GET", path).function == ORGANIZATIONS else api.handler
+
+
 def lambda_context(function_name: str = "agent-builder-api") -> Any:
     """A context the handlers accept (Powertools reads only these four fields)."""
     return FakeLambdaContext(function_name=function_name)

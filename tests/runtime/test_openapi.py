@@ -18,7 +18,7 @@ from tests.runtime.support import AGENT, ApiCall
 from tests.scripts.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
-# DESIGN.md "HTTP API contract", the routes this issue serves.
+# DESIGN.md "HTTP API contract": every route.
 CONTRACT = {
     "/me": {"get"},
     "/agents": {"get", "post"},
@@ -38,6 +38,12 @@ CONTRACT = {
     "/org/invitations/{invitationId}": {"delete"},
     "/org/invitations/{invitationId}/accept": {"post"},
     "/org/audit": {"get"},
+    "/org/sso": {"put", "delete"},
+    "/org/sso/device-authorization": {"post"},
+    "/org/sso/session": {"get", "delete"},
+    "/org/accounts/onboarding": {"post"},
+    "/org/accounts": {"get"},
+    "/org/accounts/{accountId}": {"delete"},
 }
 
 
@@ -51,6 +57,8 @@ BODY_TAKING = {
     ("/org", "patch"),
     ("/org/members/{userId}", "put"),
     ("/org/invitations", "post"),
+    ("/org/sso", "put"),
+    ("/org/accounts/onboarding", "post"),
 }
 
 

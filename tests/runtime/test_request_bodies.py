@@ -15,7 +15,7 @@ import pytest
 
 from agent_builder.validation import MAX_BODY_BYTES
 from handlers.body import is_json_media_type
-from tests.runtime.support import AGENT, Answer, Platform, http_event, lambda_context
+from tests.runtime.support import AGENT, Answer, Platform, api_handler, http_event, lambda_context
 
 VALID_BODIES: dict[str, dict[str, Any]] = {
     "/agents": AGENT,
@@ -45,8 +45,6 @@ def send(
     content_type: str | None = "application/json",
     base64_encoded: bool = False,
 ) -> Answer:
-    from handlers import api as api_module
-
     event = http_event(method, path)
     event["headers"].pop("content-type", None)
     if content_type is not None:
@@ -54,7 +52,7 @@ def send(
     if raw is not None:
         event["body"] = raw
     event["isBase64Encoded"] = base64_encoded
-    result = api_module.handler(event, lambda_context())
+    result = api_handler(path)(event, lambda_context())
     text = result.get("body") or ""
     return Answer(
         status=result["statusCode"],
@@ -211,11 +209,12 @@ def test_routes_without_a_body_do_not_read_one(platform: Platform) -> None:
     assert answer.status == 200, answer.body
 
 
-def test_the_body_reader_is_the_one_the_resolver_uses() -> None:
-    from handlers.api import app
+def test_the_body_reader_is_the_one_both_resolvers_use() -> None:
+    from handlers import api, org_api
     from handlers.body import JsonBodyValidation
 
-    assert isinstance(app._request_validation_middleware, JsonBodyValidation)
+    for module in (api, org_api):
+        assert isinstance(module.app._request_validation_middleware, JsonBodyValidation)
 
 
 @pytest.mark.parametrize(

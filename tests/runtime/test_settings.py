@@ -14,6 +14,7 @@ from tests.runtime.support import (
     AGENT,
     ApiCall,
     Platform,
+    api_handler,
     http_event,
     lambda_context,
     task_event,
@@ -80,6 +81,27 @@ CONTRACT = {
         "RUNNER_ARCHITECTURE",
         "CUSTOMER_TASK_CPU",
         "CUSTOMER_TASK_MEMORY_MIB",
+    },
+    # The /org function: no runs, no clusters, no launches.
+    "handlers.org_api": {
+        "POWERTOOLS_SERVICE_NAME",
+        "PROJECT_NAME",
+        "ORGANIZATIONS_TABLE",
+        "PROFILES_TABLE",
+        "ACCOUNTS_TABLE",
+        "AUDIT_TABLE",
+        "ALLOW_ORGANIZATION_CREATION",
+        "PLATFORM_ACCOUNT_ID",
+        "LAUNCHER_ROLE_ARN",
+        "CUSTOMER_ROLE_NAME",
+        "REGISTRATION_TOPIC_ARN",
+        "TEMPLATE_VERSION",
+        "TEMPLATE_URL",
+        "USER_POOL_ID",
+        "USER_POOL_CLIENT_ID",
+        "SSO_TOKEN_KEY_ARN",
+        "USAGE_TABLE",
+        "ORGANIZATION_TEMPLATE_URL",
     },
     "handlers.task_events": {
         "POWERTOOLS_SERVICE_NAME",
@@ -215,9 +237,7 @@ def only_the_contract_of(handler: str, platform: Platform, monkeypatch: pytest.M
 
 
 def call_api(method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    from handlers import api
-
-    answer = api.handler(http_event(method, path, body=body), lambda_context())
+    answer = api_handler(path)(http_event(method, path, body=body), lambda_context())
     return answer["statusCode"], json.loads(answer.get("body") or "null")
 
 
@@ -239,6 +259,22 @@ def test_the_api_starts_with_only_its_contract_variables(
         "POST", f"/agents/{agent['agentId']}/deployments", {"input": "Hello"}
     )
     assert status == 202, refused  # freemium: a test on the platform
+
+
+def test_the_org_api_starts_with_only_its_contract_variables(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_the_contract_of("handlers.org_api", platform, monkeypatch)
+
+    status, organization = call_api("POST", "/org", {"name": "Acme"})
+    assert status == 201, organization
+    assert call_api("GET", "/org")[0] == 200
+    assert call_api("GET", "/org/members")[0] == 200
+    status, onboarding = call_api("POST", "/org/accounts/onboarding")
+    assert status == 200, onboarding
+    assert call_api("GET", "/org/accounts") == (200, {"accounts": []})
+    assert call_api("GET", "/org/sso/session")[0] == 200
+    assert call_api("GET", "/org/audit")[0] == 200
 
 
 def test_the_task_events_function_starts_with_only_its_contract_variables(
@@ -311,7 +347,8 @@ def test_importing_the_handlers_creates_no_client() -> None:
 
     code = (
         "import sys; sys.path.insert(0, 'lambda_src');"
-        "import handlers.api, handlers.task_events, handlers.sweeper, handlers.registration,"
+        "import handlers.api, handlers.org_api, handlers.task_events, handlers.sweeper,"
+        " handlers.registration,"
         " handlers.sign_up;"
         "assert 'boto3' not in sys.modules, 'boto3 imported at import time';"
         "assert 'moto' not in sys.modules"

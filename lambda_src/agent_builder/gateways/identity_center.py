@@ -62,8 +62,9 @@ class InvalidClient(Exception):
 
 
 class IdentityCenter:
-    def __init__(self, client_in: Callable[[str, str], Any] = clients.client_in) -> None:
-        self._client_in = client_in
+    def __init__(self, client_in: Callable[[str, str], Any] | None = None) -> None:
+        # The factory's clients (a region each: IAM Identity Center's, not the platform's).
+        self._client_in = client_in or clients.client_in
 
     def register_client(self, region: str, name: str) -> OidcClient:
         answer = self._call(

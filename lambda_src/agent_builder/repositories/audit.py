@@ -96,10 +96,13 @@ class AuditLog:
             }
         }
 
-    def transaction_items(self, event: AuditEvent) -> list[dict[str, Any]]:
-        """The record in the actor's trail and, for an organisation's event, in its trail."""
+    def transaction_items(
+        self, event: AuditEvent, *, actor_trail: bool = True
+    ) -> list[dict[str, Any]]:
+        """The record in the actor's trail and, for an organisation's event, in its trail
+        (only there without `actor_trail`: an actor that is no user, e.g. a stack)."""
         first = self._item(event)
-        items = [first]
+        items = [first] if actor_trail or not event.organization_id else []
         if event.organization_id:
             items.append(self._item(event, org_scope(event.organization_id), first["eventId"]["S"]))
         return [

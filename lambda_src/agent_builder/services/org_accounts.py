@@ -53,7 +53,8 @@ logger = Logger(child=True)
 
 TOKEN_BYTES = 32  # token_urlsafe(32): 43 characters, the template's RegistrationToken pattern
 CONNECTED = "connected"
-AuditItem = Callable[[str, AuditEvent], dict[str, Any]]
+# (organisation id, event) -> the event's items of the change's transaction.
+AuditItems = Callable[[str, AuditEvent], Sequence[dict[str, Any]]]
 
 
 class OrgAccountService:
@@ -69,7 +70,7 @@ class OrgAccountService:
         template_url: str,
         organization_template_url: str,
         template_version: str,
-        audit_item: AuditItem | None = None,
+        audit_items: AuditItems | None = None,
         clock: Callable[[], datetime] = timeutil.utcnow,
     ) -> None:
         self._repo = repository
@@ -81,7 +82,7 @@ class OrgAccountService:
         self._template_url = template_url
         self._organization_template_url = organization_template_url
         self._version = template_version
-        self._audit_item = audit_item
+        self._audit_items = audit_items
         self._clock = clock
 
     # ---- POST /org/accounts/onboarding -----------------------------------------------
@@ -300,9 +301,9 @@ class OrgAccountService:
     def _audit(self, organization_id: str, event: AuditEvent) -> Sequence[dict[str, Any]]:
         """The organisation's audit record as a transaction item, through the hook the
         organisations module provides (its org-scoped trail); none without one."""
-        if self._audit_item is None:
+        if self._audit_items is None:
             return ()
-        return (self._audit_item(organization_id, event),)
+        return tuple(self._audit_items(organization_id, event))
 
 
 __all__ = ["OrgAccountService"]

@@ -61,6 +61,8 @@ class SessionView:
     status: str  # none | pending | active
     expires_at: str | None = None
     reason: str | None = None
+    # This very read completed the device flow (what the caller audits, once).
+    activated: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"status": self.status, "expiresAt": self.expires_at}
@@ -186,7 +188,7 @@ class SsoSessionService:
             if not stored:  # another flow replaced this one meanwhile
                 return self.status(organization_id, user_id)
             logger.info("device authorization completed", organization_id=organization_id)
-            return SessionView(ACTIVE, _iso(token_expires))
+            return SessionView(ACTIVE, _iso(token_expires), activated=True)
         if answer.status in (EXPIRED, DENIED):
             self._repo.delete_session(user_id)
             logger.info("device authorization ended", outcome=answer.status)
