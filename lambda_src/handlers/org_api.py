@@ -61,10 +61,6 @@ def caller() -> Caller:
     return api.caller()
 
 
-UserId = Annotated[str, Path(max_length=128)]
-InvitationId = Annotated[str, Path(max_length=MAX_PATH_ID)]
-
-
 @app.post(
     "/org",
     summary="Found an organisation; the caller becomes its admin (tier enterprise)",
