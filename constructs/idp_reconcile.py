@@ -51,9 +51,10 @@ SCHEDULE = Duration.hours(1)
 @jsii.implements(IStableAnyProducer)
 class _TemplateProperties:
     """The client's CloudFormation properties as the template will have them, produced at
-    synth time (after every construct had its say). CfnResource's own renderer, which is
-    protected API: tests/infra/test_idp_reconcile.py checks that the custom resource's
-    copy equals the client's template properties, overrides included."""
+    synth time (after every construct had its say), by CfnResource's own renderer (its
+    protected API). A raw override (`add_property_override`) on the client would not be
+    in this copy: tests/infra/test_idp_reconcile.py checks that the copy equals the
+    client's template properties, so such a change fails there rather than in a deploy."""
 
     def __init__(self, resource: cognito.CfnUserPoolClient) -> None:
         self._resource = resource
