@@ -224,3 +224,9 @@ def _intrinsics(value: Any, name: str) -> list[Any]:
     if isinstance(value, list):
         return [x for item in value for x in _intrinsics(item, name)]
     return []
+
+
+def test_the_pools_one_client_has_no_secret_for_describe_to_expose(identity: Template) -> None:
+    """parliament's CREDENTIALS_EXPOSURE on DescribeUserPoolClient is allow-listed for this."""
+    _, web_client = client(identity)
+    assert web_client["Properties"]["GenerateSecret"] is False
