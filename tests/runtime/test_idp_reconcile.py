@@ -466,14 +466,16 @@ def test_a_permanent_failure_fails_at_once(cloudformation: CloudFormation) -> No
     assert "ResourceNotFoundException" in cloudformation.answer["Reason"]
 
 
-def test_an_unexpected_error_still_answers_cloudformation(cloudformation: CloudFormation) -> None:
-    providers, clock = (
-        FlakyProviders(forever=ValueError("the client property X is not valid")),
-        Clock(),
-    )
+def test_a_template_property_the_api_cannot_take_fails_at_once_naming_it(
+    cloudformation: CloudFormation,
+) -> None:
+    error = ValueError("the client property AccessTokenValidity is not a valid integer: 'x'")
+    providers, clock = FlakyProviders(forever=error), Clock()
 
     assert run(providers, clock)() == "FAILED"
-    assert "log group" in cloudformation.answer["Reason"]
+
+    assert providers.attempts == 1
+    assert "AccessTokenValidity" in cloudformation.answer["Reason"]
 
 
 def test_a_scheduled_run_that_keeps_failing_raises_for_lambdas_retry() -> None:
