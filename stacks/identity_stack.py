@@ -1,5 +1,6 @@
 """Stack 2, identity: the Cognito user pool the HTTP API's JWT authorizer trusts, its
-identity providers (Google; GitHub through our OIDC bridge) and the sign-up triggers."""
+identity providers (Google; GitHub through our OIDC bridge), the sign-up triggers, and the
+reconcile that keeps the organisations' runtime SAML IdPs on the web client across deploys."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aws_cdk import aws_cognito as cognito
 
 from constructs import Construct
 from constructs.control_plane_functions import POST_CONFIRMATION, PRE_SIGN_UP, function_name
+from constructs.idp_reconcile import IdpReconcile
 from constructs.oidc_bridge import SCOPES, OidcBridge
 from constructs.user_pool import (
     AgentBuilderUserPool,
@@ -51,6 +53,7 @@ class IdentityStack(Stack):
             triggers=self._sign_up_triggers(config.prefix),
             removal_policy=config.removal_policy,
         )
+        self.idp_reconcile = self._idp_reconcile(config)
         CfnOutput(self, "UserPoolId", value=self.users.user_pool.user_pool_id)
         CfnOutput(self, "WebClientId", value=self.users.client.user_pool_client_id)
         CfnOutput(self, "HostedUiDomain", value=self.users.domain.base_url())
@@ -72,6 +75,27 @@ class IdentityStack(Stack):
 
         return SignUpTriggers(
             pre_sign_up=arn(PRE_SIGN_UP), post_confirmation=arn(POST_CONFIRMATION)
+        )
+
+    def _idp_reconcile(self, config: PlatformConfig) -> IdpReconcile:
+        """Every deploy that updates the web client drops the organisations' `org-*` SAML
+        IdPs the API added at runtime; this puts them back. Always present, not only with
+        enterpriseSso: that flag adds the KMS key of IAM Identity Center sessions, while
+        any organisation's admin can create a SAML IdP (PUT /org/sso) regardless.
+
+        Here, beside the client it follows, it refers only to this stack's pool and client:
+        no reference to the control plane, which already depends on this stack."""
+        from stacks.control_plane_stack import powertools_version
+
+        return IdpReconcile(
+            self,
+            "OrgIdpReconcile",
+            prefix=config.prefix,
+            user_pool=self.users.user_pool,
+            client=self.users.client,
+            code_directory=str(LAMBDA_SRC),
+            powertools_version=powertools_version(),
+            log_retention=config.log_retention,
         )
 
     # ---- GitHub, through the OIDC bridge (docs/deploy.md "GitHub sign-in") ---------------

@@ -319,6 +319,15 @@ class Organizations:
     allow_organization_creation: bool = _var("ALLOW_ORGANIZATION_CREATION", _boolean)
 
 
+@dataclass(frozen=True)
+class WebClient:
+    """The user pool and the web client whose `org-*` providers the Identity stack's
+    reconcile keeps after every deploy (handlers.idp_reconcile)."""
+
+    user_pool_id: str = _var("USER_POOL_ID")
+    user_pool_client_id: str = _var("USER_POOL_CLIENT_ID")
+
+
 G = TypeVar("G")
 
 # The groups each handler's wiring loads (agent_builder/wiring.py). Powertools reads
@@ -361,6 +370,8 @@ HANDLER_GROUPS: dict[str, tuple[type, ...]] = {
     "handlers.sign_up": (SignUp,),
     "handlers.oidc_bridge": (OidcBridge,),
     "handlers.budget": (BudgetSwitch,),
+    # The Identity stack's function, beside the client it reconciles.
+    "handlers.idp_reconcile": (WebClient,),
 }
 POWERTOOLS = frozenset({"POWERTOOLS_SERVICE_NAME"})
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from agent_builder.services.customer_launcher import CustomerLauncher
     from agent_builder.services.customer_runs import CustomerRuns
     from agent_builder.services.free_tier import FreeTierSwitch
+    from agent_builder.services.idp_reconcile import IdpReconcileService
     from agent_builder.services.launches import (
         Launcher,
         LaunchRecords,
@@ -579,8 +580,29 @@ def reset(*, keep_clients: bool = False) -> None:
         sign_up_services,
         oidc_bridge_services,
         budget_services,
+        idp_reconcile_services,
     ):
         built.cache_clear()
     settings.reset()
     if not keep_clients:
         clients.reset()
+
+
+@functools.cache
+def idp_reconcile_services() -> IdpReconcileService:
+    """handlers.idp_reconcile (Identity stack): the web client's `org-*` providers after
+    each deploy and on its schedule."""
+    from agent_builder import settings
+    from agent_builder.gateways.cfn_response import ResponseSender
+    from agent_builder.gateways.saml_providers import SamlProviders
+    from agent_builder.services.idp_reconcile import IdpReconcileService
+
+    web = settings.load(settings.WebClient)
+    return IdpReconcileService(
+        SamlProviders(
+            clients.client("cognito-idp"),
+            user_pool_id=web.user_pool_id,
+            client_id=web.user_pool_client_id,
+        ),
+        ResponseSender(),
+    )

@@ -674,12 +674,13 @@ def test_each_function_gets_exactly_the_environment_its_handler_reads(template: 
     """
     found = environments_by_handler(template)
     # A module's functions: `handler`, or the sign-up triggers' two (one module, one group).
-    # The GitHub OIDC bridge lives in the Identity stack (tests/infra/test_github_bridge.py).
+    # The GitHub OIDC bridge and the org-* provider reconcile live in the Identity stack
+    # (tests/infra/test_github_bridge.py, test_idp_reconcile.py).
     functions = {"handlers.sign_up": ("pre_sign_up", "post_confirmation")}
     expected = {
         f"{module}.{function}": names
         for module, names in HANDLER_ENVIRONMENT.items()
-        if module != "handlers.oidc_bridge"
+        if module not in ("handlers.oidc_bridge", "handlers.idp_reconcile")
         for function in functions.get(module, ("handler",))
     }
     assert set(found) == set(expected)

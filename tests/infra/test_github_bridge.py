@@ -40,11 +40,15 @@ def test_without_github_settings_there_is_no_bridge_and_no_provider(
         "AWS::Cognito::UserPoolIdentityProvider",
         "AWS::KMS::Key",
         "AWS::ApiGatewayV2::Api",
-        "AWS::Lambda::Function",
         "AWS::DynamoDB::Table",
         "AWS::SecretsManager::Secret",
     ):
         template.resource_count_is(kind, 0)
+    # The stack's one function is the org-* provider reconcile (test_idp_reconcile.py).
+    handlers = [
+        f["Properties"]["Handler"] for f in resources_of(template, "AWS::Lambda::Function").values()
+    ]
+    assert handlers == ["handlers.idp_reconcile.handler"]
     template.has_resource_properties(
         "AWS::Cognito::UserPoolClient", {"SupportedIdentityProviders": ["COGNITO"]}
     )
@@ -214,8 +218,11 @@ def test_the_bridge_api_throttles_each_route_and_writes_access_logs(identity: Te
 def test_the_bridge_function_gets_exactly_the_environment_its_handler_reads(
     identity: Template,
 ) -> None:
-    (function,) = resources_of(identity, "AWS::Lambda::Function").values()
-    assert function["Properties"]["Handler"] == "handlers.oidc_bridge.handler"
+    (function,) = [
+        f
+        for f in resources_of(identity, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "handlers.oidc_bridge.handler"
+    ]
     variables = function["Properties"]["Environment"]["Variables"]
     assert set(variables) == HANDLER_ENVIRONMENT["handlers.oidc_bridge"]
     assert variables["GITHUB_CLIENT_ID"] == GITHUB["githubClientId"]

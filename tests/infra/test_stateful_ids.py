@@ -34,6 +34,8 @@ PINNED: dict[str, dict[str, str]] = {
         "UsersUserPool7E610616": "AWS::Cognito::UserPool",
         "UsersUserPoolWebClientEE6B7AD5": "AWS::Cognito::UserPoolClient",
         "UsersUserPoolHostedUi6086F9A7": "AWS::Cognito::UserPoolDomain",
+        # The org-* provider reconcile's named log group (/aws/lambda/<prefix>-idpreconcile).
+        "OrgIdpReconcileFunctionsIdpReconcileLogs49DC9DEB": "AWS::Logs::LogGroup",
     },
     "ControlPlane": {
         "ProfilesTable3B48B4C6": "AWS::DynamoDB::Table",

@@ -141,6 +141,8 @@ CONTRACT = {
         "BUDGET_NAME",
         "ALARM_TOPIC_ARN",
     },
+    # The Identity stack's reconcile of the web client's org-* providers.
+    "handlers.idp_reconcile": {"POWERTOOLS_SERVICE_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID"},
 }
 EVERY_VARIABLE = set().union(*CONTRACT.values())
 # Read with a default when unset (the stack sets them from its config all the same).
