@@ -17,8 +17,9 @@ from constructs.nag import acknowledge, checkov_skip, nag_text
 # CustomerLauncher's RunTask (Project, userId, agentId, runId).
 RUN_TASK_TAG_KEYS = ("Project", "agentId", "runId", "userId")
 # The cost-allocation tags of an organisation's tasks (agent_builder.runs.cost_allocation_tags,
-# docs/enterprise.md "Cost allocation"), on RunTask only: the task is what bills; the
-# revision it runs is registered with Project alone and deleted after the run.
+# docs/enterprise.md "Cost allocation"), on RunTask (and its tagging on create) only: the
+# task is what bills; the revision it runs is registered with Project alone and deleted
+# after the run.
 # tests/infra/test_customer_onboarding.py holds this list to the runtime's.
 COST_ALLOCATION_TAG_KEYS = ("organization", "team", "project", "user", "agent", "run")
 # Global services: their requests are not made in the region the platform works in (IAM's
@@ -231,10 +232,12 @@ class DeployerRole(Construct):
         policy_resource = policy.node.default_child
         assert isinstance(policy_resource, CfnResource)
         self.permissions = policy_resource
-        if region_limit is not None:
-            self.region_limit = self._limit_regions(
-                deployer, platform_prefix, region_limit, statements
-            )
+        # The Deny policy of the region limit, when there is one (created under its condition).
+        self.region_limit: CfnResource | None = (
+            self._limit_regions(deployer, platform_prefix, region_limit, statements)
+            if region_limit is not None
+            else None
+        )
         # For the customer's reviewer: why each "*" or wildcard is there, inside the template.
         policy_resource.add_metadata(
             "WhyWildcards",
