@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, Duration, Stack
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import CfnCondition, CfnResource, Duration, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -13,6 +16,24 @@ from constructs.nag import acknowledge, checkov_skip, nag_text
 # The tags the platform puts on what it creates: CustomerCluster.register (Project) and
 # CustomerLauncher's RunTask (Project, userId, agentId, runId).
 RUN_TASK_TAG_KEYS = ("Project", "agentId", "runId", "userId")
+# The cost-allocation tags of an organisation's tasks (agent_builder.runs.cost_allocation_tags,
+# docs/enterprise.md "Cost allocation"), on RunTask (and its tagging on create) only: the
+# task is what bills; the revision it runs is registered with Project alone and deleted
+# after the run.
+# tests/infra/test_customer_onboarding.py holds this list to the runtime's.
+COST_ALLOCATION_TAG_KEYS = ("organization", "team", "project", "user", "agent", "run")
+# Global services: their requests are not made in the region the platform works in (IAM's
+# is us-east-1), so a region limit must leave them out.
+GLOBAL_SERVICES = ("iam", "sts")
+
+
+@dataclass(frozen=True)
+class RegionLimit:
+    """The regions the deployer may act in, when `condition` holds (a template parameter's
+    choice): `regions` is the parameter's value, a list token."""
+
+    condition: CfnCondition
+    regions: Sequence[str]
 
 
 def _arn(stack: Stack, service: str, resource: str) -> str:
@@ -21,7 +42,7 @@ def _arn(stack: Stack, service: str, resource: str) -> str:
 
 
 class DeployerRole(Construct):
-    """The deployer role and its one policy, in the customer's account.
+    """The deployer role and its policy (and, with a region limit, a Deny beside it).
 
     Its name is fixed to the platform's (`<platform prefix>-deployer`): the platform's
     launcher role may assume only roles of exactly that name. It trusts that launcher role
@@ -46,6 +67,7 @@ class DeployerRole(Construct):
         log_group: logs.ILogGroup,
         task_cpu: int,
         task_memory_mib: int,
+        region_limit: RegionLimit | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -78,6 +100,8 @@ class DeployerRole(Construct):
         on_cluster = {"ecs:cluster": cluster_arn}
         project = {"aws:RequestTag/Project": prefix}
         ours = {"aws:ResourceTag/Project": prefix}
+        # What a task may be tagged with: exactly these keys, no others (no wildcard).
+        task_tag_keys = [*RUN_TASK_TAG_KEYS, *COST_ALLOCATION_TAG_KEYS]
         # Every condition key below exists for its action in the IAM service authorization
         # reference (tests/infra/test_deployer_conditions.py checks them against the data
         # parliament ships).
@@ -90,7 +114,7 @@ class DeployerRole(Construct):
                     "ArnEquals": on_cluster,
                     # Only revisions the deployer itself registered (they carry the tag).
                     "StringEquals": {**project, **ours},
-                    "ForAllValues:StringEquals": {"aws:TagKeys": list(RUN_TASK_TAG_KEYS)},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": task_tag_keys},
                     # The platform sends launchType FARGATE and no capacity-provider strategy;
                     # the revision is FARGATE-only (below), so it can run on Fargate alone.
                     "Null": {"ecs:capacity-provider": "true"},
@@ -151,7 +175,8 @@ class DeployerRole(Construct):
                         "ecs:CreateAction": ["RegisterTaskDefinition", "RunTask"],
                         **project,
                     },
-                    "ForAllValues:StringEquals": {"aws:TagKeys": list(RUN_TASK_TAG_KEYS)},
+                    # RunTask's tags; RegisterTaskDefinition's own statement allows Project only.
+                    "ForAllValues:StringEquals": {"aws:TagKeys": task_tag_keys},
                 },
             ),
             iam.PolicyStatement(
@@ -207,6 +232,12 @@ class DeployerRole(Construct):
         policy_resource = policy.node.default_child
         assert isinstance(policy_resource, CfnResource)
         self.permissions = policy_resource
+        # The Deny policy of the region limit, when there is one (created under its condition).
+        self.region_limit: CfnResource | None = (
+            self._limit_regions(deployer, platform_prefix, region_limit, statements)
+            if region_limit is not None
+            else None
+        )
         # For the customer's reviewer: why each "*" or wildcard is there, inside the template.
         policy_resource.add_metadata(
             "WhyWildcards",
@@ -249,5 +280,71 @@ class DeployerRole(Construct):
             "the prefixed cluster, the runner family and the task roles.",
         )
 
+    def _limit_regions(
+        self,
+        deployer: iam.Role,
+        platform_prefix: str,
+        region_limit: RegionLimit,
+        statements: Sequence[iam.PolicyStatement],
+    ) -> CfnResource:
+        """A second policy, created only when `region_limit.condition` holds: one Deny of
+        every regional action the statements allow, outside `region_limit.regions`.
 
-__all__ = ["DeployerRole"]
+        Why a Deny rather than an aws:RequestedRegion condition on each Allow: an explicit
+        Deny holds whatever else is attached to the role (the organisation's limit holds
+        even against the platform), a reviewer reads the whole limit in one statement, and
+        the Allow statements stay exactly as reviewed. Why a policy of its own under a
+        CloudFormation Condition, rather than an Fn::If statement in the first policy:
+        without the parameter the stack has exactly the resources and permissions it has
+        without this feature, and an Fn::If that drops a list element (AWS::NoValue) is
+        what moto's CloudFormation, and so local mode's, cannot do (it keeps a null
+        statement and IAM refuses the document). Why it names the actions rather than
+        NotAction: it takes away nothing the role could not do anyway, and an action
+        added to the Allow statements later joins it. Why iam:PassRole (any iam:/sts:
+        action) stays out: those services are global, their requests are not made in the
+        region the platform works in (IAM's endpoint is us-east-1), so a region limit on
+        PassRole could refuse every run outside us-east-1. Leaving it out opens nothing:
+        PassRole takes effect only through ecs:RegisterTaskDefinition and ecs:RunTask,
+        which are denied outside the regions. Every action it names is regional (ECS,
+        CloudWatch Logs, EC2, CloudFormation), so aws:RequestedRegion is in each request.
+        """
+        regional = sorted(
+            {
+                action
+                for statement in statements
+                for action in statement.actions
+                if action.split(":")[0] not in GLOBAL_SERVICES
+            }
+        )
+        policy = iam.Policy(
+            self,
+            "DeployerAllowedRegions",
+            policy_name=f"{platform_prefix}-deployer-allowed-regions",
+            statements=[
+                iam.PolicyStatement(
+                    sid="NothingOutsideAllowedRegions",
+                    effect=iam.Effect.DENY,
+                    actions=regional,
+                    resources=["*"],
+                    conditions={
+                        "StringNotEquals": {"aws:RequestedRegion": list(region_limit.regions)}
+                    },
+                )
+            ],
+            roles=[deployer],
+        )
+        resource = policy.node.default_child
+        assert isinstance(resource, CfnResource)
+        resource.cfn_options.condition = region_limit.condition
+        resource.add_metadata(
+            "WhyWildcards",
+            {
+                "NothingOutsideAllowedRegions": 'A Deny on Resource "*": it takes permissions '
+                "away (every action of the deployer's policy but iam:PassRole, outside "
+                "AllowedRegions), it grants none."
+            },
+        )
+        return resource
+
+
+__all__ = ["COST_ALLOCATION_TAG_KEYS", "RUN_TASK_TAG_KEYS", "DeployerRole", "RegionLimit"]

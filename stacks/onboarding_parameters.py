@@ -27,6 +27,8 @@ REGISTRATION_TOPIC_PATTERN = (
 REGISTRATION_TOKEN_PATTERN = r"^([A-Za-z0-9_-]{43})?$"  # noqa: S105 - a pattern, not a secret
 VPC_ID_PATTERN = r"^(|vpc-[0-9a-f]{8,17})$"
 SUBNET_IDS_PATTERN = r"^(|subnet-[0-9a-f]{8,17})$"
+# One element of AllowedRegions (a CommaDelimitedList: the pattern applies to each).
+ALLOWED_REGIONS_PATTERN = r"^(|[a-z]{2}(-gov)?-[a-z]+-[0-9])$"
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,18 @@ def parameters(prefix: str, platform_account_id: str | None) -> tuple[Parameter,
             f"platform's topic {prefix}-registrations in this region of the platform "
             "account. Empty: do not register (paste the RoleArn output into the platform).",
         ),
+        Parameter(
+            "AllowedRegions",
+            label="Allowed regions (optional)",
+            type="CommaDelimitedList",
+            default="",
+            allowed_pattern=ALLOWED_REGIONS_PATTERN,
+            constraint_description="AWS region names (e.g. eu-west-1), separated by commas",
+            description="Optional: the only regions the deployer role may act in (e.g. "
+            "eu-west-1,eu-central-1); IAM denies its calls anywhere else, whatever the "
+            "platform asks. Include the region of this stack, or the platform can do nothing "
+            "here. Empty: no region limit.",
+        ),
     )
 
 
@@ -149,7 +163,13 @@ def parameters(prefix: str, platform_account_id: str | None) -> tuple[Parameter,
 PARAMETER_GROUPS = (
     (
         "Connection to the platform",
-        ("ExternalId", "RegistrationToken", "PlatformAccountId", "RegistrationTopicArn"),
+        (
+            "ExternalId",
+            "RegistrationToken",
+            "PlatformAccountId",
+            "RegistrationTopicArn",
+            "AllowedRegions",
+        ),
     ),
     ("Resources in this account", ("ResourcePrefix", "VpcId", "SubnetIds")),
 )
@@ -216,6 +236,7 @@ def declare_passed_parameters(
 
 __all__ = [
     "ACCOUNT_ID_PATTERN",
+    "ALLOWED_REGIONS_PATTERN",
     "EXTERNAL_ID_PATTERN",
     "REGISTRATION_DEFAULT",
     "REGISTRATION_TOKEN_PATTERN",

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import BootstraplessSynthesizer, CfnParameter, Stack
+from aws_cdk import (
+    BootstraplessSynthesizer,
+    CfnParameter,
+    CfnRule,
+    CfnRuleAssertion,
+    Fn,
+    Stack,
+)
 from aws_cdk import aws_cloudformation as cfn
 
 from constructs import Construct
@@ -20,6 +27,10 @@ ORGANIZATION_WORDING = {
     "new link, which replaces it (then update this parameter).",
     "RegistrationTopicArn": "'default' (the platform's topic in DeploymentRegion), empty to "
     "skip registration, or a topic ARN",
+    "AllowedRegions": "Optional: the only regions every account's deployer role may act in "
+    "(e.g. eu-west-1,eu-central-1; POST /org/accounts/onboarding prefills the organisation's "
+    "allowedRegions); IAM denies its calls anywhere else, whatever the platform asks. It must "
+    "include DeploymentRegion. Empty: no region limit.",
 }
 
 
@@ -78,6 +89,21 @@ class OrganizationOnboardingStack(Stack):
         passed = declare_passed_parameters(
             self, config.prefix, config.platform_account_id, ORGANIZATION_WORDING
         )
+        allowed_regions = passed["AllowedRegions"].value_as_list
+        # Every account's stack lives in DeploymentRegion: a region limit without it would
+        # leave the platform nothing it may do there (each registration would then fail).
+        CfnRule(
+            self,
+            "DeploymentRegionIsAllowed",
+            rule_condition=Fn.condition_not(Fn.condition_contains(allowed_regions, "")),
+            assertions=[
+                CfnRuleAssertion(
+                    assert_=Fn.condition_contains(allowed_regions, region.value_as_string),
+                    assert_description="AllowedRegions, when given, must include "
+                    "DeploymentRegion: the accounts' stacks and their agent tasks live there.",
+                )
+            ],
+        )
         cfn.CfnStackSet(
             self,
             "Onboarding",
@@ -96,9 +122,7 @@ class OrganizationOnboardingStack(Stack):
                 region_concurrency_type="PARALLEL",
             ),
             parameters=[
-                cfn.CfnStackSet.ParameterProperty(
-                    parameter_key=key, parameter_value=param.value_as_string
-                )
+                cfn.CfnStackSet.ParameterProperty(parameter_key=key, parameter_value=_value(param))
                 for key, param in passed.items()
             ],
             stack_instances_group=[
@@ -111,6 +135,13 @@ class OrganizationOnboardingStack(Stack):
             ],
             template_body=template_body,
         )
+
+
+def _value(parameter: CfnParameter) -> str:
+    """A parameter's value as a StackSet passes it on: a list as its comma-separated text."""
+    if parameter.type == "CommaDelimitedList":
+        return Fn.join(",", parameter.value_as_list)
+    return parameter.value_as_string
 
 
 __all__ = ["ORGANIZATION_WORDING", "TEMPLATE_BODY_LIMIT", "OrganizationOnboardingStack"]

@@ -7,6 +7,10 @@ IAM role, the actions its policies allow and a fingerprint of each statement's s
 platform then compares any two released versions here, in the request, without parsing
 templates: `changes(old, new)` is computed from the two templates' summaries, never
 written by hand. A version that is not in the archive has no changes to show (None).
+
+Beside them, `changes` carries the words of each release in between (`notes`): what the
+release says it changes and why, from its template's `Metadata.ReleaseNotes` (released
+with it, so they never change either). They explain; the computed changes are what holds.
 """
 
 from __future__ import annotations
@@ -95,8 +99,16 @@ def _statements(document: Any, where: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _release_notes(template: Mapping[str, Any]) -> list[str]:
+    """What the template's release says it changes (Metadata.ReleaseNotes.Changes)."""
+    notes = ((template.get("Metadata") or {}).get("ReleaseNotes") or {}).get("Changes") or []
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise UnsupportedTemplate("Metadata.ReleaseNotes.Changes is not a list of texts")
+    return list(notes)
+
+
 def summarize(template: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a parsed CloudFormation template that `changes` compares."""
+    """The parts of a parsed CloudFormation template that `changes` compares or shows."""
     resources: dict[str, Any] = dict(template.get("Resources") or {})
     roles: dict[str, dict[str, Any]] = {}
     for logical_id, resource in resources.items():
@@ -140,6 +152,7 @@ def summarize(template: Mapping[str, Any]) -> dict[str, Any]:
         "parameters": sorted(template.get("Parameters") or {}),
         "resources": {key: str(resource.get("Type")) for key, resource in resources.items()},
         "roles": roles,
+        "notes": _release_notes(template),
     }
 
 
@@ -207,6 +220,10 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
 class TemplateReleases:
     """The released templates' summaries, by version (template_releases.json)."""
 
@@ -219,16 +236,27 @@ class TemplateReleases:
 
     @property
     def versions(self) -> list[str]:
-        return sorted(self._releases, key=lambda v: tuple(int(p) for p in v.split(".")))
+        return sorted(self._releases, key=_version_key)
 
     def changes(self, old: str, new: str) -> dict[str, Any] | None:
-        """What updating a stack from `old` to `new` changes; None unless both are released."""
+        """What updating a stack from `old` to `new` changes; None unless both are released.
+
+        `notes`: the words of every release after `old` up to `new` that has some, oldest
+        first (none when `new` is not newer)."""
         if old not in self._releases or new not in self._releases:
             return None
+        between = [
+            v for v in self.versions if _version_key(old) < _version_key(v) <= _version_key(new)
+        ]
         return {
             "fromVersion": old,
             "toVersion": new,
             **diff(self._releases[old], self._releases[new]),
+            "notes": [
+                {"version": v, "changes": list(self._releases[v].get("notes") or [])}
+                for v in between
+                if self._releases[v].get("notes")
+            ],
         }
 
 

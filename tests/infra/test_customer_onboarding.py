@@ -11,8 +11,13 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 import yaml
+from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
+from constructs.deployer_role import (
+    COST_ALLOCATION_TAG_KEYS,
+    RUN_TASK_TAG_KEYS,
+)
 from stacks.config import PlatformConfig
 from stacks.customer_onboarding_stack import CustomerOnboardingStack
 from stacks.onboarding_parameters import EXTERNAL_ID_PATTERN, REGISTRATION_TOPIC_PATTERN
@@ -112,16 +117,20 @@ def deployer(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return key, role
 
 
-def deployer_statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def deployer_policies(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The policies attached to the deployer role, by PolicyName."""
     role_id, _ = deployer(template)
-    policies = [
-        p
+    return {
+        p["Properties"]["PolicyName"]: p
         for p in resources_of(template, "AWS::IAM::Policy").values()
         if p["Properties"]["Roles"] == [{"Ref": role_id}]
-    ]
-    assert len(policies) == 1, "the deployer has exactly one policy"
-    statements = policies[0]["Properties"]["PolicyDocument"]["Statement"]
-    return {s["Sid"]: s for s in statements}
+    }
+
+
+def deployer_statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The statements of the deployer's permissions, by Sid."""
+    policy = deployer_policies(template)["agent-builder-deployer-permissions"]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
 
 def all_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
@@ -219,7 +228,21 @@ def test_every_deployer_permission_is_exactly_as_reviewed(template: dict[str, An
     on_cluster = {"ArnEquals": {"ecs:cluster": cluster}}
     tagged = {"aws:RequestTag/Project": PREFIX}
     ours = {"aws:ResourceTag/Project": PREFIX}
-    run_tags = {"aws:TagKeys": ["Project", "agentId", "runId", "userId"]}
+    # The platform's own run tags, then an organisation's cost-allocation tags.
+    run_tags = {
+        "aws:TagKeys": [
+            "Project",
+            "agentId",
+            "runId",
+            "userId",
+            "organization",
+            "team",
+            "project",
+            "user",
+            "agent",
+            "run",
+        ]
+    }
     expected = {
         "RunTheRunnerFamilyOnPrefixedCluster": (
             ["ecs:RunTask"],
@@ -310,8 +333,9 @@ def test_no_statement_anywhere_grants_a_wildcard_action(template: dict[str, Any]
 
 
 def test_star_resources_only_for_actions_aws_cannot_scope(template: dict[str, Any]) -> None:
+    # Allow statements: a Deny on "*" takes away, it grants nothing.
     for statement in all_statements(template):
-        if "*" in as_list(statement["Resource"]):
+        if statement["Effect"] == "Allow" and "*" in as_list(statement["Resource"]):
             assert set(as_list(statement["Action"])) <= STAR_ONLY_ACTIONS, statement
 
 
@@ -345,6 +369,196 @@ def test_scoped_deployer_resources_stay_within_the_prefix(template: dict[str, An
                 assert resource["Fn::GetAtt"][0] in prefixed, statement["Sid"]
             else:
                 assert f"/{PREFIX}-" in text(resource), statement["Sid"]
+
+
+# ---- an organisation's cost-allocation tags and allowed regions ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def assertable(template: dict[str, Any]) -> Template:
+    return Template.from_json(template)
+
+
+def launched_policies(template: dict[str, Any], allowed_regions: str) -> dict[str, Any]:
+    """The deployer's policies CloudFormation creates with this AllowedRegions value: a
+    resource under a Condition exists only when it holds (CommaDelimitedList "" is [""])."""
+    regions = allowed_regions.split(",")
+
+    def holds(expression: Any) -> Any:
+        if isinstance(expression, list):
+            return [holds(e) for e in expression]
+        if not isinstance(expression, dict):
+            return expression
+        ((fn, arg),) = expression.items()
+        if fn == "Ref" and arg == "AllowedRegions":
+            return regions
+        if fn == "Fn::Join":
+            separator, items = holds(arg)
+            return separator.join(items)
+        if fn == "Fn::Equals":
+            left, right = holds(arg)
+            return left == right
+        if fn == "Fn::Not":
+            return not holds(arg[0])
+        raise AssertionError(f"unexpected {fn} in the region condition")
+
+    conditions = template["Conditions"]
+    return {
+        name: policy
+        for name, policy in deployer_policies(template).items()
+        if "Condition" not in policy or holds(conditions[policy["Condition"]])
+    }
+
+
+def test_the_six_cost_allocation_tag_keys_are_the_ones_the_runtime_tags_tasks_with() -> None:
+    from agent_builder.runs import cost_allocation_tags
+
+    run = {"organizationId": "org-1", "userId": "user-1", "agentId": "agent-1", "runId": "run-1"}
+    agent = {"team": "payments", "project": "checkout"}
+
+    assert tuple(cost_allocation_tags(run, agent)) == COST_ALLOCATION_TAG_KEYS
+    assert not set(COST_ALLOCATION_TAG_KEYS) & set(RUN_TASK_TAG_KEYS)
+
+
+@pytest.mark.parametrize("sid", ["RunTheRunnerFamilyOnPrefixedCluster", "TagOnlyWhatItCreates"])
+def test_tasks_may_carry_exactly_the_run_and_cost_allocation_tag_keys(
+    assertable: Template, sid: str
+) -> None:
+    # An exact list (not a wildcard, not a prefix): any other tag key is refused.
+    assertable.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyName": "agent-builder-deployer-permissions",
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Sid": sid,
+                                "Condition": Match.object_like(
+                                    {
+                                        "ForAllValues:StringEquals": {
+                                            "aws:TagKeys": [
+                                                *RUN_TASK_TAG_KEYS,
+                                                *COST_ALLOCATION_TAG_KEYS,
+                                            ]
+                                        }
+                                    }
+                                ),
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_task_definitions_are_still_registered_with_the_project_tag_alone(
+    assertable: Template,
+) -> None:
+    assertable.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Sid": "RegisterTheRunnerFamilyTaggedWithProject",
+                                "Condition": Match.object_like(
+                                    {
+                                        "ForAllValues:StringEquals": Match.object_like(
+                                            {"aws:TagKeys": ["Project"]}
+                                        )
+                                    }
+                                ),
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_allowed_regions_is_an_optional_list_of_region_names(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["AllowedRegions"]
+    assert parameter["Type"] == "CommaDelimitedList"
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    for good in ("", "eu-west-1", "ap-southeast-2", "us-gov-west-1"):
+        assert pattern.fullmatch(good), good
+    for bad in ("*", "eu-*", "EU-WEST-1", "eu-west", "eu-west-1 "):
+        assert not pattern.fullmatch(bad), bad
+    assert template["Conditions"]["RestrictRegions"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "AllowedRegions"}]}, ""]}]
+    }
+
+
+def test_with_allowed_regions_one_deny_refuses_every_regional_action_elsewhere(
+    assertable: Template, template: dict[str, Any]
+) -> None:
+    allowed = {a for s in deployer_statements(template).values() for a in as_list(s["Action"])}
+    # IAM is global (its requests are not made in the platform's region): PassRole stays out,
+    # and takes effect only through RunTask and RegisterTaskDefinition, which are denied.
+    regional = sorted(allowed - {"iam:PassRole"})
+    assert {"ecs:RunTask", "ecs:RegisterTaskDefinition", "logs:GetLogEvents"} <= set(regional)
+    role_id, _ = deployer(template)
+
+    assertable.has_resource(
+        "AWS::IAM::Policy",
+        {
+            "Condition": "RestrictRegions",
+            "Properties": {
+                "PolicyName": "agent-builder-deployer-allowed-regions",
+                "Roles": [{"Ref": role_id}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "NothingOutsideAllowedRegions",
+                            "Effect": "Deny",
+                            "Action": regional,
+                            "Resource": "*",
+                            "Condition": {
+                                "StringNotEquals": {
+                                    "aws:RequestedRegion": {"Ref": "AllowedRegions"}
+                                }
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    )
+
+
+def test_the_deployers_permissions_do_not_depend_on_allowed_regions(
+    template: dict[str, Any],
+) -> None:
+    permissions = deployer_policies(template)["agent-builder-deployer-permissions"]
+    assert "Condition" not in permissions
+    assert "AllowedRegions" not in json.dumps(permissions)
+    assert "RestrictRegions" not in json.dumps(permissions)
+
+
+def test_without_allowed_regions_the_deployer_has_its_permissions_alone(
+    template: dict[str, Any],
+) -> None:
+    assert set(launched_policies(template, "")) == {"agent-builder-deployer-permissions"}
+
+
+def test_with_allowed_regions_the_deployer_gets_the_deny_beside_its_permissions(
+    template: dict[str, Any],
+) -> None:
+    assert set(launched_policies(template, "eu-west-1,eu-central-1")) == {
+        "agent-builder-deployer-permissions",
+        "agent-builder-deployer-allowed-regions",
+    }
+    assert set(launched_policies(template, "eu-west-1")) == set(
+        launched_policies(template, "eu-west-1,eu-central-1")
+    )
 
 
 def test_prefixed_resources_carry_the_resource_prefix(template: dict[str, Any]) -> None:
@@ -722,14 +936,18 @@ def test_organization_template_deploys_the_same_template_as_a_service_managed_st
     assert template["Parameters"]["OrganizationalUnitIds"]["Type"] == "CommaDelimitedList"
     passed = {p["ParameterKey"]: p["ParameterValue"] for p in properties["Parameters"]}
     assert passed == {
-        key: {"Ref": key}
-        for key in (
-            "ExternalId",
-            "RegistrationToken",
-            "ResourcePrefix",
-            "PlatformAccountId",
-            "RegistrationTopicArn",
-        )
+        **{
+            key: {"Ref": key}
+            for key in (
+                "ExternalId",
+                "RegistrationToken",
+                "ResourcePrefix",
+                "PlatformAccountId",
+                "RegistrationTopicArn",
+            )
+        },
+        # A list parameter reaches each account as the comma-separated text it was given.
+        "AllowedRegions": {"Fn::Join": [",", {"Ref": "AllowedRegions"}]},
     }
     customer_parameters = yaml.safe_load(customer_yaml)["Parameters"]
     for key in passed:
@@ -750,6 +968,7 @@ def test_organization_template_declares_passed_parameters_as_the_customer_templa
         "ResourcePrefix",
         "PlatformAccountId",
         "RegistrationTopicArn",
+        "AllowedRegions",
     )
     assert set(organization) == set(passed) | {
         "OrganizationalUnitIds",
@@ -765,10 +984,36 @@ def test_organization_template_declares_passed_parameters_as_the_customer_templa
         # The explicit differences: the StackSet's stacks live in DeploymentRegion, and
         # the organisation's registration token serves many accounts.
         assert differing == ({"Description"} if key in ORGANIZATION_WORDING else set()), key
-    assert set(ORGANIZATION_WORDING) == {"RegistrationTopicArn", "RegistrationToken"}
+    assert set(ORGANIZATION_WORDING) == {
+        "RegistrationTopicArn",
+        "RegistrationToken",
+        "AllowedRegions",
+    }
     assert "DeploymentRegion" in organization["RegistrationTopicArn"]["Description"]
+    assert "DeploymentRegion" in organization["AllowedRegions"]["Description"]
     assert organization["ResourcePrefix"]["MinLength"] == 1
     assert all("ConstraintDescription" in organization[key] for key in passed)
+
+
+def test_organization_allowed_regions_must_include_the_deployment_region(
+    organization_yaml: str,
+) -> None:
+    rules = yaml.safe_load(organization_yaml)["Rules"]
+    (assertion,) = rules["DeploymentRegionIsAllowed"]["Assertions"]
+    assert "DeploymentRegion" in assertion.pop("AssertDescription")
+    assert rules == {
+        "DeploymentRegionIsAllowed": {
+            # Only when AllowedRegions is given (its default is the list [""]).
+            "RuleCondition": {"Fn::Not": [{"Fn::Contains": [{"Ref": "AllowedRegions"}, ""]}]},
+            "Assertions": [
+                {
+                    "Assert": {
+                        "Fn::Contains": [{"Ref": "AllowedRegions"}, {"Ref": "DeploymentRegion"}]
+                    }
+                }
+            ],
+        }
+    }
 
 
 def test_organization_template_refuses_a_body_over_the_template_body_limit(

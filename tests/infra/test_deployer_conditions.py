@@ -169,6 +169,37 @@ def test_task_definitions_are_only_the_runner_family(statements: list[dict[str, 
     assert families == {"agent-builder-agent-runner:*"}
 
 
+@pytest.fixture(scope="module")
+def region_limit() -> dict[str, Any]:
+    config = PlatformConfig.from_context(default_context().get)
+    template = yaml.safe_load(render_customer_template(config))
+    (document,) = [
+        d
+        for d in policy_documents("customer", template)
+        if d.resource.startswith("DeployerAllowedRegions")
+    ]
+    (statement,) = document.document["Statement"]
+    return dict(statement)
+
+
+def test_the_region_limit_denies_only_real_regional_actions_by_a_global_key(
+    region_limit: dict[str, Any], statements: list[dict[str, Any]]
+) -> None:
+    assert region_limit["Effect"] == "Deny"
+    # aws:RequestedRegion is a global condition key: every action's request carries it,
+    # except those of global services (IAM, STS), which the statement leaves out.
+    assert list(region_limit["Condition"]) == ["StringNotEquals"]
+    assert list(region_limit["Condition"]["StringNotEquals"]) == ["aws:RequestedRegion"]
+    denied = as_list(region_limit["Action"])
+    for action in denied:
+        prefix, name = action.split(":")
+        assert prefix not in {"iam", "sts"}, action
+        privileges = {p["privilege"] for p in parliament_reference()[prefix]["privileges"]}
+        assert name in privileges, f"{action} is no action of the IAM reference"
+    allowed = {a for s in statements for a in as_list(s["Action"])}
+    assert set(denied) == allowed - {"iam:PassRole"}
+
+
 def test_the_check_can_fail() -> None:
     assert not key_listed("ecs:task-definition", condition_keys("ecs:RunTask"))
     assert key_listed("aws:RequestTag/Project", condition_keys("ecs:RunTask"))

@@ -35,10 +35,13 @@ from tests.infra.conftest import ROOT
 
 LOCK_FILE = ROOT / "stacks" / "customer_onboarding.lock"
 # Published, so frozen: these hashes never change (1.0.0 is `git show
-# 15d8a1b:dist/customer-onboarding.yaml`, 1.1.0 added response streaming).
+# 15d8a1b:dist/customer-onboarding.yaml`, 1.1.0 added response streaming, 1.2.0 the
+# registration token, 1.3.0 organisations' cost-allocation tags and allowed regions).
 RELEASED = {
     "1.0.0": "ec6a5b4fbe5a1443becea99068f75454c60a2f26c24896068d5f7e67477a52ed",
     "1.1.0": "298b40e673751621f654726db42a3e65b06c770a1b1cd90665c7c4bc7a1fbc7a",
+    "1.2.0": "3cd77a3a81f13c5660741098bf78069b2b31f6f7152671459c2432f4247a753c",
+    "1.3.0": "28e28b6bbb9feaa94ff98bd4c0b8c57ba02ac7ae7ae019c88f5b9fcafec81ba5",
 }
 
 
@@ -159,6 +162,76 @@ def test_1_1_0_adds_exactly_response_streaming_to_the_agent_task_role() -> None:
     }
 
 
+def test_1_3_0_lets_tasks_carry_cost_tags_and_adds_the_optional_region_limit() -> None:
+    changes = diff(summarize(load("1.2.0")), summarize(load("1.3.0")))
+
+    # The region limit is a policy of its own, created only with AllowedRegions.
+    ((added,),) = [changes["resources"]["added"]]
+    assert added["type"] == "AWS::IAM::Policy"
+    assert added["logicalId"].startswith("DeployerAllowedRegions")
+    assert changes["resources"]["removed"] == []
+    assert changes["parameters"] == {"added": ["AllowedRegions"], "removed": []}
+    (deployer,) = changes["permissions"]
+    assert deployer["roleName"] == "agent-builder-deployer"
+    assert deployer["actionsRemoved"] == []
+    # Nothing new is allowed: every added action is a denial (outside AllowedRegions).
+    assert deployer["actionsAdded"]
+    assert all(a.startswith("Deny ") for a in deployer["actionsAdded"])
+    assert "Deny ecs:RunTask" in deployer["actionsAdded"]
+    assert "Deny iam:PassRole" not in deployer["actionsAdded"]
+    # The tag keys a task may carry: RunTask and tagging on create, nothing else.
+    assert deployer["statementsRescoped"] == [
+        "RunTheRunnerFamilyOnPrefixedCluster",
+        "TagOnlyWhatItCreates",
+    ]
+    assert deployer["trustPolicyChanged"] is False
+    assert deployer["managedPoliciesAdded"] == deployer["managedPoliciesRemoved"] == []
+
+
+def test_an_update_shows_the_words_of_every_release_it_crosses() -> None:
+    releases = TemplateReleases.load()
+    notes = load("1.3.0")["Metadata"]["ReleaseNotes"]["Changes"][0]
+
+    crossing = releases.changes("1.1.0", "1.3.0")
+    assert crossing is not None
+    # 1.2.0 was released before releases carried words; 1.3.0 says what it changes.
+    assert [n["version"] for n in crossing["notes"]] == ["1.3.0"]
+    assert crossing["notes"][0]["changes"][0] == notes
+    assert "cost-allocation" in notes
+    assert releases.changes("1.3.0", "1.3.0")["notes"] == []  # type: ignore[index]
+    assert releases.changes("1.3.0", "1.2.0")["notes"] == []  # type: ignore[index]
+
+
+def test_the_template_being_released_has_words_of_its_own() -> None:
+    from stacks.config import PlatformConfig
+    from stacks.onboarding_templates import handed_out, render_customer_template
+    from tests.infra.conftest import default_context
+
+    config = PlatformConfig.from_context(default_context().get)
+    template = yaml.safe_load(render_customer_template(handed_out(config)))
+
+    notes = template["Metadata"].get("ReleaseNotes", {})
+    assert notes.get("Version") == config.template_version, (
+        "stacks/customer_onboarding_stack.py RELEASE_VERSION/RELEASE_CHANGES describe another "
+        "version: write what this templateVersion changes for the customers who update"
+    )
+    assert notes["Changes"] and all(len(text.split()) >= 20 for text in notes["Changes"])
+    earlier = [
+        summarize(load(v))["notes"]
+        for v in TemplateReleases.load().versions
+        if v != config.template_version
+    ]
+    assert notes["Changes"] not in earlier
+
+
+def test_release_notes_that_are_not_texts_stop_the_release() -> None:
+    template = copy.deepcopy(BASE)
+    template["Metadata"] = {"ReleaseNotes": {"Version": "9.9.9", "Changes": [{"Ref": "X"}]}}
+
+    with pytest.raises(UnsupportedTemplate, match="ReleaseNotes"):
+        summarize(template)
+
+
 def test_the_platform_compares_any_two_released_versions() -> None:
     releases = TemplateReleases.load()
 
@@ -169,6 +242,7 @@ def test_the_platform_compares_any_two_released_versions() -> None:
         "resources": {"added": [], "removed": []},
         "permissions": [],
         "parameters": {"added": [], "removed": []},
+        "notes": [],
     }
     assert releases.changes("0.9.0", "1.1.0") is None
     assert releases.changes("1.0.0", "9.9.9") is None

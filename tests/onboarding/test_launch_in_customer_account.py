@@ -223,3 +223,48 @@ def test_deleting_the_stack_removes_what_it_created(launched: Launched) -> None:
         ]
         == []
     )
+
+
+def deployer_policies(session: boto3.Session) -> dict[str, list[dict[str, Any]]]:
+    """The deployer role's policies as IAM holds them: name -> statements."""
+    iam = session.client("iam")
+    policies = {}
+    for name in iam.list_role_policies(RoleName="agent-builder-deployer")["PolicyNames"]:
+        document = iam.get_role_policy(RoleName="agent-builder-deployer", PolicyName=name)[
+            "PolicyDocument"
+        ]
+        policies[name] = (json.loads(document) if isinstance(document, str) else document)[
+            "Statement"
+        ]
+    return policies
+
+
+def test_without_allowed_regions_the_deployer_has_no_region_limit(launched: Launched) -> None:
+    policies = deployer_policies(launched.session)
+
+    assert list(policies) == ["agent-builder-deployer-permissions"]
+    statements = policies["agent-builder-deployer-permissions"]
+    assert {s["Effect"] for s in statements} == {"Allow"}
+    assert "aws:RequestedRegion" not in json.dumps(statements)
+
+
+def test_allowed_regions_deny_the_deployer_every_other_region(
+    customer: boto3.Session, template_body: str
+) -> None:
+    launched = launch(customer, template_body, AllowedRegions="eu-west-1,eu-central-1")
+
+    policies = deployer_policies(launched.session)
+    assert set(policies) == {
+        "agent-builder-deployer-permissions",
+        "agent-builder-deployer-allowed-regions",
+    }
+    (deny,) = policies["agent-builder-deployer-allowed-regions"]
+    assert deny["Sid"] == "NothingOutsideAllowedRegions"
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {
+        "StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "eu-central-1"]}
+    }
+    assert "ecs:RunTask" in deny["Action"]
+    assert "iam:PassRole" not in deny["Action"]
+    # The permissions themselves are the same as without the parameter.
+    assert {s["Effect"] for s in policies["agent-builder-deployer-permissions"]} == {"Allow"}

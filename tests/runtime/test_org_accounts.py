@@ -11,7 +11,12 @@ import boto3
 import pytest
 
 from agent_builder import wiring
-from agent_builder.errors import AccountAlreadyConnected, InvalidInput, OrgAccountNotFound
+from agent_builder.errors import (
+    AccountAlreadyConnected,
+    InvalidInput,
+    InvalidRegion,
+    OrgAccountNotFound,
+)
 from agent_builder.services.org_accounts import OrgAccountService
 from agent_builder.services.registration import NOT_VERIFIED_REASON
 from tests.runtime import test_registration
@@ -131,6 +136,29 @@ def test_onboarding_gives_one_external_id_a_stackset_link_and_the_template_urls(
     assert len(params["param_RegistrationToken"]) == 43
     # A fresh token each answer; the newest is the one that registers.
     assert params["param_RegistrationToken"] != _params(again)["param_RegistrationToken"]
+
+
+def test_the_link_prefills_the_organisations_allowed_regions_for_the_template(
+    service: OrgAccountService,
+) -> None:
+    limited = service.onboarding(
+        ORG, ADMIN, region=CUSTOMER_REGION, allowed_regions=["eu-west-1", "eu-central-1"]
+    )
+    unlimited = service.onboarding(ORG, ADMIN, region=CUSTOMER_REGION)
+
+    # The template's AllowedRegions (CommaDelimitedList): each account's deployer role is
+    # denied every other region in IAM. No limit: the parameter keeps its empty default.
+    assert _params(limited)["param_AllowedRegions"] == "eu-west-1,eu-central-1"
+    assert "param_AllowedRegions" not in _params(unlimited)
+
+
+def test_an_allowed_region_that_is_no_region_issues_no_link(
+    service: OrgAccountService, platform: Platform
+) -> None:
+    with pytest.raises(InvalidRegion, match="mars-north-1"):
+        service.onboarding(ORG, ADMIN, region=REGION, allowed_regions=["eu-west-1", "mars-north-1"])
+
+    assert platform.table_items("ACCOUNTS_TABLE") == []
 
 
 def test_the_token_is_stored_only_as_its_hash(

@@ -94,10 +94,17 @@ class OrgAccountService:
         *,
         region: str | None = None,
         rotate_external_id: bool = False,
+        allowed_regions: Sequence[str] = (),
     ) -> dict[str, Any]:
+        """The organisation's External ID and Launch Stack link. `allowed_regions`: the
+        organisation's allowedRegions (empty: no limit), prefilled as the template's
+        AllowedRegions, so every account's deployer role is denied other regions in IAM."""
         region = region or self._platform_region
         if not is_aws_region(region):
             raise InvalidRegion(f"{region!r} is not an AWS region where ECS is available")
+        for allowed in allowed_regions:
+            if not is_aws_region(allowed):
+                raise InvalidRegion(f"{allowed!r} is not an AWS region where ECS is available")
         now = timeutil.iso(self._clock())
         token = secrets.token_urlsafe(TOKEN_BYTES)
         digest = token_digest(token)
@@ -134,10 +141,14 @@ class OrgAccountService:
             raise AccountAlreadyConnected(
                 "an account was connected or the External ID changed meanwhile; try again"
             ) from None
-        return self._onboarding_view(new_id or external_id, token, region)
+        return self._onboarding_view(new_id or external_id, token, region, allowed_regions)
 
-    def _onboarding_view(self, external_id: str, token: str, region: str) -> dict[str, Any]:
+    def _onboarding_view(
+        self, external_id: str, token: str, region: str, allowed_regions: Sequence[str] = ()
+    ) -> dict[str, Any]:
         automatic = registers_automatically(self._topic, region)
+        # Left out when empty: the template's default is no limit.
+        limit = {"AllowedRegions": ",".join(allowed_regions)} if allowed_regions else {}
         return {
             "externalId": external_id,
             "region": region,
@@ -154,6 +165,7 @@ class OrgAccountService:
                     "RegistrationToken": token,
                     "PlatformAccountId": self._platform_account,
                     "RegistrationTopicArn": "default" if automatic else "",
+                    **limit,
                 },
             ),
             # What a StackSet deploys in each account, for admins who create it themselves.
