@@ -272,9 +272,14 @@ def start_org_onboarding(
     body: Annotated[OrgOnboardingRequest | None, Body()] = None,
 ) -> OrgOnboarding:
     request = body or OrgOnboardingRequest()
+    who = caller()
+    organization = org_services().organizations.get(who)
     return OrgOnboarding.model_validate(
         org_setup_services().onboarding(
-            caller().membership(), region=request.region, rotate=request.rotate
+            who.membership(),
+            region=request.region,
+            rotate=request.rotate,
+            allowed_regions=organization.get("allowedRegions"),
         )
     )
 

@@ -317,6 +317,11 @@ class TemplateParameterChanges(_Model):
     removed: list[str]
 
 
+class ReleaseNotes(_Model):
+    version: str
+    changes: list[str] = Field(description="what the release changes, in its own words")
+
+
 class TemplateChanges(_Model):
     """Computed from the two released templates, not written by hand."""
 
@@ -325,6 +330,9 @@ class TemplateChanges(_Model):
     resources: TemplateResourceChanges
     permissions: list[TemplateRoleChange] = Field(description="roles whose permissions change")
     parameters: TemplateParameterChanges
+    notes: list[ReleaseNotes] = Field(
+        default_factory=list, description="each release the update crosses, oldest first"
+    )
 
 
 class AwsAccount(_Model):

@@ -349,3 +349,18 @@ def test_without_the_sso_token_key_the_rest_of_tier3_works_and_sessions_say_how(
 
     assert (refused.status, refused.body["error"]["code"]) == (409, "SSO_NOT_CONFIGURED")
     assert "enterpriseSso" in refused.body["error"]["message"]
+
+
+def test_the_onboarding_link_carries_the_organisations_allowed_regions(
+    api: ApiCall, org: dict[str, Any], enterprise: Any
+) -> None:
+    from urllib.parse import parse_qs
+
+    admin = as_user(api, ADMIN)
+    assert admin("PATCH", "/org", body={"allowedRegions": ["eu-west-1", "us-east-1"]}).status == 200
+
+    link = admin("POST", "/org/accounts/onboarding", body={"region": "eu-west-1"}).body
+
+    # The quick-create link's parameters follow its last "?" (after the console's #/stacks).
+    query = parse_qs(link["launchStackUrl"].rsplit("?", 1)[1])
+    assert query["param_AllowedRegions"] == ["eu-west-1,us-east-1"]

@@ -120,10 +120,23 @@ class OrgSetupService:
 
     # ---- the organisation's AWS accounts ------------------------------------------------
 
-    def onboarding(self, member: Membership, *, region: str | None, rotate: bool) -> dict[str, Any]:
+    def onboarding(
+        self,
+        member: Membership,
+        *,
+        region: str | None,
+        rotate: bool,
+        allowed_regions: list[str] | None,
+    ) -> dict[str, Any]:
+        """The link prefills the organisation's allowed regions (every account's deployer
+        is then denied the others in IAM, even to the platform)."""
         organization = _organization(member)
         return self._accounts.onboarding(
-            organization, member.user_id, region=region, rotate_external_id=rotate
+            organization,
+            member.user_id,
+            region=region,
+            rotate_external_id=rotate,
+            allowed_regions=tuple(allowed_regions or ()),
         )
 
     def accounts(self, member: Membership) -> dict[str, Any]:
