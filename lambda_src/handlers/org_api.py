@@ -33,7 +33,6 @@ from handlers.org_schemas import (
     OrgAccountList,
     Organization,
     OrgOnboarding,
-    OrgOnboardingRequest,
     SetRole,
     SsoConfig,
     SsoSession,
@@ -41,7 +40,7 @@ from handlers.org_schemas import (
     UpdateOrganization,
 )
 from handlers.resolver import HttpApi, NextToken, PageSize, answers, created, no_content
-from handlers.schemas import AuditPage
+from handlers.schemas import AuditPage, OnboardingRequest
 
 logger = Logger()
 api = HttpApi(
@@ -269,9 +268,9 @@ def drop_sso_session() -> Response[None]:
     responses=answers(200, OrgOnboarding, 403, 404, 409, body=True),
 )
 def start_org_onboarding(
-    body: Annotated[OrgOnboardingRequest | None, Body()] = None,
+    body: Annotated[OnboardingRequest | None, Body()] = None,
 ) -> OrgOnboarding:
-    request = body or OrgOnboardingRequest()
+    request = body or OnboardingRequest()
     who = caller()
     organization = org_services().organizations.get(who)
     return OrgOnboarding.model_validate(

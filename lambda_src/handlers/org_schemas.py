@@ -104,22 +104,6 @@ class SsoSettings(_Model):
     )
 
 
-class OrgOnboardingRequest(_Model):
-    model_config = _STRICT
-
-    region: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=MAX_REGION,
-        description="the one region every account is connected in (default: the platform's)",
-    )
-    rotate: bool = Field(
-        default=False,
-        description="replace the organisation's External ID (refused while accounts are "
-        "connected: disconnect them first)",
-    )
-
-
 # ---- answers ------------------------------------------------------------------------------
 
 
