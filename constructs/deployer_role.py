@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import CfnCondition, CfnResource, Duration, Stack
+from aws_cdk import CfnCondition, CfnResource, Duration, Fn, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -34,6 +34,18 @@ class RegionLimit:
 
     condition: CfnCondition
     regions: Sequence[str]
+
+    @classmethod
+    def when_listed(cls, scope: Construct, regions: Sequence[str]) -> RegionLimit:
+        """A limit that holds when `regions` (a CommaDelimitedList parameter whose default
+        is empty: a list of one empty string) lists any region; otherwise the deployer's
+        policy is exactly what it is without the parameter."""
+        condition = CfnCondition(
+            scope,
+            "RestrictRegions",
+            expression=Fn.condition_not(Fn.condition_equals(Fn.join("", list(regions)), "")),
+        )
+        return cls(condition=condition, regions=regions)
 
 
 def _arn(stack: Stack, service: str, resource: str) -> str:

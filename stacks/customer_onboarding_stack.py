@@ -44,29 +44,9 @@ from constructs.nag import acknowledge, checkov_skip, nag_text
 from stacks.config import PlatformConfig
 from stacks.logical_ids import DeployedIdsStack
 from stacks.onboarding_parameters import REGISTRATION_DEFAULT, declare_customer_parameters
+from stacks.template_release import RELEASE_CHANGES, RELEASE_VERSION
 
 REGISTRATION_TIMEOUT_SECONDS = 300
-
-# What this template version changes, for the customers whose stacks run an older one: in
-# the template's Metadata (ReleaseNotes), so each release keeps its own words in
-# dist/releases/, and the platform shows them beside the changes it computes
-# (agent_builder/template_changes.py). Rewrite it with every new templateVersion
-# (tests/infra/test_template_releases.py holds it to cdk.json's version).
-RELEASE_VERSION = "1.3.0"
-RELEASE_CHANGES = (
-    "Cost-allocation tags for organisations: the deployer role may tag the tasks it starts "
-    "with organization, team, project, user, agent and run (besides Project, userId, agentId "
-    "and runId), so that an organisation's Fargate costs can be split by team, project, "
-    "member, agent and run once you activate those tags as cost-allocation tags in the "
-    "Billing console. Exactly these six keys are added: a task still takes no other tag key, "
-    "and task definitions are still registered with the Project tag alone.",
-    "Allowed regions, enforced in your IAM: the new optional parameter AllowedRegions lists "
-    "the regions the deployer role may act in; with it, the stack adds a second policy to "
-    "the role whose one Deny statement refuses the role's calls in every other region, "
-    "even if the platform asked. The platform already refuses "
-    "an organisation's deployments outside its allowed regions; this makes the limit hold "
-    "in your account too. Left empty (the default), nothing changes.",
-)
 
 
 class CustomerOnboardingStack(DeployedIdsStack):
@@ -167,15 +147,8 @@ class CustomerOnboardingStack(DeployedIdsStack):
         self._pull_platform_runner_image(platform_prefix)
 
         # ---- the role the platform works through ---------------------------------------------
-        # AllowedRegions empty (its default, a list of one empty string): no region limit, and
-        # the deployer's policy is exactly what it is without the parameter.
-        self.restrict_regions = CfnCondition(
-            self,
-            "RestrictRegions",
-            expression=Fn.condition_not(
-                Fn.condition_equals(Fn.join("", self.allowed_regions.value_as_list), "")
-            ),
-        )
+        region_limit = RegionLimit.when_listed(self, self.allowed_regions.value_as_list)
+        self.restrict_regions = region_limit.condition
         # The deployer role moved into a construct after customers launched this template:
         # its role and policy keep their logical ids (stacks/logical_ids.py).
         deployer = self.transparent(
@@ -192,9 +165,7 @@ class CustomerOnboardingStack(DeployedIdsStack):
                 log_group=self.agents.log_group,
                 task_cpu=config.test_task_cpu,
                 task_memory_mib=config.test_task_memory_mib,
-                region_limit=RegionLimit(
-                    condition=self.restrict_regions, regions=self.allowed_regions.value_as_list
-                ),
+                region_limit=region_limit,
             )
         )
         self.deployer, self.deployer_permissions = deployer.role, deployer.permissions

@@ -5,7 +5,7 @@ first use."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -55,7 +55,11 @@ class CreateInvitation(_Model):
 
 MAX_EMAIL_DOMAINS = 20
 MAX_METADATA_URL = 2048
-MAX_METADATA_XML = 512 * 1024
+# A pasted document: IAM Identity Center's is ~4 KiB; this keeps every valid PUT /org/sso
+# body within MAX_BODY_BYTES even with each character JSON-escaped (a larger document:
+# give its URL, fetched up to saml_metadata.MAX_METADATA_BYTES).
+MAX_METADATA_XML = 12 * 1024
+MAX_DOMAIN = 253
 
 
 class SsoSettings(_Model):
@@ -75,9 +79,10 @@ class SsoSettings(_Model):
         default=None,
         min_length=1,
         max_length=MAX_METADATA_XML,
-        description="the SAML metadata document itself (give this or samlMetadataUrl)",
+        description="the SAML metadata document itself (give this or samlMetadataUrl; a "
+        "document over 12 KiB: give its URL)",
     )
-    emailDomains: list[str] = Field(
+    emailDomains: list[Annotated[str, Field(min_length=1, max_length=MAX_DOMAIN)]] = Field(
         min_length=1,
         max_length=MAX_EMAIL_DOMAINS,
         description="the organisation's e-mail domains: the sign-in page sends addresses of "
