@@ -143,6 +143,9 @@ class ControlPlaneStack(DeployedIdsStack):
             user_pool=identity.users.user_pool,
             profiles=self.tables.profiles,
         )
+        self.tables.grant_sso_sign_up(
+            self.sign_up_triggers.pre_sign_up.role, self.sign_up_triggers.post_confirmation.role
+        )
         self.budget_function = functions.add(
             "BudgetSwitch",
             handler="handlers.budget.handler",

@@ -44,10 +44,12 @@ if TYPE_CHECKING:
     from agent_builder.gateways.role_chain import RoleChain
     from agent_builder.oidc_bridge.service import OidcBridge
     from agent_builder.repositories.accounts import AccountsRepository
+    from agent_builder.services.account_launcher import AccountLauncher
     from agent_builder.services.accounts import AccountService
     from agent_builder.services.audit_trail import AuditTrail
     from agent_builder.services.customer_launcher import CustomerLauncher
-    from agent_builder.services.customer_runs import CustomerRuns
+    from agent_builder.services.customer_runs import AccountRuns, RunSessions
+    from agent_builder.services.enterprise_launcher import EnterpriseLauncher
     from agent_builder.services.free_tier import FreeTierSwitch
     from agent_builder.services.org_accounts import OrgAccountService
     from agent_builder.services.organizations import OrganizationService
@@ -106,7 +108,8 @@ class ApiServices:
 
 
 class _OnFirstUse:
-    """The tier router's customer target, built (with the Tier 2 settings) when first used."""
+    """A tier router's target (customer, enterprise), built with its settings when first
+    used: a freemium launch parses no Tier 2 or 3 settings."""
 
     def __init__(self, build: Callable[[], Launcher]) -> None:
         self._build = build
@@ -171,11 +174,15 @@ def api_services() -> ApiServices:
         log_stream_prefix=launch.log_stream_prefix,
         container_name=container,
         retention_days=store.run_retention_days,
-        customer=lambda: customer_services().customer_runs,
+        remote={
+            "customer": lambda: customer_services().customer_runs,
+            "enterprise": lambda: enterprise_services().enterprise_runs,
+        },
     )
     launchers: dict[str, Launcher] = {
         "platform": platform,
         "customer": _OnFirstUse(lambda: customer_services().customer_launcher),
+        "enterprise": _OnFirstUse(lambda: enterprise_services().enterprise_launcher),
     }
     return ApiServices(
         profiles=profiles,
@@ -271,45 +278,60 @@ def _accounts() -> _Accounts:
     return _Accounts(repository=repository, audit=audit, chain=chain, service=service)
 
 
+def _account_launcher(audit: AuditLog) -> AccountLauncher:
+    """Deployments into another AWS account (Tier 2 and 3): the customer runner's task."""
+    from agent_builder import settings
+    from agent_builder.services.account_launcher import AccountLauncher
+
+    store = settings.load(settings.RunStore)
+    runner = settings.load(settings.CustomerRunner)
+    return AccountLauncher(
+        records=_launch_records(_ledger(store, audit), audit),
+        runs=RunsRepository(clients.client("dynamodb"), store.runs_table),
+        runner_image_uri=runner.runner_image_uri,
+        container_name=settings.load(settings.RunnerContainer).runner_container_name,
+        architecture=runner.runner_architecture,
+        cpu=runner.customer_task_cpu,
+        memory_mib=runner.customer_task_memory_mib,
+    )
+
+
+def _account_runs(sessions: RunSessions) -> AccountRuns:
+    """Reading runs in another AWS account (Tier 2 and 3) through `sessions`."""
+    from agent_builder import settings
+    from agent_builder.services.customer_runs import AccountRuns
+
+    store = settings.load(settings.RunStore)
+    return AccountRuns(
+        sessions=sessions,
+        runs=RunsRepository(clients.client("dynamodb"), store.runs_table),
+        container_name=settings.load(settings.RunnerContainer).runner_container_name,
+        retention_days=store.run_retention_days,
+    )
+
+
 @dataclass(frozen=True)
 class CustomerServices:
     accounts: AccountService
     customer_launcher: CustomerLauncher
-    customer_runs: CustomerRuns
+    customer_runs: AccountRuns
 
 
 @functools.cache
 def customer_services() -> CustomerServices:
     """The API's Tier 2 part: /aws-account, and runs in connected accounts."""
-    from agent_builder import settings
     from agent_builder.services.customer_launcher import CustomerLauncher
-    from agent_builder.services.customer_runs import CustomerRuns
+    from agent_builder.services.customer_runs import ConnectedAccountSessions
 
     accounts = _accounts()
-    store = settings.load(settings.RunStore)
-    container = settings.load(settings.RunnerContainer).runner_container_name
-    runner = settings.load(settings.CustomerRunner)
-    runs = RunsRepository(clients.client("dynamodb"), store.runs_table)
     return CustomerServices(
         accounts=accounts.service,
         customer_launcher=CustomerLauncher(
-            records=_launch_records(_ledger(store, accounts.audit), accounts.audit),
             accounts=accounts.repository,
             chain=accounts.chain,
-            runs=runs,
-            runner_image_uri=runner.runner_image_uri,
-            container_name=container,
-            architecture=runner.runner_architecture,
-            cpu=runner.customer_task_cpu,
-            memory_mib=runner.customer_task_memory_mib,
+            launcher=_account_launcher(accounts.audit),
         ),
-        customer_runs=CustomerRuns(
-            accounts=accounts.repository,
-            chain=accounts.chain,
-            runs=runs,
-            container_name=container,
-            retention_days=store.run_retention_days,
-        ),
+        customer_runs=_account_runs(ConnectedAccountSessions(accounts.repository, accounts.chain)),
     )
 
 
@@ -400,6 +422,10 @@ class EnterpriseServices:
     sso_config: SsoConfigService
     sso_sessions: SsoSessionService
     org_accounts: OrgAccountService
+    # Deployments into the organisation's accounts (the tier router's `enterprise`
+    # target) and reading those runs.
+    enterprise_launcher: EnterpriseLauncher
+    enterprise_runs: AccountRuns
 
 
 @functools.cache
@@ -410,11 +436,28 @@ def enterprise_services() -> EnterpriseServices:
     from agent_builder.gateways.saml_providers import SamlProviders
     from agent_builder.gateways.token_cipher import TokenCipher
     from agent_builder.repositories.sso import SsoRepository
+    from agent_builder.services.enterprise_launcher import (
+        EnterpriseLauncher,
+        EnterpriseRunSessions,
+    )
     from agent_builder.services.sso_config import SsoConfigService
     from agent_builder.services.sso_sessions import SsoSessionService
 
     sso = settings.load(settings.EnterpriseSso)
-    repository = SsoRepository(clients.client("dynamodb"), sso.sso_items_table)
+    repository = SsoRepository(clients.client("dynamodb"), sso.organizations_table)
+    sessions = SsoSessionService(
+        repository,
+        IdentityCenter(),
+        TokenCipher(clients.client("kms"), sso.sso_token_key_arn),
+        project=settings.load(settings.Project).project_name,
+    )
+    accounts = _accounts()
+    org_accounts = _org_accounts(
+        accounts,
+        organization_template_url=settings.load(
+            settings.OrganizationAccounts
+        ).organization_template_url,
+    )
     return EnterpriseServices(
         sso_config=SsoConfigService(
             repository,
@@ -425,17 +468,23 @@ def enterprise_services() -> EnterpriseServices:
             ),
             MetadataFetcher(allow_private=sso.saml_metadata_allow_private),
         ),
-        sso_sessions=SsoSessionService(
-            repository,
-            IdentityCenter(),
-            TokenCipher(clients.client("kms"), sso.sso_token_key_arn),
-            project=settings.load(settings.Project).project_name,
+        sso_sessions=sessions,
+        org_accounts=org_accounts,
+        enterprise_launcher=EnterpriseLauncher(
+            sso=repository,
+            sessions=sessions,
+            accounts=org_accounts,
+            chain=accounts.chain,
+            launcher=_account_launcher(accounts.audit),
+            # The organisation's allowed regions, for a deployment to its default region.
+            region_check=lambda member, region, agent_id: org_services().organizations.check_region(
+                member, region, agent_id
+            ),
         ),
-        org_accounts=_org_accounts(
-            _accounts(),
-            organization_template_url=settings.load(
-                settings.OrganizationAccounts
-            ).organization_template_url,
+        enterprise_runs=_account_runs(
+            EnterpriseRunSessions(
+                sso=repository, sessions=sessions, accounts=org_accounts, chain=accounts.chain
+            )
         ),
     )
 
@@ -446,13 +495,23 @@ def sign_up_services() -> SignUpService:
     from agent_builder import settings
     from agent_builder.email_addresses import DomainScreen
     from agent_builder.gateways.user_pool import UserPoolGateway
+    from agent_builder.repositories.organizations import OrganizationsRepository
+    from agent_builder.repositories.sso import SsoRepository
     from agent_builder.services.sign_up import SignUpService
 
     config = settings.load(settings.SignUp)
+    dynamodb = clients.client("dynamodb")
     return SignUpService(
         UserPoolGateway(clients.client("cognito-idp")),
-        ProfilesRepository(clients.client("dynamodb"), config.profiles_table),
+        ProfilesRepository(dynamodb, config.profiles_table),
         DomainScreen(config.blocked_email_domains),
+        organizations=OrganizationsRepository(
+            dynamodb,
+            config.organizations_table,
+            profiles_table=config.profiles_table,
+            audit=AuditLog(dynamodb, config.audit_table),
+        ),
+        sso=SsoRepository(dynamodb, config.organizations_table),
     )
 
 
