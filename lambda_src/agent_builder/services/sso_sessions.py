@@ -12,9 +12,11 @@ organisation id, its SSO settings (services/sso_config.py) and the member's user
   (slow_down adds 5 seconds to it, as AWS asks): pending, then active (the access token
   stored encrypted, the item expiring with the token through DynamoDB TTL), or, when the
   code expired or the member refused, the session is dropped and the answer says why.
-- Role credentials: GetRoleCredentials for the configured account and permission-set
-  role with the decrypted token; a token AWS refuses (expired, signed out) drops the
-  session and is 409 SSO_SESSION_EXPIRED.
+- Role credentials (services/enterprise_launcher.py): GetRoleCredentials for the
+  configured account and permission-set role with the decrypted token; an active session
+  past its expiry, or a token AWS refuses (expired, signed out), drops the session and is
+  409 SSO_SESSION_EXPIRED; a member without a session (or with a flow not yet confirmed)
+  has none, and deploys through the organisation's registered account role.
 """
 
 from __future__ import annotations
