@@ -183,21 +183,20 @@ def enterprise_deployment_calls() -> dict[str, Counter[str]]:
     StackSet stack's registration stores), a developer's agent, and one deployment by
     each way into the account, counted like the test launch."""
     import json
-    from datetime import UTC, datetime
 
     import boto3
     from botocore.stub import Stubber
 
     from agent_builder import clients, wiring
-    from agent_builder.gateways.token_cipher import TokenCipher
-    from agent_builder.repositories.org_accounts import OrgAccountsRepository
-    from agent_builder.repositories.sso import SsoRepository
     from handlers.api import handler
     from tests.runtime.conftest import customer_credentials
+    from tests.runtime.org_support import register_org_account
+    from tests.runtime.sso_support import configure_sso, role_credentials, start_session
     from tests.runtime.support import (
         AGENT,
         CUSTOMER_ACCOUNT,
         CUSTOMER_REGION,
+        TABLES,
         TIER2_ENV,
         TIER3_ENV,
         USER,
@@ -207,12 +206,13 @@ def enterprise_deployment_calls() -> dict[str, Counter[str]]:
 
     region = "us-east-1"
     kms = boto3.client("kms", region_name=region)
+    key = kms.create_key()["KeyMetadata"]["Arn"]
     os.environ.update(
         {
             **TIER2_ENV,
             **TIER3_ENV,
-            "ACCOUNTS_TABLE": "agent-builder-accounts",
-            "SSO_TOKEN_KEY_ARN": kms.create_key()["KeyMetadata"]["Arn"],
+            "ACCOUNTS_TABLE": TABLES["ACCOUNTS_TABLE"],
+            "SSO_TOKEN_KEY_ARN": key,
         }
     )
     wiring.reset()
@@ -228,9 +228,7 @@ def enterprise_deployment_calls() -> dict[str, Counter[str]]:
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # moto's ENIs
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="g", Description="g", VpcId=vpc)["GroupId"]
-    cluster = account.client("ecs").create_cluster(clusterName="agent-builder-cluster")["cluster"][
-        "clusterArn"
-    ]
+    cluster = account.client("ecs").create_cluster(clusterName="agent-builder-cluster")
     account.client("logs").create_log_group(logGroupName="/agent-builder/agent-runs")
 
     def call(method: str, path: str, body: Any = None) -> Any:
@@ -243,23 +241,15 @@ def enterprise_deployment_calls() -> dict[str, Counter[str]]:
     organization_id = organization["organizationId"]
     status, agent = call("POST", "/agents", {**AGENT, "team": "t", "project": "p"})
     dynamodb = boto3.client("dynamodb", region_name=region)
-    accounts = OrgAccountsRepository(dynamodb, "agent-builder-accounts")
-    now = datetime.now(UTC).isoformat()
-    accounts.create(organization_id, external_id="x" * 43, token_digest="0" * 64, now_iso=now)
-    accounts.connect(
+    register_org_account(
+        dynamodb,
+        TABLES["ACCOUNTS_TABLE"],
         organization_id,
-        external_id="x" * 43,
-        connection={
-            "roleArn": f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role/agent-builder-deployer",
-            "accountId": CUSTOMER_ACCOUNT,
-            "region": CUSTOMER_REGION,
-            "resourcePrefix": "agent-builder",
-            "clusterArn": cluster,
-            "subnetIds": [subnet],
-            "securityGroupId": group,
-        },
-        token_digest="0" * 64,
-        bound_stack_id=None,
+        account_id=CUSTOMER_ACCOUNT,
+        region=CUSTOMER_REGION,
+        cluster_arn=cluster["cluster"]["clusterArn"],
+        subnet_ids=[subnet],
+        security_group_id=group,
     )
     path = f"/agents/{agent['agentId']}/deployments"
     figures: dict[str, Counter[str]] = {}
@@ -278,49 +268,14 @@ def enterprise_deployment_calls() -> dict[str, Counter[str]]:
     figures["account-role"] = Counter(calls)
 
     # With the member's IAM Identity Center session.
-    sso_items = SsoRepository(dynamodb, "agent-builder-organizations")
-    sso_items.save_settings(
-        organization_id,
-        {
-            "providerName": f"org-{organization_id}",
-            "emailDomains": ["example.com"],
-            "startUrl": "https://d-1234567890.awsapps.com/start",
-            "ssoRegion": CUSTOMER_REGION,
-            "accountId": CUSTOMER_ACCOUNT,
-            "permissionSetRole": "AgentBuilderDeployer",
-        },
-        previous=None,
-        now_iso=now,
+    table = TABLES["ORGANIZATIONS_TABLE"]
+    configure_sso(
+        dynamodb, table, organization_id, account_id=CUSTOMER_ACCOUNT, sso_region=CUSTOMER_REGION
     )
-    cipher = TokenCipher(kms, os.environ["SSO_TOKEN_KEY_ARN"])
-    sso_items.put_session(
-        USER,
-        {
-            "organizationId": organization_id,
-            "status": "active",
-            "ssoRegion": CUSTOMER_REGION,
-            "accessToken": cipher.encrypt(
-                "token",
-                purpose="sso-access-token",
-                organization_id=organization_id,
-                user_id=USER,
-            ),
-            "expiresAt": int(datetime.now(UTC).timestamp()) + 3600,
-        },
-    )
+    start_session(dynamodb, table, kms, key, organization_id, USER, sso_region=CUSTOMER_REGION)
     calls.clear()
     with Stubber(clients.client_in("sso", CUSTOMER_REGION)) as sso:
-        sso.add_response(
-            "get_role_credentials",
-            {
-                "roleCredentials": {
-                    "accessKeyId": credentials["AccessKeyId"],
-                    "secretAccessKey": credentials["SecretAccessKey"],
-                    "sessionToken": credentials["SessionToken"],
-                    "expiration": int(datetime.now(UTC).timestamp() + 3600) * 1000,
-                }
-            },
-        )
+        sso.add_response("get_role_credentials", role_credentials(credentials))
         status, run = call("POST", path, {})
     if status != 202:
         raise SystemExit(f"the enterprise deployment with an SSO session failed: {run}")

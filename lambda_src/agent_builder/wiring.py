@@ -439,6 +439,7 @@ def enterprise_services() -> EnterpriseServices:
     from agent_builder.services.enterprise_launcher import (
         EnterpriseLauncher,
         EnterpriseRunSessions,
+        OrganizationAccess,
     )
     from agent_builder.services.sso_config import SsoConfigService
     from agent_builder.services.sso_sessions import SsoSessionService
@@ -458,6 +459,9 @@ def enterprise_services() -> EnterpriseServices:
             settings.OrganizationAccounts
         ).organization_template_url,
     )
+    access = OrganizationAccess(
+        sso=repository, sessions=sessions, accounts=org_accounts, chain=accounts.chain
+    )
     return EnterpriseServices(
         sso_config=SsoConfigService(
             repository,
@@ -471,21 +475,14 @@ def enterprise_services() -> EnterpriseServices:
         sso_sessions=sessions,
         org_accounts=org_accounts,
         enterprise_launcher=EnterpriseLauncher(
-            sso=repository,
-            sessions=sessions,
-            accounts=org_accounts,
-            chain=accounts.chain,
-            launcher=_account_launcher(accounts.audit),
+            access,
+            _account_launcher(accounts.audit),
             # The organisation's allowed regions, for a deployment to its default region.
             region_check=lambda member, region, agent_id: org_services().organizations.check_region(
                 member, region, agent_id
             ),
         ),
-        enterprise_runs=_account_runs(
-            EnterpriseRunSessions(
-                sso=repository, sessions=sessions, accounts=org_accounts, chain=accounts.chain
-            )
-        ),
+        enterprise_runs=_account_runs(EnterpriseRunSessions(access)),
     )
 
 

@@ -4,16 +4,14 @@ organisation (local_mode/federation.py, services/sign_up.py)."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from local_mode.assembly import CDK_OUT, synthesized
 from local_mode.harness import free_port
 from local_mode.platform import LocalPlatform, Options
+from tests.local_mode.test_github_sign_in import _call
 
 pytestmark = pytest.mark.local_mode
 
@@ -28,19 +26,6 @@ def local() -> Iterator[LocalPlatform]:
         yield platform
     finally:
         platform.stop()
-
-
-def _call(local: LocalPlatform, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-    body = kwargs.get("body")
-    request = urllib.request.Request(  # noqa: S310 - local mode's own http address
-        local.api_url + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"}
-        | ({"Authorization": f"Bearer {kwargs['token']}"} if "token" in kwargs else {}),
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local mode
-        return dict(json.loads(response.read()))
 
 
 def _organisation_with_sso(local: LocalPlatform, domain: str) -> str:

@@ -16,13 +16,20 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from agent_builder import clients, timeutil, wiring
-from agent_builder.gateways.token_cipher import TokenCipher
+from agent_builder import clients, wiring
 from agent_builder.repositories.org_accounts import OrgAccountsRepository
-from agent_builder.repositories.sso import SsoRepository
 from agent_builder.services.caller import Caller
-from tests.runtime.org_support import ADMIN, DEV, OUTSIDER, VIEWER, as_user
-from tests.runtime.sso_support import START_URL
+from tests.runtime import sso_support
+from tests.runtime.org_support import (
+    ADMIN,
+    DEV,
+    ORG_EXTERNAL_ID,
+    OUTSIDER,
+    VIEWER,
+    as_user,
+    register_org_account,
+)
+from tests.runtime.sso_support import PERMISSION_SET_ROLE, SSO_TOKEN
 from tests.runtime.support import (
     AGENT,
     CUSTOMER_ACCOUNT,
@@ -35,16 +42,13 @@ from tests.runtime.support import (
     Platform,
     audit_records,
     aws_error,
+    stopped_task,
 )
 from tests.runtime.test_org_agents import counted_calls
 
 Hooks = Any
 ORG_AGENT = {**AGENT, "team": "payments", "project": "checkout-bot"}
-EXTERNAL_ID = "org-external-id-0123456789abcdefghijklmnopqrstu"
-TOKEN_DIGEST = "0" * 64
 SSO_REGION = "eu-west-1"
-SSO_TOKEN = "aoa-SECRET-sso-access-token-0123456789"
-PERMISSION_SET_ROLE = "AgentBuilderDeployer"
 SECOND_ACCOUNT = "333333333333"
 
 
@@ -54,47 +58,34 @@ SECOND_ACCOUNT = "333333333333"
 def register_account(
     platform: Platform, organization_id: str, customer: Customer, *, account_id: str | None = None
 ) -> None:
-    """What the StackSet stack's registration stores for an account of the organisation
-    (services/org_accounts.py, after the same validation as Tier 2)."""
-    repository = OrgAccountsRepository(platform.client("dynamodb"), TABLES["ACCOUNTS_TABLE"])
-    now = timeutil.iso(datetime.now(UTC))
-    repository.create(
-        organization_id, external_id=EXTERNAL_ID, token_digest=TOKEN_DIGEST, now_iso=now
-    )
-    account = account_id or customer.account_id
-    repository.connect(
+    """The customer's account (or `account_id`, with its network) registered to the
+    organisation."""
+    register_org_account(
+        platform.client("dynamodb"),
+        TABLES["ACCOUNTS_TABLE"],
         organization_id,
-        external_id=EXTERNAL_ID,
-        connection={
-            "roleArn": f"arn:aws:iam::{account}:role/{PREFIX}-deployer",
-            "accountId": account,
-            "region": customer.region,
-            "resourcePrefix": PREFIX,
-            "clusterArn": customer.cluster_arn,
-            "subnetIds": customer.subnet_ids,
-            "securityGroupId": customer.security_group_id,
-            "templateVersion": "1.2.0",
-            "connectedAt": now,
-            "registrationStackId": f"arn:aws:cloudformation:{customer.region}:{account}:stack/s/1",
-        },
-        token_digest=TOKEN_DIGEST,
-        bound_stack_id=None,
+        account_id=account_id or customer.account_id,
+        region=customer.region,
+        cluster_arn=customer.cluster_arn,
+        subnet_ids=customer.subnet_ids,
+        security_group_id=customer.security_group_id,
     )
+
+
+@pytest.fixture
+def account(platform: Platform, org_id: str, customer: Customer) -> Customer:
+    """The organisation's one registered account: the customer's (111111111111)."""
+    register_account(platform, org_id, customer)
+    return customer
 
 
 def configure_sso(platform: Platform, organization_id: str, account_id: str) -> None:
-    SsoRepository(platform.client("dynamodb"), TABLES["ORGANIZATIONS_TABLE"]).save_settings(
+    sso_support.configure_sso(
+        platform.client("dynamodb"),
+        TABLES["ORGANIZATIONS_TABLE"],
         organization_id,
-        {
-            "providerName": f"org-{organization_id}",
-            "emailDomains": ["example.com"],
-            "startUrl": START_URL,
-            "ssoRegion": SSO_REGION,
-            "accountId": account_id,
-            "permissionSetRole": PERMISSION_SET_ROLE,
-        },
-        previous=None,
-        now_iso=timeutil.iso(datetime.now(UTC)),
+        account_id=account_id,
+        sso_region=SSO_REGION,
     )
 
 
@@ -111,22 +102,15 @@ def sso_key(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> str:
 def start_session(
     platform: Platform, key: str, organization_id: str, user: str, *, expires_in: int = 3600
 ) -> None:
-    """An active IAM Identity Center session of `user`, as the device flow leaves it."""
-    cipher = TokenCipher(boto3.client("kms", region_name=REGION), key)
-    SsoRepository(platform.client("dynamodb"), TABLES["ORGANIZATIONS_TABLE"]).put_session(
+    sso_support.start_session(
+        platform.client("dynamodb"),
+        TABLES["ORGANIZATIONS_TABLE"],
+        boto3.client("kms", region_name=REGION),
+        key,
+        organization_id,
         user,
-        {
-            "organizationId": organization_id,
-            "status": "active",
-            "ssoRegion": SSO_REGION,
-            "accessToken": cipher.encrypt(
-                SSO_TOKEN,
-                purpose="sso-access-token",
-                organization_id=organization_id,
-                user_id=user,
-            ),
-            "expiresAt": int(datetime.now(UTC).timestamp()) + expires_in,
-        },
+        sso_region=SSO_REGION,
+        expires_in=expires_in,
     )
 
 
@@ -137,19 +121,18 @@ def sso() -> Iterator[Stubber]:
         yield stub
 
 
+@pytest.fixture
+def dev_session(platform: Platform, org_id: str, account: Customer, sso_key: str) -> None:
+    """SSO configured for the registered account, and DEV's active session."""
+    configure_sso(platform, org_id, CUSTOMER_ACCOUNT)
+    start_session(platform, sso_key, org_id, DEV)
+
+
 def role_credentials(stub: Stubber, customer: Customer, *, account_id: str) -> None:
     """GetRoleCredentials answers credentials moto attributes to the customer's account."""
-    credentials = customer.credentials
     stub.add_response(
         "get_role_credentials",
-        {
-            "roleCredentials": {
-                "accessKeyId": credentials["AccessKeyId"],
-                "secretAccessKey": credentials["SecretAccessKey"],
-                "sessionToken": credentials["SessionToken"],
-                "expiration": int(datetime.now(UTC).timestamp() + 3600) * 1000,
-            }
-        },
+        sso_support.role_credentials(customer.credentials),
         {"accessToken": SSO_TOKEN, "accountId": account_id, "roleName": PERMISSION_SET_ROLE},
     )
 
@@ -206,9 +189,8 @@ def assume_role_requests(aws_hooks: Hooks) -> list[dict[str, Any]]:
 
 
 def test_a_member_deploys_into_the_organisations_account(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
 
     answer = deploy(api, dev_agent, input="Go")
 
@@ -218,7 +200,7 @@ def test_a_member_deploys_into_the_organisations_account(
         CUSTOMER_ACCOUNT,
         CUSTOMER_REGION,
     )
-    [task] = customer_tasks(customer)
+    [task] = customer_tasks(account)
     assert task["startedBy"] == answer.body["runId"]
     assert platform.client("ecs").list_tasks(cluster=platform.cluster_arn)["taskArns"] == []
     run = run_item(platform, answer.body["runId"])
@@ -232,13 +214,12 @@ def test_a_member_deploys_into_the_organisations_account(
 
 
 def test_the_task_carries_the_cost_allocation_tags(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
 
     run_id = deploy(api, dev_agent).body["runId"]
 
-    [task] = customer_tasks(customer)
+    [task] = customer_tasks(account)
     assert {t["key"]: t["value"] for t in task["tags"]} == {
         "Project": PREFIX,
         "userId": DEV,
@@ -258,16 +239,15 @@ def test_the_deployer_role_is_assumed_with_the_external_id_and_the_member_as_sou
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
+    account: Customer,
     aws_hooks: Hooks,
 ) -> None:
-    register_account(platform, org_id, customer)
     requests = assume_role_requests(aws_hooks)
 
     assert deploy(api, dev_agent).status == 202
 
-    [deployer] = [r for r in requests if r["RoleArn"] == customer.role_arn]
-    assert deployer["ExternalId"] == EXTERNAL_ID
+    [deployer] = [r for r in requests if r["RoleArn"] == account.role_arn]
+    assert deployer["ExternalId"] == ORG_EXTERNAL_ID
     assert deployer["SourceIdentity"] == DEV
     # Hop one, the launcher role, carries no source identity (its session serves everyone).
     assert all("SourceIdentity" not in r for r in requests if r is not deployer)
@@ -278,10 +258,9 @@ def test_the_revision_is_registered_with_the_accounts_own_roles_and_then_deleted
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
+    account: Customer,
     aws_hooks: Hooks,
 ) -> None:
-    register_account(platform, org_id, customer)
     registered: list[dict[str, Any]] = []
     aws_hooks(
         "provide-client-params.ecs.RegisterTaskDefinition",
@@ -298,16 +277,15 @@ def test_the_revision_is_registered_with_the_accounts_own_roles_and_then_deleted
     assert request["taskRoleArn"] == f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role/{PREFIX}-agent-task"
     options = request["containerDefinitions"][0]["logConfiguration"]["options"]
     assert options["awslogs-group"] == f"/{PREFIX}/agent-runs"
-    ecs = customer.client("ecs")
+    ecs = account.client("ecs")
     for status in ("ACTIVE", "INACTIVE"):
         listed = ecs.list_task_definitions(familyPrefix=f"{PREFIX}-agent-runner", status=status)
         assert listed["taskDefinitionArns"] == [], status
 
 
 def test_an_enterprise_deployment_is_audited_in_the_members_and_the_organisations_trail(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
 
     run_id = deploy(api, dev_agent).body["runId"]
 
@@ -330,15 +308,14 @@ def test_an_enterprise_deployment_is_audited_in_the_members_and_the_organisation
 
 
 def test_a_retried_enterprise_deployment_is_the_same_run(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
 
     first = deploy(api, dev_agent, key="ent-1")
     again = deploy(api, dev_agent, key="ent-1")
 
     assert again.status == 202 and again.body["runId"] == first.body["runId"]
-    assert len(customer_tasks(customer)) == 1
+    assert len(customer_tasks(account)) == 1
 
 
 def test_a_refused_run_task_fails_the_run_with_422_and_leaves_no_revision(
@@ -346,10 +323,9 @@ def test_a_refused_run_task_fails_the_run_with_422_and_leaves_no_revision(
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
+    account: Customer,
     aws_hooks: Hooks,
 ) -> None:
-    register_account(platform, org_id, customer)
     aws_hooks("before-call.ecs.RunTask", aws_error("AccessDeniedException"))
 
     answer = deploy(api, dev_agent, key="refused")
@@ -359,7 +335,7 @@ def test_a_refused_run_task_fails_the_run_with_422_and_leaves_no_revision(
     [run] = platform.table_items("RUNS_TABLE")
     assert run["status"] == "FAILED" and "RunTask" in run["stopReason"]
     assert "taskArn" not in run
-    listed = customer.client("ecs").list_task_definitions(familyPrefix=f"{PREFIX}-agent-runner")
+    listed = account.client("ecs").list_task_definitions(familyPrefix=f"{PREFIX}-agent-runner")
     assert listed["taskDefinitionArns"] == []
     [failure] = [r for r in audit_records(platform, "run.deploy") if r["scope"] == f"org#{org_id}"]
     assert failure["result"] == "failure"
@@ -371,10 +347,9 @@ def test_a_role_the_platform_can_no_longer_assume_names_the_account(
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
+    account: Customer,
     aws_hooks: Hooks,
 ) -> None:
-    register_account(platform, org_id, customer)
     aws_hooks(
         "before-call.sts.AssumeRole",
         aws_error("AccessDenied", when=lambda p: "deployer" in json.dumps(p["body"], default=str)),
@@ -392,10 +367,9 @@ def test_a_role_the_platform_can_no_longer_assume_names_the_account(
 
 
 def test_several_accounts_without_an_account_id_are_400_naming_them(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
-    register_account(platform, org_id, customer, account_id=SECOND_ACCOUNT)
+    register_account(platform, org_id, account, account_id=SECOND_ACCOUNT)
 
     answer = deploy(api, dev_agent)
 
@@ -406,10 +380,9 @@ def test_several_accounts_without_an_account_id_are_400_naming_them(
 
 
 def test_an_account_id_chooses_among_the_organisations_accounts(
-    platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
-    register_account(platform, org_id, customer, account_id=SECOND_ACCOUNT)
+    register_account(platform, org_id, account, account_id=SECOND_ACCOUNT)
 
     run = deploy_to(dev_agent, CUSTOMER_ACCOUNT)
 
@@ -421,11 +394,9 @@ def test_an_account_id_chooses_among_the_organisations_accounts(
 
 
 def test_an_account_the_organisation_has_not_registered_is_404(
-    platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
     from agent_builder.errors import OrgAccountNotFound
-
-    register_account(platform, org_id, customer)
 
     with pytest.raises(OrgAccountNotFound, match=SECOND_ACCOUNT):
         deploy_to(dev_agent, SECOND_ACCOUNT)
@@ -449,23 +420,21 @@ def test_without_any_target_the_member_is_told_what_to_do(
 
 
 def test_a_viewer_deploys_nothing(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
 
     answer = deploy(api, dev_agent, user=VIEWER)
 
     assert (answer.status, answer.error_code) == (403, "ROLE_NOT_ALLOWED")
-    assert customer_tasks(customer) == []
+    assert customer_tasks(account) == []
 
 
 # ---- regions --------------------------------------------------------------------------------
 
 
 def test_the_default_region_is_the_accounts_and_is_held_to_the_allowed_regions(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
     assert api("PATCH", "/org", body={"allowedRegions": ["us-west-2"]}).status == 200
 
     with counted_calls() as calls:
@@ -474,7 +443,7 @@ def test_the_default_region_is_the_accounts_and_is_held_to_the_allowed_regions(
     assert (answer.status, answer.error_code) == (403, "REGION_NOT_ALLOWED")
     assert CUSTOMER_REGION in answer.body["error"]["message"]
     assert {call.split(":")[0] for call in calls} == {"dynamodb"}  # before any other call
-    assert customer_tasks(customer) == []
+    assert customer_tasks(account) == []
     [refusal] = [
         r for r in audit_records(platform, "region.refused") if r["scope"] == f"org#{org_id}"
     ]
@@ -482,9 +451,8 @@ def test_the_default_region_is_the_accounts_and_is_held_to_the_allowed_regions(
 
 
 def test_an_explicit_region_outside_the_allowed_ones_is_refused_before_any_aws_call(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
     assert api("PATCH", "/org", body={"allowedRegions": [CUSTOMER_REGION]}).status == 200
 
     with counted_calls() as calls:
@@ -496,9 +464,8 @@ def test_an_explicit_region_outside_the_allowed_ones_is_refused_before_any_aws_c
 
 
 def test_a_region_other_than_the_accounts_is_409_naming_it(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
 
     answer = deploy(api, dev_agent, region="us-west-2")
 
@@ -508,9 +475,8 @@ def test_a_region_other_than_the_accounts_is_409_naming_it(
 
 
 def test_the_accounts_own_region_may_be_named(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
 
     answer = deploy(api, dev_agent, region=CUSTOMER_REGION)
 
@@ -526,15 +492,12 @@ def test_with_an_active_session_the_member_deploys_as_their_permission_set(
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
-    sso_key: str,
+    account: Customer,
+    dev_session: None,
     sso: Stubber,
     aws_hooks: Hooks,
 ) -> None:
-    register_account(platform, org_id, customer)
-    configure_sso(platform, org_id, CUSTOMER_ACCOUNT)
-    start_session(platform, sso_key, org_id, DEV)
-    role_credentials(sso, customer, account_id=CUSTOMER_ACCOUNT)
+    role_credentials(sso, account, account_id=CUSTOMER_ACCOUNT)
     assumed = assume_role_requests(aws_hooks)
 
     answer = deploy(api, dev_agent)
@@ -548,7 +511,7 @@ def test_with_an_active_session_the_member_deploys_as_their_permission_set(
         CUSTOMER_ACCOUNT,
         CUSTOMER_REGION,
     )
-    [task] = customer_tasks(customer)
+    [task] = customer_tasks(account)
     tags = {t["key"]: t["value"] for t in task["tags"]}
     assert (tags["organization"], tags["user"], tags["run"]) == (org_id, DEV, run["runId"])
     [record] = [r for r in audit_records(platform, "run.deploy") if r["scope"] == f"org#{org_id}"]
@@ -559,11 +522,10 @@ def test_an_account_id_other_than_the_sessions_goes_through_the_account_role(
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
+    account: Customer,
     sso_key: str,
     sso: Stubber,
 ) -> None:
-    register_account(platform, org_id, customer)
     configure_sso(platform, org_id, SECOND_ACCOUNT)
     start_session(platform, sso_key, org_id, DEV)
 
@@ -578,11 +540,10 @@ def test_a_session_whose_account_is_not_registered_is_409_saying_so(
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
+    account: Customer,
     sso_key: str,
     sso: Stubber,
 ) -> None:
-    register_account(platform, org_id, customer)
     configure_sso(platform, org_id, SECOND_ACCOUNT)
     start_session(platform, sso_key, org_id, DEV)
 
@@ -600,11 +561,10 @@ def test_an_expired_session_is_409_once_then_the_account_role_serves(
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
+    account: Customer,
     sso_key: str,
     sso: Stubber,
 ) -> None:
-    register_account(platform, org_id, customer)
     configure_sso(platform, org_id, CUSTOMER_ACCOUNT)
     start_session(platform, sso_key, org_id, DEV, expires_in=-1)
 
@@ -623,13 +583,10 @@ def test_a_session_identity_center_refuses_fails_the_run_and_is_409(
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
-    sso_key: str,
+    account: Customer,
+    dev_session: None,
     sso: Stubber,
 ) -> None:
-    register_account(platform, org_id, customer)
-    configure_sso(platform, org_id, CUSTOMER_ACCOUNT)
-    start_session(platform, sso_key, org_id, DEV)
     sso.add_client_error(
         "get_role_credentials", service_error_code="UnauthorizedException", http_status_code=401
     )
@@ -639,7 +596,7 @@ def test_a_session_identity_center_refuses_fails_the_run_and_is_409(
     assert (answer.status, answer.error_code) == (409, "SSO_SESSION_EXPIRED")
     [run] = platform.table_items("RUNS_TABLE")
     assert (run["status"], run["via"]) == ("FAILED", "sso")
-    assert customer_tasks(customer) == []
+    assert customer_tasks(account) == []
     # The session is gone: the next deployment goes through the organisation's role.
     assert deploy(api, dev_agent).status == 202
 
@@ -647,62 +604,38 @@ def test_a_session_identity_center_refuses_fails_the_run_and_is_409(
 # ---- reading an organisation's runs ---------------------------------------------------------
 
 
-def stopped_task_answer(task_arn: str) -> Any:
-    started = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
-    return lambda **_: (
-        type("Http", (), {"status_code": 200})(),
-        {
-            "tasks": [
-                {
-                    "taskArn": task_arn,
-                    "lastStatus": "STOPPED",
-                    "startedAt": started,
-                    "stoppedAt": started.replace(minute=1),
-                    "stopCode": "EssentialContainerExited",
-                    "stoppedReason": "Essential container in task exited",
-                    "containers": [{"name": "runner", "exitCode": 0}],
-                }
-            ],
-            "failures": [],
-            "ResponseMetadata": {"HTTPStatusCode": 200},
-        },
-    )
-
-
 def test_another_member_follows_the_run_through_the_role_as_themselves(
     api: ApiCall,
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
+    account: Customer,
     aws_hooks: Hooks,
 ) -> None:
-    register_account(platform, org_id, customer)
     run_id = deploy(api, dev_agent).body["runId"]
-    [task] = customer_tasks(customer)
+    [task] = customer_tasks(account)
     requests = assume_role_requests(aws_hooks)
-    aws_hooks("before-call.ecs.DescribeTasks", stopped_task_answer(task["taskArn"]))
+    aws_hooks("before-call.ecs.DescribeTasks", stopped_task(task["taskArn"]))
 
     answer = as_user(api, VIEWER)("GET", f"/runs/{run_id}")
 
     assert answer.status == 200
     assert (answer.body["status"], answer.body["exitCode"]) == ("STOPPED", 0)
-    [deployer] = [r for r in requests if r["RoleArn"] == customer.role_arn]
+    [deployer] = [r for r in requests if r["RoleArn"] == account.role_arn]
     assert deployer["SourceIdentity"] == VIEWER  # the reader, not the launcher
     assert run_item(platform, run_id)["status"] == "STOPPED"
 
 
 def test_another_member_reads_the_logs_from_the_organisations_account(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
     run_id = deploy(api, dev_agent).body["runId"]
-    [task] = customer_tasks(customer)
-    logs = customer.client("logs")
+    [task] = customer_tasks(account)
+    logs = account.client("logs")
     stream = f"runs/runner/{task['taskArn'].rsplit('/', 1)[-1]}"
-    logs.create_log_stream(logGroupName=customer.log_group, logStreamName=stream)
+    logs.create_log_stream(logGroupName=account.log_group, logStreamName=stream)
     logs.put_log_events(
-        logGroupName=customer.log_group,
+        logGroupName=account.log_group,
         logStreamName=stream,
         logEvents=[{"timestamp": int(datetime.now(UTC).timestamp() * 1000), "message": "42"}],
     )
@@ -718,32 +651,30 @@ def test_an_sso_run_is_read_with_the_readers_own_session(
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
+    account: Customer,
     sso_key: str,
+    dev_session: None,
     sso: Stubber,
     aws_hooks: Hooks,
 ) -> None:
-    register_account(platform, org_id, customer)
-    configure_sso(platform, org_id, CUSTOMER_ACCOUNT)
-    start_session(platform, sso_key, org_id, DEV)
-    role_credentials(sso, customer, account_id=CUSTOMER_ACCOUNT)
+    role_credentials(sso, account, account_id=CUSTOMER_ACCOUNT)
     run_id = deploy(api, dev_agent).body["runId"]
-    [task] = customer_tasks(customer)
+    [task] = customer_tasks(account)
     start_session(platform, sso_key, org_id, ADMIN)
     sso.add_response(
         "get_role_credentials",
         {
             "roleCredentials": {
-                "accessKeyId": customer.credentials["AccessKeyId"],
-                "secretAccessKey": customer.credentials["SecretAccessKey"],
-                "sessionToken": customer.credentials["SessionToken"],
+                "accessKeyId": account.credentials["AccessKeyId"],
+                "secretAccessKey": account.credentials["SecretAccessKey"],
+                "sessionToken": account.credentials["SessionToken"],
                 "expiration": int(datetime.now(UTC).timestamp() + 3600) * 1000,
             }
         },
         {"accessToken": SSO_TOKEN, "accountId": CUSTOMER_ACCOUNT, "roleName": PERMISSION_SET_ROLE},
     )
     assumed = assume_role_requests(aws_hooks)
-    aws_hooks("before-call.ecs.DescribeTasks", stopped_task_answer(task["taskArn"]))
+    aws_hooks("before-call.ecs.DescribeTasks", stopped_task(task["taskArn"]))
 
     answer = as_user(api, ADMIN)("GET", f"/runs/{run_id}")
 
@@ -757,24 +688,21 @@ def test_an_sso_run_without_the_readers_session_is_read_through_the_role(
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
-    sso_key: str,
+    account: Customer,
+    dev_session: None,
     sso: Stubber,
     aws_hooks: Hooks,
 ) -> None:
-    register_account(platform, org_id, customer)
-    configure_sso(platform, org_id, CUSTOMER_ACCOUNT)
-    start_session(platform, sso_key, org_id, DEV)
-    role_credentials(sso, customer, account_id=CUSTOMER_ACCOUNT)
+    role_credentials(sso, account, account_id=CUSTOMER_ACCOUNT)
     run_id = deploy(api, dev_agent).body["runId"]
-    [task] = customer_tasks(customer)
+    [task] = customer_tasks(account)
     requests = assume_role_requests(aws_hooks)
-    aws_hooks("before-call.ecs.DescribeTasks", stopped_task_answer(task["taskArn"]))
+    aws_hooks("before-call.ecs.DescribeTasks", stopped_task(task["taskArn"]))
 
     answer = as_user(api, VIEWER)("GET", f"/runs/{run_id}")
 
     assert answer.body["status"] == "STOPPED"
-    [deployer] = [r for r in requests if r["RoleArn"] == customer.role_arn]
+    [deployer] = [r for r in requests if r["RoleArn"] == account.role_arn]
     assert deployer["SourceIdentity"] == VIEWER
 
 
@@ -783,10 +711,9 @@ def test_after_the_account_is_disconnected_the_run_stays_as_stored_and_its_logs_
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
+    account: Customer,
     aws_hooks: Hooks,
 ) -> None:
-    register_account(platform, org_id, customer)
     run_id = deploy(api, dev_agent).body["runId"]
     OrgAccountsRepository(platform.client("dynamodb"), TABLES["ACCOUNTS_TABLE"]).disconnect(
         org_id, CUSTOMER_ACCOUNT
@@ -804,9 +731,8 @@ def test_after_the_account_is_disconnected_the_run_stays_as_stored_and_its_logs_
 
 
 def test_another_organisation_does_not_see_the_run(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
     run_id = deploy(api, dev_agent).body["runId"]
 
     assert as_user(api, OUTSIDER)("GET", f"/runs/{run_id}").status == 404
@@ -816,9 +742,8 @@ def test_another_organisation_does_not_see_the_run(
 
 
 def test_an_enterprise_deployment_through_the_account_role_makes_these_calls(
-    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, customer: Customer
+    api: ApiCall, platform: Platform, org_id: str, dev_agent: str, account: Customer
 ) -> None:
-    register_account(platform, org_id, customer)
 
     with counted_calls() as calls:
         assert deploy(api, dev_agent).status == 202
@@ -846,16 +771,13 @@ def test_an_enterprise_deployment_with_an_sso_session_makes_these_calls(
     platform: Platform,
     org_id: str,
     dev_agent: str,
-    customer: Customer,
-    sso_key: str,
+    account: Customer,
+    dev_session: None,
 ) -> None:
-    register_account(platform, org_id, customer)
-    configure_sso(platform, org_id, CUSTOMER_ACCOUNT)
-    start_session(platform, sso_key, org_id, DEV)
 
     # The counting hook is on the clients made once it is registered: the stub's too.
     with counted_calls() as calls, Stubber(clients.client_in("sso", SSO_REGION)) as sso:
-        role_credentials(sso, customer, account_id=CUSTOMER_ACCOUNT)
+        role_credentials(sso, account, account_id=CUSTOMER_ACCOUNT)
         assert deploy(api, dev_agent).status == 202
 
     assert [call.split(":")[1] for call in calls] == [

@@ -26,6 +26,7 @@ still before any call outside DynamoDB.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -71,28 +72,41 @@ def _sso_failure(exc: Exception) -> str:
     return lifecycle.launch_failure_reason(exc)
 
 
-def _sso_account(settings: dict[str, Any] | None) -> str | None:
-    """The account the organisation's IAM Identity Center sessions deploy into, if any."""
-    if settings and settings.get("startUrl") and settings.get("accountId"):
-        return str(settings["accountId"])
-    return None
+@dataclass(frozen=True)
+class OrganizationAccess:
+    """What reaches an organisation's accounts: its SSO settings and members' sessions,
+    its registered accounts, and the launcher -> deployer role chain."""
+
+    sso: SsoRepository
+    sessions: SsoSessionService
+    accounts: OrgAccountService
+    chain: RoleChain
+
+    def sso_account(self, organization_id: str) -> tuple[dict[str, Any], str] | None:
+        """The SSO settings and the account their sessions deploy into, if configured."""
+        settings = self.sso.settings(organization_id)
+        if settings and settings.get("startUrl") and settings.get("accountId"):
+            return settings, str(settings["accountId"])
+        return None
+
+    def role_session(
+        self, connection: dict[str, Any], *, user_id: str, region: str, purpose: str
+    ) -> CustomerSession:
+        """The account's deployer role, with `user_id` as SourceIdentity."""
+        return self.chain.assume_connection(
+            connection, user_id=user_id, region=region, purpose=purpose
+        )
 
 
 class EnterpriseLauncher:
     def __init__(
         self,
-        *,
-        sso: SsoRepository,
-        sessions: SsoSessionService,
-        accounts: OrgAccountService,
-        chain: RoleChain,
+        access: OrganizationAccess,
         launcher: AccountLauncher,
+        *,
         region_check: RegionCheck | None = None,
     ) -> None:
-        self._sso = sso
-        self._sessions = sessions
-        self._accounts = accounts
-        self._chain = chain
+        self._access = access
         self._launcher = launcher
         self._region_check = region_check
 
@@ -113,14 +127,13 @@ class EnterpriseLauncher:
 
     def _target(self, request: lifecycle.LaunchRequest, organization: str) -> AccountTarget:
         user_id, wanted = request.caller.user_id, request.account_id
-        settings = self._sso.settings(organization)
-        sso_account = _sso_account(settings)
-        if sso_account is not None and wanted in (None, sso_account):
-            record = self._sessions.active_session(organization, user_id)
+        sso = self._access.sso_account(organization)
+        if sso is not None and wanted in (None, sso[1]):
+            record = self._access.sessions.active_session(organization, user_id)
             if record is not None:
-                return self._sso_target(request, organization, settings or {}, record)
+                return self._sso_target(request, organization, sso[0], record)
         try:
-            connection = self._accounts.account(organization, wanted)
+            connection = self._access.accounts.account(organization, wanted)
         except OrgAccountNotFound:
             if wanted is None:
                 raise NoEnterpriseTarget(NO_ENTERPRISE_TARGET_MESSAGE) from None
@@ -130,7 +143,7 @@ class EnterpriseLauncher:
             connection,
             kind="enterprise",
             region=region,
-            session=lambda: self._chain.assume_connection(
+            session=lambda: self._access.role_session(
                 connection, user_id=user_id, region=region, purpose="deploy"
             ),
             refused=_assume_failure(str(connection["accountId"])),
@@ -146,7 +159,7 @@ class EnterpriseLauncher:
     ) -> AccountTarget:
         account_id = str(settings["accountId"])
         try:
-            connection = self._accounts.account(organization, account_id)
+            connection = self._access.accounts.account(organization, account_id)
         except OrgAccountNotFound:
             raise NoEnterpriseTarget(
                 f"your IAM Identity Center session deploys into account {account_id}, which "
@@ -160,7 +173,7 @@ class EnterpriseLauncher:
         user_id = request.caller.user_id
 
         def session() -> CustomerSession:
-            opened = self._sessions.deployment_session(
+            opened = self._access.sessions.deployment_session(
                 organization, settings, user_id, region=region, record=record
             )
             if opened is None:  # not with a record given; kept for the type
@@ -191,22 +204,12 @@ def _region(connection: dict[str, Any], wanted: str | None) -> str:
 class EnterpriseRunSessions:
     """How a member reaches the organisation's account a run lives in (every member reads
     the organisation's runs, so the reader is not necessarily who launched it): a run
-    launched with an SSO session, with the reader's own active session for that account
-    if they have one; else, for any run, the organisation's registered role for the run's
+    launched with an SSO session, with the reader's own active session if it reaches the
+    run's account; else, for any run, the organisation's registered role for the run's
     account, with the reader as SourceIdentity; else nothing (the stored state)."""
 
-    def __init__(
-        self,
-        *,
-        sso: SsoRepository,
-        sessions: SsoSessionService,
-        accounts: OrgAccountService,
-        chain: RoleChain,
-    ) -> None:
-        self._sso = sso
-        self._sessions = sessions
-        self._accounts = accounts
-        self._chain = chain
+    def __init__(self, access: OrganizationAccess) -> None:
+        self._access = access
 
     def session(self, run: dict[str, Any], reader: str, purpose: str) -> CustomerSession | None:
         organization, account_id = str(run["organizationId"]), str(run["accountId"])
@@ -216,21 +219,21 @@ class EnterpriseRunSessions:
             if opened is not None:
                 return opened
         try:
-            connection = self._accounts.account(organization, account_id)
+            connection = self._access.accounts.account(organization, account_id)
         except OrgAccountNotFound:
             return None
-        return self._chain.assume_connection(
-            connection, user_id=reader, region=region, purpose=purpose
-        )
+        return self._access.role_session(connection, user_id=reader, region=region, purpose=purpose)
 
     def _reader_session(
         self, organization: str, account_id: str, reader: str, region: str
     ) -> CustomerSession | None:
-        settings = self._sso.settings(organization)
-        if _sso_account(settings) != account_id:
+        sso = self._access.sso_account(organization)
+        if sso is None or sso[1] != account_id:
             return None
         try:
-            return self._sessions.deployment_session(organization, settings, reader, region=region)
+            return self._access.sessions.deployment_session(
+                organization, sso[0], reader, region=region
+            )
         except (SsoSessionExpired, SsoUnavailable):
             # The reader's session cannot serve; the organisation's role may.
             return None
@@ -245,4 +248,10 @@ class EnterpriseRunSessions:
         )
 
 
-__all__ = ["ACCOUNT_ROLE", "SSO", "EnterpriseLauncher", "EnterpriseRunSessions"]
+__all__ = [
+    "ACCOUNT_ROLE",
+    "SSO",
+    "EnterpriseLauncher",
+    "EnterpriseRunSessions",
+    "OrganizationAccess",
+]
