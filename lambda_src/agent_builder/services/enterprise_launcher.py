@@ -116,6 +116,13 @@ class EnterpriseLauncher:
             # An enterprise profile outside any organisation has no organisation account.
             raise NoEnterpriseTarget(NO_ENTERPRISE_TARGET_MESSAGE)
         target = self._target(request, str(organization))
+        logger.info(
+            "enterprise target chosen",
+            organization_id=organization,
+            account_id=target.account_id,
+            region=target.region,
+            via=target.fields.get("via"),
+        )
         if request.region is None and self._region_check is not None:
             # An explicit region was checked by the tier router; the default is checked here.
             self._region_check(
