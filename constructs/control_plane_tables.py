@@ -148,10 +148,25 @@ class ControlPlaneTables(Construct):
         _grant_index_query(grantee, self.runs, "byOrganization")
         _grant_items(grantee, [self.audit], ("dynamodb:Query",))
 
-    def grant_sso_items(self, grantee: iam.IGrantable) -> None:
-        """Tier 3's SSO items (settings, domain claims, IAM Identity Center clients and
-        sessions: lambda_src/agent_builder/repositories/sso.py), in the table hosting them."""
-        _grant_items(grantee, [self.usage], ITEM_READ_WRITE_ACTIONS)
+    def grant_sso_sign_up(
+        self, pre_sign_up: iam.IGrantable, post_confirmation: iam.IGrantable
+    ) -> None:
+        """A sign-up through an organisation's SAML IdP: pre sign-up reads the organisation
+        (it must still exist); post confirmation reads it and its domain claims, then
+        records the membership (member Put, the organisation's existence check or admin
+        count) with its audit records, in one transaction (profiles: their own grant)."""
+        _grant_items(pre_sign_up, [self.organizations], ("dynamodb:GetItem",))
+        _grant_items(
+            post_confirmation,
+            [self.organizations],
+            (
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:ConditionCheckItem",
+            ),
+        )
+        _grant_items(post_confirmation, [self.audit], ("dynamodb:PutItem",))
 
 
 def _grant_items(

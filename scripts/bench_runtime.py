@@ -9,7 +9,10 @@
     left out). Target: each ratio is at most 1.5.
 (b) AWS calls one test launch makes, counted with a botocore `before-call` hook on the
     session the functions' client factory uses, against moto. Target: at most 6. The
-    launch is audited (AUDIT_TABLE set; its record is checked after counting).
+    launch is audited (AUDIT_TABLE set; its record is checked after counting). For
+    information (no target): the calls of one enterprise deployment by a member, into the
+    organisation's registered account through its role, and with the member's IAM
+    Identity Center session (moto has no `sso`: a Stubber answers GetRoleCredentials).
 
 Prints the figures; exits 1 if a target is missed.
 """
@@ -69,8 +72,9 @@ def import_ratio(module: str = "handlers.api") -> tuple[float, float, float, flo
     return boto3_median, api_median, api_median / boto3_median, statistics.median(both_times)
 
 
-def launch_calls() -> Counter[str]:
-    """Set up the platform in moto with its own clients, then count the launch's calls."""
+def launch_calls() -> tuple[Counter[str], dict[str, Counter[str]]]:
+    """Set up the platform in moto with its own clients, then count the launch's calls
+    (and, for information, an enterprise deployment's, by the way it reached the account)."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -172,7 +176,114 @@ def launch_calls() -> Counter[str]:
         records = dynamodb.scan(TableName="agent-builder-audit")["Items"]
         if "test.launch" not in {item["action"]["S"] for item in records}:
             raise SystemExit("the test launch wrote no audit record")
-        return counted
+        clients._session().events.unregister("before-call.*.*", count)
+        return counted, enterprise_deployment_calls()
+
+
+def enterprise_deployment_calls() -> dict[str, Counter[str]]:
+    """Inside launch_calls' moto: an organisation with one registered account (what its
+    StackSet stack's registration stores), a developer's agent, and one deployment by
+    each way into the account, counted like the test launch."""
+    import json
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from agent_builder import clients, wiring
+    from handlers.api import handler
+    from tests.runtime.conftest import customer_credentials
+    from tests.runtime.org_support import register_org_account
+    from tests.runtime.sso_support import configure_sso, role_credentials, start_session
+    from tests.runtime.support import (
+        AGENT,
+        CUSTOMER_ACCOUNT,
+        CUSTOMER_REGION,
+        TABLES,
+        TIER2_ENV,
+        TIER3_ENV,
+        USER,
+        http_event,
+        lambda_context,
+    )
+
+    region = "us-east-1"
+    kms = boto3.client("kms", region_name=region)
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    os.environ.update(
+        {
+            **TIER2_ENV,
+            **TIER3_ENV,
+            "ACCOUNTS_TABLE": TABLES["ACCOUNTS_TABLE"],
+            "SSO_TOKEN_KEY_ARN": key,
+        }
+    )
+    wiring.reset()
+    credentials = customer_credentials()
+    account = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=CUSTOMER_REGION,
+    )
+    ec2 = account.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # moto's ENIs
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="g", Description="g", VpcId=vpc)["GroupId"]
+    cluster = account.client("ecs").create_cluster(clusterName="agent-builder-cluster")
+    account.client("logs").create_log_group(logGroupName="/agent-builder/agent-runs")
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        answer = handler(http_event(method, path, user=USER, body=body), lambda_context())
+        return answer["statusCode"], json.loads(answer.get("body") or "null")
+
+    status, organization = call("POST", "/org", {"name": "Bench"})
+    if status != 201:
+        raise SystemExit(f"the organisation was not founded: {organization}")
+    organization_id = organization["organizationId"]
+    status, agent = call("POST", "/agents", {**AGENT, "team": "t", "project": "p"})
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    register_org_account(
+        dynamodb,
+        TABLES["ACCOUNTS_TABLE"],
+        organization_id,
+        account_id=CUSTOMER_ACCOUNT,
+        region=CUSTOMER_REGION,
+        cluster_arn=cluster["cluster"]["clusterArn"],
+        subnet_ids=[subnet],
+        security_group_id=group,
+    )
+    path = f"/agents/{agent['agentId']}/deployments"
+    figures: dict[str, Counter[str]] = {}
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[f"{model.service_model.service_name}:{model.name}"] += 1
+
+    # Through the organisation's registered account role (a fresh function: the launcher
+    # role is assumed too, then cached for later launches).
+    wiring.reset()
+    clients._session().events.register("before-call.*.*", count)
+    status, run = call("POST", path, {})
+    if status != 202:
+        raise SystemExit(f"the enterprise deployment failed: {run}")
+    figures["account-role"] = Counter(calls)
+
+    # With the member's IAM Identity Center session.
+    table = TABLES["ORGANIZATIONS_TABLE"]
+    configure_sso(
+        dynamodb, table, organization_id, account_id=CUSTOMER_ACCOUNT, sso_region=CUSTOMER_REGION
+    )
+    start_session(dynamodb, table, kms, key, organization_id, USER, sso_region=CUSTOMER_REGION)
+    calls.clear()
+    with Stubber(clients.client_in("sso", CUSTOMER_REGION)) as sso:
+        sso.add_response("get_role_credentials", role_credentials(credentials))
+        status, run = call("POST", path, {})
+    if status != 202:
+        raise SystemExit(f"the enterprise deployment with an SSO session failed: {run}")
+    figures["sso"] = Counter(calls)
+    clients._session().events.unregister("before-call.*.*", count)
+    return figures
 
 
 def main() -> int:
@@ -190,13 +301,20 @@ def main() -> int:
         )
         if ratio > MAX_IMPORT_RATIO:
             missed.append(f"{module} import ratio {ratio:.2f} > {MAX_IMPORT_RATIO}")
-    calls = launch_calls()
+    calls, enterprise = launch_calls()
     total = sum(calls.values())
     print(f"(b) AWS calls for one test launch: {total}  (target <= {MAX_LAUNCH_CALLS})")
     for name, number in calls.items():
         print(f"    {number} x {name}")
     if total > MAX_LAUNCH_CALLS:
         missed.append(f"{total} AWS calls > {MAX_LAUNCH_CALLS}")
+    for via, counted in enterprise.items():
+        print(
+            f"    one enterprise deployment via {via}: {sum(counted.values())} AWS calls "
+            "(for information)"
+        )
+        for name, number in counted.items():
+            print(f"        {number} x {name}")
     if missed:
         print("MISSED: " + "; ".join(missed))
         return 1

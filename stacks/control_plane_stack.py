@@ -149,6 +149,9 @@ class ControlPlaneStack(DeployedIdsStack):
             user_pool=identity.users.user_pool,
             profiles=self.tables.profiles,
         )
+        self.tables.grant_sso_sign_up(
+            self.sign_up_triggers.pre_sign_up.role, self.sign_up_triggers.post_confirmation.role
+        )
         self.budget_function = functions.add(
             "BudgetSwitch",
             handler="handlers.budget.handler",
@@ -245,7 +248,6 @@ class ControlPlaneStack(DeployedIdsStack):
         org_api = self.org_api_function.role
         self.tables.grant_organizations(org_api)
         self.tables.grant_account_connections(org_api)
-        self.tables.grant_sso_items(org_api)
         grant_identity_providers(org_api, self.identity.users.user_pool)
         if self.sso_token_key is not None:
             grant_token_use(self.sso_token_key, [api, org_api])

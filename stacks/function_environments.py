@@ -18,6 +18,14 @@ _TIER2 = (
     "TEMPLATE_URL",
 )
 
+_SIGN_UP = (
+    "POWERTOOLS_SERVICE_NAME",
+    "PROFILES_TABLE",
+    "BLOCKED_EMAIL_DOMAINS",
+    "ORGANIZATIONS_TABLE",
+    "AUDIT_TABLE",
+)
+
 ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
     # handlers.api: everything the HTTP API does, Tier 2 connections and deployments too.
     "Api": (
@@ -76,7 +84,6 @@ ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
         "USER_POOL_ID",
         "USER_POOL_CLIENT_ID",
         "SSO_TOKEN_KEY_ARN",
-        "USAGE_TABLE",
         "ORGANIZATION_TEMPLATE_URL",
     ),
     # handlers.task_events: runs and usage follow ECS task state; the stop schedule goes.
@@ -116,9 +123,10 @@ ENVIRONMENT_NAMES: Mapping[str, tuple[str, ...]] = {
         "AUDIT_TABLE",
         *_TIER2,
     ),
-    # handlers.sign_up: the user pool's pre sign-up and post confirmation triggers.
-    "PreSignUp": ("POWERTOOLS_SERVICE_NAME", "PROFILES_TABLE", "BLOCKED_EMAIL_DOMAINS"),
-    "PostConfirmation": ("POWERTOOLS_SERVICE_NAME", "PROFILES_TABLE", "BLOCKED_EMAIL_DOMAINS"),
+    # handlers.sign_up: the user pool's pre sign-up and post confirmation triggers (an
+    # SSO sign-up's membership: the organisations table and its `member.join` record).
+    "PreSignUp": _SIGN_UP,
+    "PostConfirmation": _SIGN_UP,
 }
 
 

@@ -49,13 +49,23 @@ def run_id_for(user_id: str, idempotency_key: str | None) -> str:
     return str(uuid.uuid4())
 
 
-def hash_request(agent_id: str, kind: str, input_text: str) -> str:
-    """What a replay must match: the same agent, kind and input."""
-    return hashlib.sha256(
-        json.dumps(
-            {"agentId": agent_id, "kind": kind, "input": input_text}, sort_keys=True
-        ).encode()
-    ).hexdigest()
+def hash_request(
+    agent_id: str,
+    kind: str,
+    input_text: str,
+    *,
+    account_id: str | None = None,
+    region: str | None = None,
+) -> str:
+    """What a replay must match: the same agent, kind and input (and, for an
+    organisation's deployment, the same accountId and region as asked; a request that
+    names neither hashes as it always did)."""
+    request: dict[str, Any] = {"agentId": agent_id, "kind": kind, "input": input_text}
+    if account_id is not None:
+        request["accountId"] = account_id
+    if region is not None:
+        request["region"] = region
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,9 @@ class LaunchRequest:
     input_text: str
     run_id: str
     request_hash: str
+    # An organisation's deployment may name its account and region (None: the target's).
+    account_id: str | None = None
+    region: str | None = None
 
     @classmethod
     def of(
@@ -77,6 +90,9 @@ class LaunchRequest:
         kind: str,
         input_text: str,
         idempotency_key: str | None,
+        *,
+        account_id: str | None = None,
+        region: str | None = None,
     ) -> LaunchRequest:
         return cls(
             caller=caller,
@@ -84,7 +100,11 @@ class LaunchRequest:
             kind=kind,
             input_text=input_text,
             run_id=run_id_for(caller.user_id, idempotency_key),
-            request_hash=hash_request(agent["agentId"], kind, input_text),
+            request_hash=hash_request(
+                agent["agentId"], kind, input_text, account_id=account_id, region=region
+            ),
+            account_id=account_id,
+            region=region,
         )
 
     @property

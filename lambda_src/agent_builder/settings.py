@@ -221,14 +221,14 @@ class CustomerRunner:
 @dataclass(frozen=True)
 class EnterpriseSso:
     """Tier 3: the organisations' SAML IdPs in the user pool, their IAM Identity Center
-    sessions (tokens encrypted with SSO_TOKEN_KEY_ARN), and where the SSO items live
-    (repositories/sso.py: the usage table until the organisations table hosts them)."""
+    sessions (tokens encrypted with SSO_TOKEN_KEY_ARN), and the organisations table that
+    holds the SSO items (repositories/sso.py)."""
 
     user_pool_id: str = _var("USER_POOL_ID")
     user_pool_client_id: str = _var("USER_POOL_CLIENT_ID")
     # Empty when the owner leaves IAM Identity Center sessions off (enterpriseSso=false).
     sso_token_key_arn: str = _var("SSO_TOKEN_KEY_ARN", _text)
-    sso_items_table: str = _var("USAGE_TABLE")
+    organizations_table: str = _var("ORGANIZATIONS_TABLE")
     # Local mode only: its metadata stand-ins listen on 127.0.0.1.
     saml_metadata_allow_private: bool = _var(
         "SAML_METADATA_ALLOW_PRIVATE", _boolean, default="false", optional=True
@@ -251,10 +251,14 @@ def _domains(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class SignUp:
-    """The sign-up triggers: where profiles go, and the owner's blocked domains (added to
-    agent_builder/blocked_email_domains.txt; empty: only those)."""
+    """The sign-up triggers: where profiles go, the owner's blocked domains (added to
+    agent_builder/blocked_email_domains.txt; empty: only those), and, for a sign-up
+    through an organisation's SSO, the organisations table (its membership, the
+    organisation's domain claims) and the audit table (`member.join`)."""
 
     profiles_table: str = _var("PROFILES_TABLE")
+    organizations_table: str = _var("ORGANIZATIONS_TABLE")
+    audit_table: str = _var("AUDIT_TABLE")
     blocked_email_domains: tuple[str, ...] = _var("BLOCKED_EMAIL_DOMAINS", _domains)
 
 

@@ -29,11 +29,13 @@ if TYPE_CHECKING:
     from agent_builder.repositories.ledger import LaunchLedger
     from agent_builder.repositories.profiles import ProfilesRepository
     from agent_builder.runs import LaunchRequest
+    from agent_builder.services.account_launcher import AccountLauncher
     from agent_builder.services.accounts import AccountService
     from agent_builder.services.agents import AgentService
     from agent_builder.services.audit_trail import AuditTrail
     from agent_builder.services.customer_launcher import CustomerLauncher
-    from agent_builder.services.customer_runs import CustomerRuns
+    from agent_builder.services.customer_runs import AccountRuns, RunSessions
+    from agent_builder.services.enterprise_launcher import EnterpriseLauncher, OrganizationAccess
     from agent_builder.services.free_tier import FreeTierSwitch
     from agent_builder.services.idp_reconcile import IdpReconcileService
     from agent_builder.services.launches import (
@@ -108,7 +110,8 @@ class ApiServices:
 
 
 class _OnFirstUse:
-    """The tier router's customer target, built (with the Tier 2 settings) when first used."""
+    """A tier router's target (customer, enterprise), built with its settings when first
+    used: a freemium launch parses no Tier 2 or 3 settings."""
 
     def __init__(self, build: Callable[[], Launcher]) -> None:
         self._build = build
@@ -185,11 +188,15 @@ def api_services() -> ApiServices:
         log_stream_prefix=launch.log_stream_prefix,
         container_name=container,
         retention_days=store.run_retention_days,
-        customer=lambda: customer_services().customer_runs,
+        remote={
+            "customer": lambda: customer_services().customer_runs,
+            "enterprise": lambda: enterprise_deployments().runs,
+        },
     )
     launchers: dict[str, Launcher] = {
         "platform": platform,
         "customer": _OnFirstUse(lambda: customer_services().customer_launcher),
+        "enterprise": _OnFirstUse(lambda: enterprise_deployments().launcher),
     }
     return ApiServices(
         profiles=profiles,
@@ -292,46 +299,62 @@ def _accounts() -> _Accounts:
     return _Accounts(repository=repository, audit=audit, chain=chain, service=service)
 
 
+def _account_launcher(audit: AuditLog) -> AccountLauncher:
+    """Deployments into another AWS account (Tier 2 and 3): the customer runner's task."""
+    from agent_builder import settings
+    from agent_builder.repositories.runs import RunsRepository
+    from agent_builder.services.account_launcher import AccountLauncher
+
+    store = settings.load(settings.RunStore)
+    runner = settings.load(settings.CustomerRunner)
+    return AccountLauncher(
+        records=_launch_records(_ledger(store, audit), audit),
+        runs=RunsRepository(clients.client("dynamodb"), store.runs_table),
+        runner_image_uri=runner.runner_image_uri,
+        container_name=settings.load(settings.RunnerContainer).runner_container_name,
+        architecture=runner.runner_architecture,
+        cpu=runner.customer_task_cpu,
+        memory_mib=runner.customer_task_memory_mib,
+    )
+
+
+def _account_runs(sessions: RunSessions) -> AccountRuns:
+    """Reading runs in another AWS account (Tier 2 and 3) through `sessions`."""
+    from agent_builder import settings
+    from agent_builder.repositories.runs import RunsRepository
+    from agent_builder.services.customer_runs import AccountRuns
+
+    store = settings.load(settings.RunStore)
+    return AccountRuns(
+        sessions=sessions,
+        runs=RunsRepository(clients.client("dynamodb"), store.runs_table),
+        container_name=settings.load(settings.RunnerContainer).runner_container_name,
+        retention_days=store.run_retention_days,
+    )
+
+
 @dataclass(frozen=True)
 class CustomerServices:
     accounts: AccountService
     customer_launcher: CustomerLauncher
-    customer_runs: CustomerRuns
+    customer_runs: AccountRuns
 
 
 @functools.cache
 def customer_services() -> CustomerServices:
     """The API's Tier 2 part: /aws-account, and runs in connected accounts."""
-    from agent_builder import settings
-    from agent_builder.repositories.runs import RunsRepository
     from agent_builder.services.customer_launcher import CustomerLauncher
-    from agent_builder.services.customer_runs import CustomerRuns
+    from agent_builder.services.customer_runs import ConnectedAccountSessions
 
     accounts = _accounts()
-    store = settings.load(settings.RunStore)
-    container = settings.load(settings.RunnerContainer).runner_container_name
-    runner = settings.load(settings.CustomerRunner)
-    runs = RunsRepository(clients.client("dynamodb"), store.runs_table)
     return CustomerServices(
         accounts=accounts.service,
         customer_launcher=CustomerLauncher(
-            records=_launch_records(_ledger(store, accounts.audit), accounts.audit),
             accounts=accounts.repository,
             chain=accounts.chain,
-            runs=runs,
-            runner_image_uri=runner.runner_image_uri,
-            container_name=container,
-            architecture=runner.runner_architecture,
-            cpu=runner.customer_task_cpu,
-            memory_mib=runner.customer_task_memory_mib,
+            launcher=_account_launcher(accounts.audit),
         ),
-        customer_runs=CustomerRuns(
-            accounts=accounts.repository,
-            chain=accounts.chain,
-            runs=runs,
-            container_name=container,
-            retention_days=store.run_retention_days,
-        ),
+        customer_runs=_account_runs(ConnectedAccountSessions(accounts.repository, accounts.chain)),
     )
 
 
@@ -434,6 +457,8 @@ class EnterpriseServices:
     sso_config: SsoConfigService
     sso_sessions: SsoSessionService
     org_accounts: OrgAccountService
+    # How a deployment reaches an organisation's account (a member's session, or its role).
+    access: OrganizationAccess
 
 
 @functools.cache
@@ -444,11 +469,28 @@ def enterprise_services() -> EnterpriseServices:
     from agent_builder.gateways.saml_providers import SamlProviders
     from agent_builder.gateways.token_cipher import TokenCipher
     from agent_builder.repositories.sso import SsoRepository
+    from agent_builder.services.enterprise_launcher import OrganizationAccess
     from agent_builder.services.sso_config import SsoConfigService
     from agent_builder.services.sso_sessions import SsoSessionService
 
     sso = settings.load(settings.EnterpriseSso)
-    repository = SsoRepository(clients.client("dynamodb"), sso.sso_items_table)
+    repository = SsoRepository(clients.client("dynamodb"), sso.organizations_table)
+    sessions = SsoSessionService(
+        repository,
+        IdentityCenter(),
+        TokenCipher(clients.client("kms"), sso.sso_token_key_arn),
+        project=settings.load(settings.Project).project_name,
+    )
+    accounts = _accounts()
+    org_accounts = _org_accounts(
+        accounts,
+        organization_template_url=settings.load(
+            settings.OrganizationAccounts
+        ).organization_template_url,
+    )
+    access = OrganizationAccess(
+        sso=repository, sessions=sessions, accounts=org_accounts, chain=accounts.chain
+    )
     return EnterpriseServices(
         sso_config=SsoConfigService(
             repository,
@@ -459,18 +501,37 @@ def enterprise_services() -> EnterpriseServices:
             ),
             MetadataFetcher(allow_private=sso.saml_metadata_allow_private),
         ),
-        sso_sessions=SsoSessionService(
-            repository,
-            IdentityCenter(),
-            TokenCipher(clients.client("kms"), sso.sso_token_key_arn),
-            project=settings.load(settings.Project).project_name,
+        sso_sessions=sessions,
+        org_accounts=org_accounts,
+        access=access,
+    )
+
+
+@dataclass(frozen=True)
+class EnterpriseDeployments:
+    """The core API's Tier 3 part: deployments into an organisation's accounts (the tier
+    router's `enterprise` target) and reading those runs. Not the /org function's: it
+    neither launches nor has the run store's settings."""
+
+    launcher: EnterpriseLauncher
+    runs: AccountRuns
+
+
+@functools.cache
+def enterprise_deployments() -> EnterpriseDeployments:
+    from agent_builder.services.enterprise_launcher import EnterpriseLauncher, EnterpriseRunSessions
+
+    enterprise = enterprise_services()
+    return EnterpriseDeployments(
+        launcher=EnterpriseLauncher(
+            enterprise.access,
+            _account_launcher(_accounts().audit),
+            # The organisation's allowed regions, for a deployment to its default region.
+            region_check=lambda member, region, agent_id: org_services().organizations.check_region(
+                member, region, agent_id
+            ),
         ),
-        org_accounts=_org_accounts(
-            _accounts(),
-            organization_template_url=settings.load(
-                settings.OrganizationAccounts
-            ).organization_template_url,
-        ),
+        runs=_account_runs(EnterpriseRunSessions(enterprise.access)),
     )
 
 
@@ -494,14 +555,25 @@ def sign_up_services() -> SignUpService:
     from agent_builder import settings
     from agent_builder.email_addresses import DomainScreen
     from agent_builder.gateways.user_pool import UserPoolGateway
+    from agent_builder.repositories.audit import AuditLog
+    from agent_builder.repositories.organizations import OrganizationsRepository
     from agent_builder.repositories.profiles import ProfilesRepository
+    from agent_builder.repositories.sso import SsoRepository
     from agent_builder.services.sign_up import SignUpService
 
     config = settings.load(settings.SignUp)
+    dynamodb = clients.client("dynamodb")
     return SignUpService(
         UserPoolGateway(clients.client("cognito-idp")),
-        ProfilesRepository(clients.client("dynamodb"), config.profiles_table),
+        ProfilesRepository(dynamodb, config.profiles_table),
         DomainScreen(config.blocked_email_domains),
+        organizations=OrganizationsRepository(
+            dynamodb,
+            config.organizations_table,
+            profiles_table=config.profiles_table,
+            audit=AuditLog(dynamodb, config.audit_table),
+        ),
+        sso=SsoRepository(dynamodb, config.organizations_table),
     )
 
 
@@ -576,6 +648,7 @@ def reset(*, keep_clients: bool = False) -> None:
         sweeper_services,
         registration_services,
         enterprise_services,
+        enterprise_deployments,
         org_setup_services,
         sign_up_services,
         oidc_bridge_services,

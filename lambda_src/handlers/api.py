@@ -124,7 +124,12 @@ def start_deployment(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Run]:
     run = api_services().launches.deploy(
-        caller(), agentId, body.input, idempotency_key, region=body.region
+        caller(),
+        agentId,
+        body.input,
+        idempotency_key,
+        region=body.region,
+        account_id=body.accountId,
     )
     return accepted(Run.model_validate(run))
 

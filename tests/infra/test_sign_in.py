@@ -177,12 +177,32 @@ def test_pre_sign_up_may_find_create_and_link_users_of_this_pool_only(
         "cognito-idp:ListUsers",
     ]
     assert "UsersUserPool7E610616Arn" in json.dumps(cognito[0]["Resource"])
-    dynamodb = [s for s in statements if "dynamodb" in json.dumps(s["Action"])]
-    assert [s["Action"] for s in dynamodb] == ["dynamodb:UpdateItem"]
-    assert "ProfilesTable" in json.dumps(dynamodb[0]["Resource"])
+    assert _table_actions(statements) == {
+        "ProfilesTable": {"dynamodb:UpdateItem"},
+        # An SSO sign-up: does its organisation still exist?
+        "OrganizationsTable": {"dynamodb:GetItem"},
+    }
 
 
-def test_post_confirmation_may_only_update_profiles(default_app: Synthesized) -> None:
+def _table_actions(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """DynamoDB actions by table (the logical id's prefix in the statement's resource)."""
+    tables: dict[str, set[str]] = {}
+    for statement in statements:
+        actions = statement["Action"]
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(a.startswith("dynamodb:") for a in actions):
+            continue
+        resource = json.dumps(statement["Resource"])
+        for table in ("ProfilesTable", "OrganizationsTable", "AuditTable"):
+            if table in resource:
+                tables.setdefault(table, set()).update(actions)
+        assert any(t in resource for t in ("ProfilesTable", "OrganizationsTable", "AuditTable"))
+    return tables
+
+
+def test_post_confirmation_updates_profiles_and_records_sso_memberships_only(
+    default_app: Synthesized,
+) -> None:
     statements = _policy_statements(default_app, "PostConfirmationRole")
     actions = {
         a
@@ -190,8 +210,17 @@ def test_post_confirmation_may_only_update_profiles(default_app: Synthesized) ->
         for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
     assert "cognito-idp:AdminCreateUser" not in actions
-    assert "dynamodb:UpdateItem" in actions
-    assert not {a for a in actions if a.startswith("dynamodb:") and a != "dynamodb:UpdateItem"}
+    assert _table_actions(statements) == {
+        "ProfilesTable": {"dynamodb:UpdateItem"},
+        # An SSO sign-up's membership: member Put, the organisation's check or admin count.
+        "OrganizationsTable": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+        },
+        "AuditTable": {"dynamodb:PutItem"},
+    }
 
 
 def test_blocked_domains_reach_the_triggers(configured_app: Synthesized) -> None:

@@ -44,3 +44,53 @@ def join(api: ApiCall, user: str, role: str, by: str = ADMIN) -> None:
     answer = as_user(api, user)("POST", f"/org/invitations/{invitation}/accept")
     assert answer.status == 200, answer.body
     assert answer.body["role"] == role
+
+
+# ---- an organisation's registered AWS account (Tier 3 deployments) ---------------------------
+
+ORG_EXTERNAL_ID = "org-external-id-0123456789abcdefghijklmnopqrstu"
+ORG_TOKEN_DIGEST = "0" * 64
+
+
+def register_org_account(
+    dynamodb: Any,
+    accounts_table: str,
+    organization_id: str,
+    *,
+    account_id: str,
+    region: str,
+    cluster_arn: str,
+    subnet_ids: list[str],
+    security_group_id: str,
+    prefix: str = "agent-builder",
+) -> None:
+    """What an account's StackSet stack registration stores for the organisation
+    (services/org_accounts.py, after the same validation as Tier 2)."""
+    from datetime import UTC, datetime
+
+    from agent_builder import timeutil
+    from agent_builder.repositories.org_accounts import OrgAccountsRepository
+
+    repository = OrgAccountsRepository(dynamodb, accounts_table)
+    now = timeutil.iso(datetime.now(UTC))
+    repository.create(
+        organization_id, external_id=ORG_EXTERNAL_ID, token_digest=ORG_TOKEN_DIGEST, now_iso=now
+    )
+    repository.connect(
+        organization_id,
+        external_id=ORG_EXTERNAL_ID,
+        connection={
+            "roleArn": f"arn:aws:iam::{account_id}:role/{prefix}-deployer",
+            "accountId": account_id,
+            "region": region,
+            "resourcePrefix": prefix,
+            "clusterArn": cluster_arn,
+            "subnetIds": subnet_ids,
+            "securityGroupId": security_group_id,
+            "templateVersion": "1.2.0",
+            "connectedAt": now,
+            "registrationStackId": f"arn:aws:cloudformation:{region}:{account_id}:stack/s/1",
+        },
+        token_digest=ORG_TOKEN_DIGEST,
+        bound_stack_id=None,
+    )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import functools
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 IDP_ENTITY = "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/MDEyMzQ1Njc4OTAx"
 SSO_URL = "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/MDEyMzQ1Njc4OTAx"
@@ -63,3 +65,76 @@ def metadata_xml(
         f'<md:{role} protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
         f"{key}{sso}</md:{role}></md:EntityDescriptor>"
     )
+
+
+# ---- an organisation's IAM Identity Center settings and a member's session ------------------
+
+PERMISSION_SET_ROLE = "AgentBuilderDeployer"
+SSO_TOKEN = "aoa-SECRET-sso-access-token-0123456789"
+
+
+def configure_sso(
+    dynamodb: Any, table: str, organization_id: str, *, account_id: str, sso_region: str
+) -> None:
+    """The SSO settings PUT /org/sso stores (the IdP itself is not needed here)."""
+    from agent_builder import timeutil
+    from agent_builder.repositories.sso import SsoRepository
+
+    SsoRepository(dynamodb, table).save_settings(
+        organization_id,
+        {
+            "providerName": f"org-{organization_id}",
+            "emailDomains": ["example.com"],
+            "startUrl": START_URL,
+            "ssoRegion": sso_region,
+            "accountId": account_id,
+            "permissionSetRole": PERMISSION_SET_ROLE,
+        },
+        previous=None,
+        now_iso=timeutil.iso(datetime.now(UTC)),
+    )
+
+
+def start_session(
+    dynamodb: Any,
+    table: str,
+    kms: Any,
+    key: str,
+    organization_id: str,
+    user: str,
+    *,
+    sso_region: str,
+    expires_in: int = 3600,
+) -> None:
+    """An active IAM Identity Center session of `user`, as the device flow leaves it."""
+    from agent_builder.gateways.token_cipher import TokenCipher
+    from agent_builder.repositories.sso import SsoRepository
+
+    SsoRepository(dynamodb, table).put_session(
+        user,
+        {
+            "organizationId": organization_id,
+            "status": "active",
+            "ssoRegion": sso_region,
+            "accessToken": TokenCipher(kms, key).encrypt(
+                SSO_TOKEN,
+                purpose="sso-access-token",
+                organization_id=organization_id,
+                user_id=user,
+            ),
+            "expiresAt": int(datetime.now(UTC).timestamp()) + expires_in,
+        },
+    )
+
+
+def role_credentials(credentials: Mapping[str, Any]) -> dict[str, Any]:
+    """GetRoleCredentials' answer carrying `credentials` (STS-shaped: moto maps an access
+    key it issued to that role's account)."""
+    return {
+        "roleCredentials": {
+            "accessKeyId": credentials["AccessKeyId"],
+            "secretAccessKey": credentials["SecretAccessKey"],
+            "sessionToken": credentials["SessionToken"],
+            "expiration": int(datetime.now(UTC).timestamp() + 3600) * 1000,
+        }
+    }

@@ -6,7 +6,7 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +262,30 @@ def aws_answer(parsed: dict[str, Any]) -> Callable[..., Any]:
         return _FakeHttp(200), {**parsed, "ResponseMetadata": {"HTTPStatusCode": 200}}
 
     return hook
+
+
+TASK_STARTED = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def stopped_task(task_arn: str) -> Callable[..., Any]:
+    """A `before-call` hook for DescribeTasks: the task ran from TASK_STARTED for a minute
+    and its runner exited 0 (what a customer or organisation account's ECS would say)."""
+    return aws_answer(
+        {
+            "tasks": [
+                {
+                    "taskArn": task_arn,
+                    "lastStatus": "STOPPED",
+                    "startedAt": TASK_STARTED,
+                    "stoppedAt": TASK_STARTED.replace(minute=1),
+                    "stopCode": "EssentialContainerExited",
+                    "stoppedReason": "Essential container in task exited",
+                    "containers": [{"name": "runner", "exitCode": 0}],
+                }
+            ],
+            "failures": [],
+        }
+    )
 
 
 def onboard(api: ApiCall, **body: Any) -> Answer:

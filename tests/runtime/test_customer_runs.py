@@ -22,6 +22,7 @@ from tests.runtime.support import (
     aws_answer,
     aws_error,
     paste_connect,
+    stopped_task,
 )
 
 Hooks = Any
@@ -305,29 +306,7 @@ def test_get_run_refreshes_the_customer_task_state_through_the_role(
 ) -> None:
     run_id = deploy(api, agent_id).body["runId"]
     task_arn = customer_task(connected)["taskArn"]
-    started = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
-    stopped = datetime(2025, 5, 1, 12, 1, tzinfo=UTC)
-    aws_hooks(
-        "before-call.ecs.DescribeTasks",
-        lambda **_: (
-            type("Http", (), {"status_code": 200})(),
-            {
-                "tasks": [
-                    {
-                        "taskArn": task_arn,
-                        "lastStatus": "STOPPED",
-                        "startedAt": started,
-                        "stoppedAt": stopped,
-                        "stopCode": "EssentialContainerExited",
-                        "stoppedReason": "Essential container in task exited",
-                        "containers": [{"name": "runner", "exitCode": 0}],
-                    }
-                ],
-                "failures": [],
-                "ResponseMetadata": {"HTTPStatusCode": 200},
-            },
-        ),
-    )
+    aws_hooks("before-call.ecs.DescribeTasks", stopped_task(task_arn))
 
     answer = api("GET", f"/runs/{run_id}")
 

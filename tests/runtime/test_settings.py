@@ -100,7 +100,6 @@ CONTRACT = {
         "USER_POOL_ID",
         "USER_POOL_CLIENT_ID",
         "SSO_TOKEN_KEY_ARN",
-        "USAGE_TABLE",
         "ORGANIZATION_TEMPLATE_URL",
     },
     "handlers.task_events": {
@@ -132,7 +131,14 @@ CONTRACT = {
         "TEMPLATE_VERSION",
         "TEMPLATE_URL",
     },
-    "handlers.sign_up": {"POWERTOOLS_SERVICE_NAME", "PROFILES_TABLE", "BLOCKED_EMAIL_DOMAINS"},
+    "handlers.sign_up": {
+        "POWERTOOLS_SERVICE_NAME",
+        "PROFILES_TABLE",
+        "BLOCKED_EMAIL_DOMAINS",
+        # An SSO sign-up's membership and its audit record.
+        "ORGANIZATIONS_TABLE",
+        "AUDIT_TABLE",
+    },
     "handlers.budget": {
         "POWERTOOLS_SERVICE_NAME",
         "USAGE_TABLE",

@@ -299,3 +299,197 @@ def test_post_confirmation_of_an_unverified_address_stores_no_email(
     )
     stored = profile(platform, "uuid-7")
     assert stored is not None and "email" not in stored
+
+
+# ---- a sign-up through an organisation's SSO -------------------------------------------------
+
+
+def _sso_organization(api: Any, platform: Platform, *, domains: tuple[str, ...] = ()) -> str:
+    """Acme (tests/runtime/org_support.py), claiming `domains` for its SSO."""
+    from agent_builder.repositories.sso import SsoRepository
+    from tests.runtime.org_support import found
+
+    organization_id = str(found(api)["organizationId"])
+    if domains:
+        SsoRepository(platform.client("dynamodb"), TABLES["ORGANIZATIONS_TABLE"]).save_settings(
+            organization_id,
+            {"providerName": f"org-{organization_id}", "emailDomains": list(domains)},
+            previous=None,
+            now_iso="2026-01-01T00:00:00.000Z",
+        )
+    return organization_id
+
+
+def _sso_sign_up(pool_id: str, organization_id: str, sub: str, email: str) -> None:
+    """Cognito's first sign-in through `org-<id>`: pre sign-up (no sub yet), then post
+    confirmation of the federated user it created (local_mode/platform.py does the same)."""
+    from handlers.sign_up import post_confirmation, pre_sign_up
+
+    username = f"org-{organization_id}_{email}"
+    pre_sign_up(
+        event(pool_id, "PreSignUp_ExternalProvider", username, email=email), lambda_context()
+    )
+    post_confirmation(
+        event(
+            pool_id,
+            "PostConfirmation_ConfirmSignUp",
+            username,
+            sub=sub,
+            email=email,
+            **{"cognito:user_status": "EXTERNAL_PROVIDER"},
+        ),
+        lambda_context(),
+    )
+
+
+def test_an_sso_sign_up_is_never_linked_even_with_a_verified_address(
+    api: Any, platform: Platform, pool: str
+) -> None:
+    organization_id = _sso_organization(api, platform)
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    service = SignUpService(
+        UserPoolGateway(cognito),
+        ProfilesRepository(boto3.client("dynamodb", region_name=REGION), TABLES["PROFILES_TABLE"]),
+        DomainScreen(),
+    )
+    with Stubber(cognito) as stub:  # no ListUsers, no user created, no link
+        service.pre_sign_up(
+            event(
+                pool,
+                "PreSignUp_ExternalProvider",
+                f"org-{organization_id}_ann@example.com",
+                email="ann@example.com",
+                email_verified="true",
+            )
+        )
+        stub.assert_no_pending_responses()
+    assert native_users(pool) == []
+
+
+def test_an_sso_sign_up_makes_a_member_with_the_default_role(
+    api: Any, platform: Platform, pool: str
+) -> None:
+    from tests.runtime.support import audit_records
+
+    organization_id = _sso_organization(api, platform, domains=("example.com",))
+
+    _sso_sign_up(pool, organization_id, "uuid-sso-1", "Ann@Example.com")
+
+    stored = profile(platform, "uuid-sso-1")
+    assert stored is not None
+    assert (stored["organizationId"], stored["role"], stored["tier"]) == (
+        organization_id,
+        "developer",
+        "enterprise",
+    )
+    assert stored["email"] == "ann@example.com"  # a domain the organisation claimed
+    [member] = [
+        item
+        for item in platform.table_items("ORGANIZATIONS_TABLE")
+        if item["item"] == "member#uuid-sso-1"
+    ]
+    assert (member["role"], member["email"]) == ("developer", "ann@example.com")
+    records = audit_records(platform, "member.join")
+    assert sorted(r["scope"] for r in records) == sorted(
+        ["user#uuid-sso-1", f"org#{organization_id}"]
+    )
+    assert {(r["via"], r["role"], r["result"]) for r in records} == {
+        ("sso", "developer", "success")
+    }
+    me = api("GET", "/me", user="uuid-sso-1", email=None)
+    assert (me.body["tier"], me.body["organizationId"], me.body["role"]) == (
+        "enterprise",
+        organization_id,
+        "developer",
+    )
+
+
+def test_an_sso_address_outside_the_organisations_domains_is_not_kept(
+    api: Any, platform: Platform, pool: str
+) -> None:
+    organization_id = _sso_organization(api, platform, domains=("example.com",))
+
+    _sso_sign_up(pool, organization_id, "uuid-sso-2", "someone@elsewhere.example")
+
+    stored = profile(platform, "uuid-sso-2")
+    assert stored is not None and stored["organizationId"] == organization_id
+    assert "email" not in stored  # an IdP may assert any address: not one to match invitations
+
+
+def test_the_organisations_default_role_is_the_new_members(
+    api: Any, platform: Platform, pool: str
+) -> None:
+    organization_id = _sso_organization(api, platform)
+    assert api("PATCH", "/org", body={"defaultRole": "viewer"}).status == 200
+
+    _sso_sign_up(pool, organization_id, "uuid-sso-3", "vic@example.com")
+
+    stored = profile(platform, "uuid-sso-3")
+    assert stored is not None and stored["role"] == "viewer"
+
+
+def test_post_confirmation_delivered_again_changes_nothing(
+    api: Any, platform: Platform, pool: str
+) -> None:
+    from handlers.sign_up import post_confirmation
+    from tests.runtime.support import audit_records
+
+    organization_id = _sso_organization(api, platform)
+    _sso_sign_up(pool, organization_id, "uuid-sso-4", "dan@example.com")
+    before = platform.snapshot()
+
+    post_confirmation(
+        event(
+            pool,
+            "PostConfirmation_ConfirmSignUp",
+            f"org-{organization_id}_dan@example.com",
+            sub="uuid-sso-4",
+            email="dan@example.com",
+        ),
+        lambda_context(),
+    )
+
+    assert platform.snapshot() == before
+    assert len(audit_records(platform, "member.join")) == 2  # one event, two trails
+
+
+def test_a_member_of_another_organisation_is_refused_and_nothing_changes(
+    api: Any, platform: Platform, pool: str
+) -> None:
+    from handlers.sign_up import post_confirmation
+    from tests.runtime.org_support import OUTSIDER, found
+
+    organization_id = _sso_organization(api, platform)
+    found(api, OUTSIDER, name="Other")  # the outsider founds (and is in) another one
+    before = platform.snapshot()
+
+    with pytest.raises(SignUpRefused, match="already a member of another organisation"):
+        post_confirmation(
+            event(
+                pool,
+                "PostConfirmation_ConfirmSignUp",
+                f"org-{organization_id}_out@example.org",
+                sub=OUTSIDER,
+                email="out@example.org",
+            ),
+            lambda_context(),
+        )
+    assert platform.snapshot() == before
+
+
+def test_an_sso_sign_up_of_an_organisation_that_no_longer_exists_is_refused(
+    platform: Platform, pool: str
+) -> None:
+    from handlers.sign_up import pre_sign_up
+
+    with pytest.raises(SignUpRefused, match="no longer exists"):
+        pre_sign_up(
+            event(
+                pool,
+                "PreSignUp_ExternalProvider",
+                "org-0f0e0d0c-0000-4000-8000-0000000000ff_ann@example.com",
+                email="ann@example.com",
+            ),
+            lambda_context(),
+        )
+    assert platform.table_items("PROFILES_TABLE") == []

@@ -287,7 +287,7 @@ def test_unusable_domains_are_refused(domains: object, says: str) -> None:
 def service(cognito: tuple[Any, str, str], providers: SamlProviders) -> SsoConfigService:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     create_tables(dynamodb)
-    repository = SsoRepository(dynamodb, TABLES["USAGE_TABLE"])
+    repository = SsoRepository(dynamodb, TABLES["ORGANIZATIONS_TABLE"])
     return SsoConfigService(
         repository, providers, MetadataFetcher(resolver=lambda host, port: ["10.0.0.1"])
     )
@@ -407,6 +407,8 @@ def test_domain_owner_tells_which_organisation_a_domain_routes_to(
     service: SsoConfigService, cognito: tuple[Any, str, str]
 ) -> None:
     service.configure(ORG, "admin-1", _request(email_domains=["example.com"]))
-    repository = SsoRepository(boto3.client("dynamodb", region_name=REGION), TABLES["USAGE_TABLE"])
+    repository = SsoRepository(
+        boto3.client("dynamodb", region_name=REGION), TABLES["ORGANIZATIONS_TABLE"]
+    )
     assert repository.domain_owner("example.com") == ORG
     assert repository.domain_owner("example.org") is None

@@ -71,7 +71,7 @@ def world() -> Iterator[World]:
         sso_client = boto3.client("sso", region_name=SSO_REGION)
         clients = {"sso-oidc": oidc_client, "sso": sso_client}
         clock = Clock()
-        repository = SsoRepository(dynamodb, TABLES["USAGE_TABLE"])
+        repository = SsoRepository(dynamodb, TABLES["ORGANIZATIONS_TABLE"])
         service = SsoSessionService(
             repository,
             IdentityCenter(lambda service, region: clients[service]),
@@ -142,9 +142,10 @@ def _token_success(world: World, expires_in: int = 28800) -> None:
 
 
 def _session_item(world: World) -> dict[str, Any] | None:
+    """The member's session as the organisations table holds it (repositories/sso.py)."""
     return world.dynamodb.get_item(
-        TableName=TABLES["USAGE_TABLE"],
-        Key={"userId": {"S": USER}, "period": {"S": "sso-session"}},
+        TableName=TABLES["ORGANIZATIONS_TABLE"],
+        Key={"organizationId": {"S": f"#user#{USER}"}, "item": {"S": "sso-session"}},
     ).get("Item")
 
 
@@ -159,7 +160,9 @@ def test_start_answers_the_link_and_code_and_keeps_the_device_code_encrypted(wor
     item = _session_item(world)
     assert item is not None
     assert DEVICE_CODE not in repr(item)
-    assert item["expiresAt"] == {"N": str(_epoch(world, 600))}  # TTL with the code
+    assert item["expiresAt"] == {"N": str(_epoch(world, 600))}
+    assert item["purgeAt"] == item["expiresAt"]  # the table's TTL, with the code
+    assert item["owner"] == {"S": ORG}
     assert world.service.status(ORG, USER).status == "pending"  # too early: no CreateToken
 
 
@@ -169,6 +172,11 @@ def test_the_client_is_registered_once_and_reused_until_it_expires(world: World)
     _start(world)  # the cached client: no second RegisterClient
     client_item = world.repository.sso_client(ORG, SSO_REGION)
     assert client_item is not None and CLIENT_SECRET not in repr(client_item)
+    stored = world.dynamodb.get_item(
+        TableName=TABLES["ORGANIZATIONS_TABLE"],
+        Key={"organizationId": {"S": ORG}, "item": {"S": f"sso-client#{SSO_REGION}"}},
+    )["Item"]
+    assert stored["purgeAt"] == {"N": str(_epoch(world, 3600))}  # the table's TTL attribute
     world.clock.advance(3600 - 200)  # within 5 minutes of its expiry: a new one
     _register(world, expires_in=3600)
     _start(world)
@@ -240,6 +248,7 @@ def test_success_stores_the_token_encrypted_with_its_expiry_as_ttl(world: World)
     assert ACCESS_TOKEN not in repr(item) and DEVICE_CODE not in repr(item)
     assert "deviceCode" not in item
     assert item["expiresAt"] == {"N": str(_epoch(world, 28800))}
+    assert item["purgeAt"] == item["expiresAt"]  # the table's TTL, now with the token
     # The ciphertext is bound to this member: decrypting it as another user fails.
     kms = boto3.client("kms", region_name=REGION)
     blob = base64.b64decode(item["accessToken"]["S"])
@@ -297,6 +306,25 @@ def test_an_expired_session_is_none_and_dropped(world: World) -> None:
     view = world.service.status(ORG, USER)
     assert view.status == "none" and view.reason and "expired" in view.reason
     assert world.service.deployment_session(ORG, SETTINGS, USER, region="eu-west-1") is None
+
+
+def test_an_active_session_past_its_expiry_is_409_for_a_deployment_and_dropped(
+    world: World,
+) -> None:
+    _activate(world)
+    world.clock.advance(28801)
+    with pytest.raises(SsoSessionExpired, match="deploy again without one"):
+        world.service.deployment_session(ORG, SETTINGS, USER, region="eu-west-1")
+    assert _session_item(world) is None
+    # Told once: the next deployment has no session (and goes through the account role).
+    assert world.service.active_session(ORG, USER) is None
+
+
+def test_a_pending_flow_is_no_session_for_a_deployment(world: World) -> None:
+    _register(world)
+    _start(world)
+    assert world.service.active_session(ORG, USER) is None
+    assert _session_item(world) is not None  # the flow goes on
 
 
 def test_a_token_aws_no_longer_accepts_is_409_and_drops_the_session(world: World) -> None:

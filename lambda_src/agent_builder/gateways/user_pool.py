@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 # Cognito's own provider name for its native (e-mail and password) users.
 NATIVE_PROVIDER = "Cognito"
+# An organisation's SAML IdP is `org-<organizationId>` (gateways/saml_providers.py).
+ORGANIZATION_PROVIDER = "org"
 # Cognito names a federated user `<ProviderName>_<subject>` and sometimes lower-cases the
 # name in the trigger event (`google_123`); AdminLinkProviderForUser needs its exact spelling.
 _BUILT_IN_PROVIDERS = {
@@ -33,6 +35,14 @@ class FederatedIdentity:
         if not sep or not provider or not subject:
             raise ValueError(f"not a federated user name: {username!r}")
         return cls(_BUILT_IN_PROVIDERS.get(provider.lower(), provider), subject)
+
+    @property
+    def organization_id(self) -> str | None:
+        """The organisation whose SAML IdP this is (`org-<organizationId>`), if it is one."""
+        prefix, sep, organization = self.provider.partition("-")
+        if prefix.lower() == ORGANIZATION_PROVIDER and sep and organization:
+            return organization.lower()
+        return None
 
 
 @dataclass(frozen=True)
@@ -109,4 +119,10 @@ class UserPoolGateway:
         )
 
 
-__all__ = ["NATIVE_PROVIDER", "FederatedIdentity", "PoolUser", "UserPoolGateway"]
+__all__ = [
+    "NATIVE_PROVIDER",
+    "ORGANIZATION_PROVIDER",
+    "FederatedIdentity",
+    "PoolUser",
+    "UserPoolGateway",
+]

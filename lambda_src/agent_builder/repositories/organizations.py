@@ -56,14 +56,22 @@ class OrganizationsRepository:
         table: str,
         *,
         profiles_table: str,
-        accounts_table: str,
         audit: AuditLog,
+        accounts_table: str | None = None,
     ) -> None:
+        """`accounts_table`: where a leaving member's own connection is checked (the API);
+        the sign-up triggers, which only add members, have none."""
         self._client = client
         self._table = table
         self._profiles = profiles_table
-        self._accounts = accounts_table
+        self._accounts_table = accounts_table
         self._audit = audit
+
+    @property
+    def _accounts(self) -> str:
+        if not self._accounts_table:
+            raise RuntimeError("this repository was built without the accounts table")
+        return self._accounts_table
 
     # ---- reads ------------------------------------------------------------------------
 
@@ -127,27 +135,45 @@ class OrganizationsRepository:
 
     # ---- transaction items ------------------------------------------------------------
 
-    def _join(self, user_id: str, organization_id: str, role: str, now_iso: str) -> dict[str, Any]:
-        """The profile becomes the member's: only if it is in no organisation yet."""
+    def _join(
+        self,
+        user_id: str,
+        organization_id: str,
+        role: str,
+        now_iso: str,
+        *,
+        email: str | None = None,
+    ) -> dict[str, Any]:
+        """The profile becomes the member's: only if it is in no organisation yet. With
+        `email`, the profile's address too (an SSO sign-up's, see `join_through_sso`)."""
+        names = {
+            "#org": "organizationId",
+            "#role": "role",
+            "#tier": "tier",
+            "#created": "createdAt",
+        }
+        values: dict[str, Any] = {
+            ":org": {"S": organization_id},
+            ":role": {"S": role},
+            ":tier": {"S": ENTERPRISE},
+            ":now": {"S": now_iso},
+        }
+        update = (
+            "SET #org = :org, #role = :role, #tier = :tier, "
+            "#created = if_not_exists(#created, :now)"
+        )
+        if email:
+            names["#email"] = "email"
+            values[":email"] = {"S": email}
+            update += ", #email = :email"
         return {
             "Update": {
                 "TableName": self._profiles,
                 "Key": {"userId": {"S": user_id}},
-                "UpdateExpression": "SET #org = :org, #role = :role, #tier = :tier, "
-                "#created = if_not_exists(#created, :now)",
+                "UpdateExpression": update,
                 "ConditionExpression": "attribute_not_exists(#org)",
-                "ExpressionAttributeNames": {
-                    "#org": "organizationId",
-                    "#role": "role",
-                    "#tier": "tier",
-                    "#created": "createdAt",
-                },
-                "ExpressionAttributeValues": {
-                    ":org": {"S": organization_id},
-                    ":role": {"S": role},
-                    ":tier": {"S": ENTERPRISE},
-                    ":now": {"S": now_iso},
-                },
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
             }
         }
 
@@ -314,6 +340,47 @@ class OrganizationsRepository:
         if cancelled.failed(1) or (len(items) > 3 and cancelled.failed(3)):
             raise InvitationNotFound(
                 "the organisation of this invitation no longer exists"
+            ) from None
+        raise cancelled.error
+
+    def join_through_sso(self, member: dict[str, Any], audit: AuditEvent) -> bool:
+        """A user's first sign-in through the organisation's SAML IdP makes them a member:
+        member Put + profile (organisation, role, tier enterprise, created if missing, the
+        member's `email` if given) + the admin count for an admin + the audit records, one
+        transaction, conditioned on the organisation existing and the profile being in no
+        organisation. False if they are a member already (Cognito delivered the trigger
+        again): nothing changed. AlreadyInOrganization if the profile is another
+        organisation's; NotInOrganization if the organisation is gone."""
+        org_id = member["organizationId"]
+        items = [
+            self._member_put(member),
+            self._join(
+                member["userId"],
+                org_id,
+                member["role"],
+                member["joinedAt"],
+                email=member.get("email"),
+            ),
+            self._admins(org_id, +1)
+            if member["role"] == "admin"
+            else {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": _key(org_id, ORG),
+                    "ConditionExpression": "attribute_exists(organizationId)",
+                }
+            },
+        ]
+        cancelled = self._run(items, audit)
+        if cancelled is None:
+            return True
+        if cancelled.failed(2):
+            raise NotInOrganization("the organisation no longer exists") from None
+        if cancelled.failed(0):
+            return False
+        if cancelled.failed(1):
+            raise AlreadyInOrganization(
+                "you are already a member of another organisation: leave it first"
             ) from None
         raise cancelled.error
 

@@ -1,18 +1,22 @@
 """Enterprise SSO items: an organisation's SSO settings, its e-mail domain claims, its
 cached IAM Identity Center client, and each member's device-flow session.
 
-The items live in a table passed in with its key attribute names (`ItemKeys`), so any
-table with a string partition key, a string sort key and TTL on `expiresAt` can host
-them: the organisations table once it exists; until then the usage table (`userId`,
-`period`, TTL `expiresAt`), under partition keys no Cognito `sub` can take (they start
-with `#`, like the usage table's `#platform`):
+They live in the organizations table (pk `organizationId`, sk `item`, TTL `purgeAt`):
+the settings and the client in the organisation's own partition, beside its `org`,
+`member#` and `invitation#` items; a domain claim and a member's session under partition
+values no organisation id can take (they start with `#`; organisation ids are UUIDs):
 
-| partition            | sort                 | holds |
+| organizationId       | item                 | holds |
 |----------------------|----------------------|-------|
-| `#org#<orgId>`       | `sso`                | providerName, emailDomains, metadataUrl, entityId, startUrl, ssoRegion, accountId, permissionSetRole, updatedAt, updatedBy, version |
-| `#domain#<domain>`   | `claim`              | organizationId, claimedAt: one organisation per domain, made unique by the key |
-| `#org#<orgId>`       | `sso-client#<region>`| clientId, clientSecret (KMS ciphertext), clientSecretExpiresAt, expiresAt (TTL) |
-| `<userId>`           | `sso-session`        | organizationId, status (pending/active), deviceCode (ciphertext), interval, nextPollAt, accessToken (ciphertext), expiresAt (TTL: the code's, then the token's expiry) |
+| `<orgId>`            | `sso`                | providerName, emailDomains, metadataUrl, entityId, startUrl, ssoRegion, accountId, permissionSetRole, updatedAt, updatedBy, version |
+| `<orgId>`            | `sso-client#<region>`| clientId, clientSecret (KMS ciphertext), clientSecretExpiresAt, expiresAt, purgeAt (TTL = expiresAt) |
+| `#domain#<domain>`   | `claim`              | owner (the organisation id), claimedAt: one organisation per domain, made unique by the key |
+| `#user#<userId>`     | `sso-session`        | owner (the organisation id), status (pending/active), deviceCode (ciphertext), interval, nextPollAt, accessToken (ciphertext), expiresAt (the code's, then the token's expiry), purgeAt (TTL = expiresAt) |
+
+In the `#` partitions the key attribute `organizationId` holds the partition value, so
+the organisation a claim or a session belongs to is stored as `owner`; callers see it as
+`organizationId`, as before. DynamoDB's TTL deletes expired sessions and clients (within
+days: readers compare `expiresAt` themselves).
 
 Saving settings is one transaction: the settings item (conditioned on the version read,
 so two admins' PUTs cannot interleave), a claim Put per new domain (conditioned on the
@@ -23,7 +27,6 @@ whatever items the caller adds (the organisation's audit record).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent_builder.repositories.dynamo import error_code, from_item, to_item, transact
@@ -31,28 +34,39 @@ from agent_builder.repositories.dynamo import error_code, from_item, to_item, tr
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+PARTITION, SORT, TTL = "organizationId", "item", "purgeAt"
 SETTINGS = "sso"
 CLAIM = "claim"
 SESSION = "sso-session"
-
-
-@dataclass(frozen=True)
-class ItemKeys:
-    """The host table's key attribute names."""
-
-    partition: str
-    sort: str
-
-
-USAGE_TABLE_KEYS = ItemKeys("userId", "period")
-
-
-def org_partition(organization_id: str) -> str:
-    return f"#org#{organization_id}"
+# Where a `#` partition's item keeps the organisation it belongs to.
+OWNER = "owner"
 
 
 def domain_partition(domain: str) -> str:
     return f"#domain#{domain}"
+
+
+def user_partition(user_id: str) -> str:
+    return f"#user#{user_id}"
+
+
+def _client_item(region: str) -> str:
+    return f"sso-client#{region}"
+
+
+def _owned(values: dict[str, Any]) -> dict[str, Any]:
+    """An item of a `#` partition as stored: its organisation as `owner`, its TTL."""
+    stored = {key: value for key, value in values.items() if key != PARTITION}
+    if values.get(PARTITION) is not None:
+        stored[OWNER] = values[PARTITION]
+    return _expiring(stored)
+
+
+def _expiring(values: dict[str, Any]) -> dict[str, Any]:
+    """TTL: the table's attribute, at the item's own expiry."""
+    if values.get("expiresAt") is not None:
+        return {**values, TTL: int(values["expiresAt"])}
+    return values
 
 
 class DomainClaimed(Exception):
@@ -68,13 +82,14 @@ class SettingsChanged(Exception):
 
 
 class SsoRepository:
-    def __init__(self, client: DynamoDBClient, table: str, keys: ItemKeys = USAGE_TABLE_KEYS):
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        """`table`: the organizations table (ORGANIZATIONS_TABLE)."""
         self._client = client
         self._table = table
-        self._keys = keys
 
-    def _key(self, partition: str, sort: str) -> dict[str, Any]:
-        return {self._keys.partition: {"S": partition}, self._keys.sort: {"S": sort}}
+    @staticmethod
+    def _key(partition: str, sort: str) -> dict[str, Any]:
+        return {PARTITION: {"S": partition}, SORT: {"S": sort}}
 
     def _get(self, partition: str, sort: str) -> dict[str, Any] | None:
         item = self._client.get_item(
@@ -83,19 +98,24 @@ class SsoRepository:
         if not item:
             return None
         values = from_item(item)
-        values.pop(self._keys.partition, None)
-        values.pop(self._keys.sort, None)
+        values.pop(SORT, None)
+        values.pop(TTL, None)
+        if partition.startswith("#"):
+            values.pop(PARTITION, None)
+            owner = values.pop(OWNER, None)
+            if owner is not None:
+                values[PARTITION] = owner
         return values
 
     # ---- settings and domain claims -------------------------------------------------
 
     def settings(self, organization_id: str) -> dict[str, Any] | None:
-        return self._get(org_partition(organization_id), SETTINGS)
+        return self._get(organization_id, SETTINGS)
 
     def domain_owner(self, domain: str) -> str | None:
-        """The organisation that claimed `domain` (what the pre sign-up trigger asks)."""
+        """The organisation that claimed `domain` (what the sign-up triggers ask)."""
         claim = self._get(domain_partition(domain), CLAIM)
-        return str(claim["organizationId"]) if claim else None
+        return str(claim[PARTITION]) if claim and claim.get(PARTITION) else None
 
     def save_settings(
         self,
@@ -112,18 +132,15 @@ class SsoRepository:
         settings are not `previous` any more. Nothing is written either way.
         """
         version = int(previous["version"]) if previous else 0
-        stored = {**settings, "organizationId": organization_id, "version": version + 1}
+        stored = {**settings, PARTITION: organization_id, "version": version + 1}
         new_domains = list(stored["emailDomains"])
         old_domains = list(previous["emailDomains"]) if previous else []
-        condition = "#v = :v" if previous else f"attribute_not_exists({self._keys.partition})"
+        condition = "#v = :v" if previous else f"attribute_not_exists({PARTITION})"
         items: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": {
-                        **self._key(org_partition(organization_id), SETTINGS),
-                        **to_item(stored),
-                    },
+                    "Item": {**to_item(stored), **self._key(organization_id, SETTINGS)},
                     "ConditionExpression": condition,
                     **(
                         {
@@ -165,7 +182,7 @@ class SsoRepository:
             {
                 "Delete": {
                     "TableName": self._table,
-                    "Key": self._key(org_partition(organization_id), SETTINGS),
+                    "Key": self._key(organization_id, SETTINGS),
                     "ConditionExpression": "#v = :v",
                     "ExpressionAttributeNames": {"#v": "version"},
                     "ExpressionAttributeValues": {":v": {"N": str(int(previous["version"]))}},
@@ -186,11 +203,11 @@ class SsoRepository:
                 "TableName": self._table,
                 "Item": {
                     **self._key(domain_partition(domain), CLAIM),
-                    "organizationId": {"S": organization_id},
+                    OWNER: {"S": organization_id},
                     "claimedAt": {"S": now_iso},
                 },
-                "ConditionExpression": f"attribute_not_exists({self._keys.partition}) "
-                "OR organizationId = :org",
+                "ConditionExpression": f"attribute_not_exists({PARTITION}) OR #owner = :org",
+                "ExpressionAttributeNames": {"#owner": OWNER},
                 "ExpressionAttributeValues": {":org": {"S": organization_id}},
             }
         }
@@ -200,8 +217,8 @@ class SsoRepository:
             "Delete": {
                 "TableName": self._table,
                 "Key": self._key(domain_partition(domain), CLAIM),
-                "ConditionExpression": f"attribute_not_exists({self._keys.partition}) "
-                "OR organizationId = :org",
+                "ConditionExpression": f"attribute_not_exists({PARTITION}) OR #owner = :org",
+                "ExpressionAttributeNames": {"#owner": OWNER},
                 "ExpressionAttributeValues": {":org": {"S": organization_id}},
             }
         }
@@ -209,33 +226,30 @@ class SsoRepository:
     # ---- the IAM Identity Center client (per organisation and SSO region) ------------
 
     def sso_client(self, organization_id: str, region: str) -> dict[str, Any] | None:
-        return self._get(org_partition(organization_id), f"sso-client#{region}")
+        return self._get(organization_id, _client_item(region))
 
     def put_sso_client(self, organization_id: str, region: str, values: dict[str, Any]) -> None:
         self._client.put_item(
             TableName=self._table,
-            Item={
-                **self._key(org_partition(organization_id), f"sso-client#{region}"),
-                **to_item(values),
-            },
+            Item={**to_item(_expiring(values)), **self._key(organization_id, _client_item(region))},
         )
 
     def delete_sso_clients(self, organization_id: str, regions: Sequence[str]) -> None:
         for region in regions:
             self._client.delete_item(
-                TableName=self._table,
-                Key=self._key(org_partition(organization_id), f"sso-client#{region}"),
+                TableName=self._table, Key=self._key(organization_id, _client_item(region))
             )
 
     # ---- a member's device-flow session ------------------------------------------
 
     def session(self, user_id: str) -> dict[str, Any] | None:
-        return self._get(user_id, SESSION)
+        return self._get(user_partition(user_id), SESSION)
+
+    def _session_item(self, user_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        return {**to_item(_owned(values)), **self._key(user_partition(user_id), SESSION)}
 
     def put_session(self, user_id: str, values: dict[str, Any]) -> None:
-        self._client.put_item(
-            TableName=self._table, Item={**self._key(user_id, SESSION), **to_item(values)}
-        )
+        self._client.put_item(TableName=self._table, Item=self._session_item(user_id, values))
 
     def activate_session(self, user_id: str, *, device_code: str, values: dict[str, Any]) -> bool:
         """Replace the pending session that polled with the active one; False if the
@@ -245,7 +259,7 @@ class SsoRepository:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={**self._key(user_id, SESSION), **to_item(values)},
+                Item=self._session_item(user_id, values),
                 ConditionExpression="deviceCode = :code",
                 ExpressionAttributeValues={":code": {"S": device_code}},
             )
@@ -263,7 +277,7 @@ class SsoRepository:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=self._key(user_id, SESSION),
+                Key=self._key(user_partition(user_id), SESSION),
                 UpdateExpression="SET nextPollAt = :next, #interval = :interval",
                 ConditionExpression="deviceCode = :code",
                 ExpressionAttributeNames={"#interval": "interval"},
@@ -278,15 +292,15 @@ class SsoRepository:
                 raise
 
     def delete_session(self, user_id: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=self._key(user_id, SESSION))
+        self._client.delete_item(
+            TableName=self._table, Key=self._key(user_partition(user_id), SESSION)
+        )
 
 
 __all__ = [
-    "USAGE_TABLE_KEYS",
     "DomainClaimed",
-    "ItemKeys",
     "SettingsChanged",
     "SsoRepository",
     "domain_partition",
-    "org_partition",
+    "user_partition",
 ]

@@ -1,22 +1,25 @@
-"""Tier 2: following runs in the connected customer account, through the assumed role.
+"""Following runs that live in an AWS account the platform reaches through credentials of
+that account: Tier 2's connected account (ConnectedAccountSessions, here) and Tier 3's
+organisation accounts (services/enterprise_launcher.py, EnterpriseRunSessions).
 
-No event reaches the platform from a customer's account: reading a run that is not
-final asks ECS there (DescribeTasks), and its logs are read from the customer's log
-group. After a disconnect (or with another account connected) the run stays as last
-seen, and its logs answer 409 ACCOUNT_NOT_CONNECTED (lambda_src/CONTRACT.md "Customer
-runs").
+No event reaches the platform from those accounts: reading a run that is not final asks
+ECS there (DescribeTasks), and its logs are read from the account's log group. When the
+platform can no longer reach the account (disconnected, another account connected, no
+session of the reader's), the run stays as last seen, and its logs answer 409
+ACCOUNT_NOT_CONNECTED naming the account (lambda_src/CONTRACT.md "Customer runs",
+"Enterprise runs").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
 from agent_builder import timeutil
-from agent_builder.errors import AccountNotConnected, RoleValidationFailed
+from agent_builder.errors import AccountNotConnected, DomainError, RoleValidationFailed
 from agent_builder.gateways.customer_account import CustomerCluster
 from agent_builder.gateways.logs import RunLogsGateway
 from agent_builder.gateways.role_chain import ACCESS_DENIED, CustomerSession, RoleChain
@@ -38,34 +41,28 @@ logger = Logger(child=True)
 GONE_REASON = "agent-builder: ECS no longer knows the task (it stopped over an hour ago)"
 
 
-def _not_connected(account_id: str | None) -> AccountNotConnected:
-    return AccountNotConnected(
-        f"this run is in AWS account {account_id}, which is no longer connected: "
-        "reconnect it to follow the run and read its logs"
-    )
+class RunSessions(Protocol):
+    """How a reader reaches the account a run lives in."""
+
+    def session(self, run: dict[str, Any], reader: str, purpose: str) -> CustomerSession | None:
+        """Credentials in the run's account and region, or None when the platform cannot
+        reach it any more (the stored state is all there is)."""
+        ...
+
+    def unreachable(self, run: dict[str, Any]) -> DomainError:
+        """What the reader is told when `session` is None and the logs are asked for."""
+        ...
 
 
-class CustomerRuns:
-    """Reading customer runs through the assumed role (no events from their account)."""
+class ConnectedAccountSessions:
+    """Tier 2: the run owner's connected account (only the owner reads their runs), while
+    it is still the run's account."""
 
-    def __init__(
-        self,
-        *,
-        accounts: AccountsRepository,
-        chain: RoleChain,
-        runs: RunsRepository,
-        container_name: str,
-        retention_days: int,
-        clock: Callable[[], datetime] = timeutil.utcnow,
-    ) -> None:
+    def __init__(self, accounts: AccountsRepository, chain: RoleChain) -> None:
         self._accounts = accounts
         self._chain = chain
-        self._runs = runs
-        self._container = container_name
-        self._retention = timedelta(days=retention_days)
-        self._clock = clock
 
-    def _session_for(self, run: dict[str, Any], purpose: str) -> CustomerSession | None:
+    def session(self, run: dict[str, Any], reader: str, purpose: str) -> CustomerSession | None:
         account = self._accounts.get(str(run["userId"]))
         if (
             account is None
@@ -74,28 +71,60 @@ class CustomerRuns:
         ):
             return None
         return self._chain.assume_connection(
-            account, user_id=str(run["userId"]), region=str(run["region"]), purpose=purpose
+            account, user_id=reader, region=str(run["region"]), purpose=purpose
         )
 
-    def refresh(self, run: dict[str, Any]) -> dict[str, Any]:
+    def unreachable(self, run: dict[str, Any]) -> DomainError:
+        return AccountNotConnected(
+            f"this run is in AWS account {run.get('accountId')}, which is no longer "
+            "connected: reconnect it to follow the run and read its logs"
+        )
+
+
+class AccountRuns:
+    """Reading runs in another AWS account through `sessions` (no events from there)."""
+
+    def __init__(
+        self,
+        *,
+        sessions: RunSessions,
+        runs: RunsRepository,
+        container_name: str,
+        retention_days: int,
+        clock: Callable[[], datetime] = timeutil.utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._runs = runs
+        self._container = container_name
+        self._retention = timedelta(days=retention_days)
+        self._clock = clock
+
+    def refresh(self, run: dict[str, Any], reader: str) -> dict[str, Any]:
         """The run with its task's current state; as stored if that can't be read."""
         task_arn = run.get("taskArn")
         if run.get("status") in FINAL or not task_arn:
             return run
         try:
-            session = self._session_for(run, "read")
+            session = self._sessions.session(run, reader, "read")
             if session is None:
+                logger.info(
+                    "run shown as stored: its account is out of reach",
+                    run_id=run["runId"],
+                    reason=self._sessions.unreachable(run).message,
+                )
                 return run
             task = CustomerCluster(session, str(run["clusterArn"])).describe(str(task_arn))
         except Exception as exc:
             # The stored state stays readable; the next read tries again.
             logger.warning(
-                "could not refresh a customer run", run_id=run["runId"], error=type(exc).__name__
+                "could not refresh a run in its account",
+                run_id=run["runId"],
+                error=type(exc).__name__,
             )
             return run
         status, fields = self._state(task)
         if self._runs.advance(run["runId"], str(task_arn), status, fields):
-            logger.info("customer run refreshed", run_id=run["runId"], status=status)
+            logger.info("run refreshed from its account", run_id=run["runId"], status=status)
         return self._runs.get(run["runId"]) or run
 
     def _state(self, task: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
@@ -105,7 +134,12 @@ class CustomerRuns:
         return task_state(task, container_name=self._container, now=now, retention=self._retention)
 
     def logs(
-        self, run: dict[str, Any], stream_prefix: str, next_token: str | None, limit: int
+        self,
+        run: dict[str, Any],
+        reader: str,
+        stream_prefix: str,
+        next_token: str | None,
+        limit: int,
     ) -> dict[str, Any]:
         task_arn = run.get("taskArn")
         if not task_arn:
@@ -113,9 +147,9 @@ class CustomerRuns:
         from botocore.exceptions import ClientError
 
         try:
-            session = self._session_for(run, "logs")
+            session = self._sessions.session(run, reader, "logs")
             if session is None:
-                raise _not_connected(run.get("accountId"))
+                raise self._sessions.unreachable(run)
             gateway = RunLogsGateway(session.client("logs"), group_name=str(run["logGroupName"]))
             page = gateway.page(
                 log_stream(stream_prefix, self._container, str(task_arn)), next_token, limit
@@ -129,3 +163,6 @@ class CustomerRuns:
                 ) from None
             raise
         return log_lines(page)
+
+
+__all__ = ["GONE_REASON", "AccountRuns", "ConnectedAccountSessions", "RunSessions"]

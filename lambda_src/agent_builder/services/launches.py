@@ -40,7 +40,13 @@ from agent_builder.repositories.ledger import LaunchLedger, Limits
 from agent_builder.repositories.profiles import ProfilesRepository
 from agent_builder.services.agents import AgentService
 from agent_builder.services.caller import Caller
-from agent_builder.validation import IDEMPOTENCY_KEY, MAX_INPUT_BYTES, is_aws_region, is_blank
+from agent_builder.validation import (
+    ACCOUNT_ID,
+    IDEMPOTENCY_KEY,
+    MAX_INPUT_BYTES,
+    is_aws_region,
+    is_blank,
+)
 
 logger = Logger(child=True)
 
@@ -258,11 +264,17 @@ class LaunchService:
         idempotency_key: str | None,
         *,
         region: str | None = None,
+        account_id: str | None = None,
     ) -> dict[str, Any]:
+        """Deploy to the caller's tier's target. `region` and `account_id` are for an
+        organisation's deployments only (None: the target's own, see
+        services/enterprise_launcher.py)."""
         text = DEFAULT_DEPLOY_INPUT if input_text is None else input_text
         _check_request(text, idempotency_key)
         if region is not None and not is_aws_region(region):
             raise InvalidRegion(f"region {region!r} is not an AWS region")
+        if account_id is not None and not ACCOUNT_ID.fullmatch(account_id):
+            raise InvalidInput("accountId must be a 12-digit AWS account id")
         agent, member = self._agents.require_for_launch(caller, agent_id)
         tier = member.tier or "freemium"
         target = TIER_TARGETS.get(tier)
@@ -274,6 +286,11 @@ class LaunchService:
                 "region is chosen for an organisation's deployments only; yours run in your "
                 "target's own region"
             )
+        if account_id is not None and target != "enterprise":
+            raise InvalidInput(
+                "accountId is chosen for an organisation's deployments only; yours run in "
+                "your target's own account"
+            )
         if target == "enterprise" and region is not None and self._region_check is not None:
             # Before anything is called in AWS (403 REGION_NOT_ALLOWED, audited).
             self._region_check(member, region, agent["agentId"])
@@ -284,7 +301,16 @@ class LaunchService:
                     "connect it first (POST /aws-account/onboarding)"
                 )
             raise NoEnterpriseTarget(NO_ENTERPRISE_TARGET_MESSAGE)
-        return self._launch(caller, agent, "deployment", target, text, idempotency_key)
+        return self._launch(
+            caller,
+            agent,
+            "deployment",
+            target,
+            text,
+            idempotency_key,
+            region=region,
+            account_id=account_id,
+        )
 
     def _launch(
         self,
@@ -294,9 +320,20 @@ class LaunchService:
         target: str,
         input_text: str,
         idempotency_key: str | None,
+        *,
+        region: str | None = None,
+        account_id: str | None = None,
     ) -> dict[str, Any]:
         return self._launchers[target].launch(
-            lifecycle.LaunchRequest.of(caller, agent, kind, input_text, idempotency_key)
+            lifecycle.LaunchRequest.of(
+                caller,
+                agent,
+                kind,
+                input_text,
+                idempotency_key,
+                region=region,
+                account_id=account_id,
+            )
         )
 
 

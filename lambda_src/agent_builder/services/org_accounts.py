@@ -181,10 +181,15 @@ class OrgAccountService:
         return [self._view(connections[key]) for key in sorted(connections)]
 
     def account(self, organization_id: str, account_id: str | None) -> dict[str, Any]:
-        """The stored connection a deployment uses (`accountId` None: the only one)."""
+        """The stored connection a deployment uses (`accountId` None: the only one), with
+        the organisation's `externalId` its role is assumed with (never shown)."""
         from agent_builder.errors import InvalidInput
 
-        connections = dict((self._repo.get(organization_id) or {}).get("accounts") or {})
+        record = self._repo.get(organization_id) or {}
+        connections = {
+            key: {**connection, "externalId": record["externalId"]}
+            for key, connection in dict(record.get("accounts") or {}).items()
+        }
         if account_id is None:
             if len(connections) == 1:
                 return dict(next(iter(connections.values())))

@@ -11,7 +11,7 @@ with the same `launch.failed` audit record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ from agent_builder.services.caller import Caller
 from agent_builder.validation import valid_id
 
 if TYPE_CHECKING:
-    from agent_builder.services.customer_runs import CustomerRuns
+    from agent_builder.services.customer_runs import AccountRuns
 
 logger = Logger(child=True)
 
@@ -56,12 +56,13 @@ class RunService:
         log_stream_prefix: str,
         container_name: str,
         retention_days: int,
-        customer: Callable[[], CustomerRuns] | None = None,
+        remote: Mapping[str, Callable[[], AccountRuns]] | None = None,
         clock: Callable[[], datetime] = timeutil.utcnow,
     ) -> None:
         self._runs = runs
-        # Built on first use: reading platform runs needs no Tier 2 settings.
-        self._customer = customer
+        # By run target (customer, enterprise): the readers of runs in other accounts,
+        # built on first use (reading platform runs needs no Tier 2 or 3 settings).
+        self._remote = dict(remote or {})
         self._ledger = ledger
         self._logs = logs
         self._stream_prefix = log_stream_prefix
@@ -87,8 +88,9 @@ class RunService:
 
     def get(self, caller: Caller, run_id: str) -> dict[str, Any]:
         run = self.require(caller, run_id)
-        if run.get("target") == "customer" and self._customer is not None:
-            run = self._customer().refresh(run)
+        remote = self._remote.get(str(run.get("target")))
+        if remote is not None:
+            run = remote().refresh(run, caller.user_id)
         return run_view(run)
 
     def list(self, caller: Caller, limit: int, next_token: str | None) -> dict[str, Any]:
@@ -107,8 +109,9 @@ class RunService:
         self, caller: Caller, run_id: str, next_token: str | None, limit: int
     ) -> dict[str, Any]:
         run = self.require(caller, run_id)
-        if run.get("target") == "customer" and self._customer is not None:
-            return self._customer().logs(run, self._stream_prefix, next_token, limit)
+        remote = self._remote.get(str(run.get("target")))
+        if remote is not None:
+            return remote().logs(run, caller.user_id, self._stream_prefix, next_token, limit)
         task_arn = run.get("taskArn")
         if not task_arn:
             return no_log_lines()

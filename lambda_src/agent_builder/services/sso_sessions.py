@@ -12,9 +12,11 @@ organisation id, its SSO settings (services/sso_config.py) and the member's user
   (slow_down adds 5 seconds to it, as AWS asks): pending, then active (the access token
   stored encrypted, the item expiring with the token through DynamoDB TTL), or, when the
   code expired or the member refused, the session is dropped and the answer says why.
-- Role credentials: GetRoleCredentials for the configured account and permission-set
-  role with the decrypted token; a token AWS refuses (expired, signed out) drops the
-  session and is 409 SSO_SESSION_EXPIRED.
+- Role credentials (services/enterprise_launcher.py): GetRoleCredentials for the
+  configured account and permission-set role with the decrypted token; an active session
+  past its expiry, or a token AWS refuses (expired, signed out), drops the session and is
+  409 SSO_SESSION_EXPIRED; a member without a session (or with a flow not yet confirmed)
+  has none, and deploys through the organisation's registered account role.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ REASONS = {
 # Encryption-context purposes (gateways/token_cipher.py).
 DEVICE_CODE, ACCESS_TOKEN, CLIENT_SECRET = "sso-device-code", "sso-access-token", "sso-client"
 ORG_SUBJECT = "#organization"  # the encryption context's userId for organisation secrets
+SESSION_EXPIRED_MESSAGE = (
+    "your IAM Identity Center session expired: start a new one "
+    "(POST /org/sso/device-authorization), or deploy again without one to go through the "
+    "organisation's registered account role"
+)
 
 
 @dataclass(frozen=True)
@@ -206,7 +213,7 @@ class SsoSessionService:
     def drop(self, user_id: str) -> None:
         self._repo.delete_session(user_id)
 
-    # ---- deployments ----------------------------------------------------------
+    # ---- deployments (services/enterprise_launcher.py) ---------------------------
 
     def has_active_session(self, organization_id: str, user_id: str) -> bool:
         record = self._repo.session(user_id)
@@ -217,6 +224,28 @@ class SsoSessionService:
             and int(record.get("expiresAt") or 0) > self._now()
         )
 
+    def active_session(self, organization_id: str, user_id: str) -> dict[str, Any] | None:
+        """The member's active session in this organisation, or None when they have none
+        (or only a flow not yet confirmed): their deployments then go through the
+        organisation's registered account role.
+
+        A session that was active but has expired is dropped and is 409
+        SSO_SESSION_EXPIRED: the member chose to deploy as themselves, so they are told
+        rather than silently switched to the organisation's role; their next deployment,
+        without a session, goes through that role.
+        """
+        record = self._repo.session(user_id)
+        if (
+            record is None
+            or record.get("organizationId") != organization_id
+            or record.get("status") != ACTIVE
+        ):
+            return None
+        if int(record.get("expiresAt") or 0) <= self._now():
+            self._repo.delete_session(user_id)
+            raise SsoSessionExpired(SESSION_EXPIRED_MESSAGE)
+        return record
+
     def deployment_session(
         self,
         organization_id: str,
@@ -224,14 +253,16 @@ class SsoSessionService:
         user_id: str,
         *,
         region: str,
+        record: dict[str, Any] | None = None,
     ) -> CustomerSession | None:
         """Clients in the organisation's account as the member's permission set, or None
-        when the member has no active session (the caller then uses the organisation's
-        registered account role, or answers NO_ENTERPRISE_TARGET)."""
+        when the member has no active session. `record`: the session `active_session`
+        answered (not read again). A token AWS no longer accepts drops the session and is
+        409 SSO_SESSION_EXPIRED (as a session past its expiry)."""
         settings = _require(settings)
-        if not self.has_active_session(organization_id, user_id):
+        record = record or self.active_session(organization_id, user_id)
+        if record is None:
             return None
-        record = self._repo.session(user_id) or {}
         token = self._cipher.decrypt(
             str(record["accessToken"]),
             purpose=ACCESS_TOKEN,
