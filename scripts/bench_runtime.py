@@ -190,7 +190,6 @@ def enterprise_deployment_calls() -> dict[str, Counter[str]]:
     from botocore.stub import Stubber
 
     from agent_builder import clients, wiring
-    from handlers.api import handler
     from tests.runtime.conftest import customer_credentials
     from tests.runtime.org_support import register_org_account
     from tests.runtime.sso_support import configure_sso, role_credentials, start_session
@@ -202,6 +201,7 @@ def enterprise_deployment_calls() -> dict[str, Counter[str]]:
         TIER2_ENV,
         TIER3_ENV,
         USER,
+        api_handler,
         http_event,
         lambda_context,
     )
@@ -234,7 +234,9 @@ def enterprise_deployment_calls() -> dict[str, Counter[str]]:
     account.client("logs").create_log_group(logGroupName="/agent-builder/agent-runs")
 
     def call(method: str, path: str, body: Any = None) -> Any:
-        answer = handler(http_event(method, path, user=USER, body=body), lambda_context())
+        # The function API Gateway routes the path to (the /org routes have their own).
+        event = http_event(method, path, user=USER, body=body)
+        answer = api_handler(path)(event, lambda_context())
         return answer["statusCode"], json.loads(answer.get("body") or "null")
 
     status, organization = call("POST", "/org", {"name": "Bench"})

@@ -18,11 +18,13 @@ from __future__ import annotations
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from local_mode.harness import Answer, LocalMode
+from tests.e2e.conftest import running_local_mode
 from tests.runtime.sso_support import START_URL, metadata_xml
 
 pytestmark = pytest.mark.e2e
@@ -35,6 +37,12 @@ AGENT = {
     "team": "payments",
     "project": "checkout",
 }
+
+
+@pytest.fixture(scope="module")
+def local_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
+    """Local mode with members' IAM Identity Center sessions on (their KMS key exists)."""
+    yield from running_local_mode(tmp_path_factory, "enterpriseSso=true")
 
 
 class Member:
