@@ -21,7 +21,7 @@ export function ssoSection(app, org) {
         ["Identity provider", h("code", {}, sso.providerName)],
         ["E-mail domains", (sso.emailDomains ?? []).join(", ")],
         ["SAML entity id", sso.entityId],
-        ["Metadata URL", sso.metadataUrl ?? "pasted document"],
+        ["SAML metadata", sso.metadataUrl ?? "a pasted document"],
         ["AWS access portal", sso.startUrl],
         ["IAM Identity Center region", sso.ssoRegion],
         ["Account for deployments", sso.accountId],
