@@ -48,6 +48,13 @@ def _integer(minimum: int, what: str) -> Parser:
     return parse
 
 
+def _text(env: Mapping[str, str], name: str) -> str:
+    """Any text, empty included (a feature the owner left off): set, even if empty."""
+    if name not in env:
+        raise SettingsError(f"environment variable {name} is required (empty when off)")
+    return env[name].strip()
+
+
 _positive_int = _integer(1, "a positive integer")
 # 0 included: a ceiling of 0 means none, and 0 free tests is a valid configuration.
 _count = _integer(0, "a whole number")
@@ -220,7 +227,7 @@ class EnterpriseSso:
     user_pool_id: str = _var("USER_POOL_ID")
     user_pool_client_id: str = _var("USER_POOL_CLIENT_ID")
     # Empty when the owner leaves IAM Identity Center sessions off (enterpriseSso=false).
-    sso_token_key_arn: str = _var("SSO_TOKEN_KEY_ARN", default="")
+    sso_token_key_arn: str = _var("SSO_TOKEN_KEY_ARN", _text)
     sso_items_table: str = _var("USAGE_TABLE")
     # Local mode only: its metadata stand-ins listen on 127.0.0.1.
     saml_metadata_allow_private: bool = _var(

@@ -334,3 +334,18 @@ def test_disconnecting_an_account_that_is_not_connected_is_404(
     assert (answer.status, answer.body["error"]["code"]) == (404, "ORG_ACCOUNT_NOT_FOUND")
     assert developer.status == 403
     assert malformed.status == 400
+
+
+def test_without_the_sso_token_key_the_rest_of_tier3_works_and_sessions_say_how(
+    api: ApiCall, org: dict[str, Any], enterprise: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configured(api, enterprise)
+    monkeypatch.setenv("SSO_TOKEN_KEY_ARN", "")  # enterpriseSso=false: no key
+    wiring.reset(keep_clients=True)
+
+    assert as_user(api, ADMIN)("GET", "/org").status == 200
+    assert as_user(api, DEV)("GET", "/org/sso/session").body["status"] == "none"
+    refused = as_user(api, DEV)("POST", "/org/sso/device-authorization")
+
+    assert (refused.status, refused.body["error"]["code"]) == (409, "SSO_NOT_CONFIGURED")
+    assert "enterpriseSso" in refused.body["error"]["message"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agent_builder import clients, settings, wiring
-from agent_builder.settings import HANDLER_ENVIRONMENT, SettingsError, parse_handler
+from agent_builder.settings import HANDLER_ENVIRONMENT, SettingsError, parse, parse_handler
 from tests.runtime.support import (
     AGENT,
     ApiCall,
@@ -194,7 +194,6 @@ def test_zero_free_tests_and_no_platform_ceiling_are_valid_settings(platform: Pl
         ("PLATFORM_ACCOUNT_ID", "12345", "PLATFORM_ACCOUNT_ID must be a 12-digit account id"),
         ("TEMPLATE_URL", "http://example.com/t.yaml", "TEMPLATE_URL must be an https:// URL"),
         ("ORGANIZATION_TEMPLATE_URL", "ftp://x", "ORGANIZATION_TEMPLATE_URL must be an https://"),
-        ("SSO_TOKEN_KEY_ARN", " ", "SSO_TOKEN_KEY_ARN is required"),
         ("RUNNER_ARCHITECTURE", "sparc", "RUNNER_ARCHITECTURE must be ARM64 or X86_64"),
         ("ALLOW_ORGANIZATION_CREATION", "maybe", "ALLOW_ORGANIZATION_CREATION must be"),
     ],
@@ -204,6 +203,18 @@ def test_bad_environment_names_the_variable(
 ) -> None:
     with pytest.raises(SettingsError, match=message):
         parse_handler("handlers.api", {**platform.env, name: value})
+
+
+@pytest.mark.parametrize("handler", ["handlers.api", "handlers.org_api"])
+def test_an_empty_sso_token_key_means_sessions_are_off_not_a_broken_function(
+    platform: Platform, handler: str
+) -> None:
+    # enterpriseSso=false: the stack sets SSO_TOKEN_KEY_ARN empty (no $1/month key); the
+    # rest of Tier 3 works, and the device flow answers 409 SSO_NOT_CONFIGURED.
+    parsed = parse(settings.EnterpriseSso, {**platform.env, "SSO_TOKEN_KEY_ARN": " "})
+
+    assert parsed.sso_token_key_arn == ""
+    parse_handler(handler, {**platform.env, "SSO_TOKEN_KEY_ARN": ""})
 
 
 def test_each_handler_reads_exactly_its_contract_variables() -> None:

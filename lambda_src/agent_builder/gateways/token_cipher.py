@@ -32,7 +32,8 @@ class TokenCipher:
         self._kms = client
         self._key = key_id
 
-    def _require_key(self) -> None:
+    def require_key(self) -> None:
+        """Refuse (409 SSO_NOT_CONFIGURED) when sessions are off: before any AWS call."""
         if not self._key:
             raise SsoNotConfigured(
                 "IAM Identity Center sessions are turned off on this platform: its owner "
@@ -44,7 +45,7 @@ class TokenCipher:
         return {"purpose": purpose, "organizationId": organization_id, "userId": user_id}
 
     def encrypt(self, plaintext: str, *, purpose: str, organization_id: str, user_id: str) -> str:
-        self._require_key()
+        self.require_key()
         answer = self._kms.encrypt(
             KeyId=self._key,
             Plaintext=plaintext.encode(),
@@ -53,7 +54,7 @@ class TokenCipher:
         return base64.b64encode(answer["CiphertextBlob"]).decode()
 
     def decrypt(self, ciphertext: str, *, purpose: str, organization_id: str, user_id: str) -> str:
-        self._require_key()
+        self.require_key()
         answer = self._kms.decrypt(
             KeyId=self._key,
             CiphertextBlob=base64.b64decode(ciphertext),

@@ -93,6 +93,7 @@ class SsoSessionService:
         self, organization_id: str, settings: dict[str, Any] | None, user_id: str
     ) -> dict[str, Any]:
         settings = _require(settings)
+        self._cipher.require_key()  # sessions off: say so before calling IAM Identity Center
         region, now = str(settings["ssoRegion"]), self._now()
         client = self._client(organization_id, region)
         try:
