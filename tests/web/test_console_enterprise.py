@@ -74,6 +74,19 @@ def organisation(
     return str(created.body["organizationId"])
 
 
+def fits_a_phone(page: Any, screenshot: str, *reachable: Any) -> None:
+    """At 375 px wide nothing scrolls sideways and the actions can be reached; back after."""
+    page.set_viewport_size({"width": 375, "height": 740})
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 375, f"{screenshot} scrolls sideways on a phone: {width}px"
+    for element in reachable:
+        element.scroll_into_view_if_needed()
+        assert element.is_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{screenshot}.png"), full_page=True)
+    page.set_viewport_size({"width": 1100, "height": 900})
+
+
 def fill_sso_form(page: Any, *, domain: str, document: str) -> None:
     form = page.get_by_role("form", name="SSO settings")
     form.get_by_role("radio", name="A pasted document").check()
@@ -118,6 +131,7 @@ def test_admin_sets_up_sso_from_a_pasted_document_sees_refusals_in_words_and_rem
     assert not page.get_by_role("form", name="SSO settings").is_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "enterprise-sso-admin.png"), full_page=True)
+    fits_a_phone(page, "enterprise-sso-phone", section.get_by_role("button", name="Remove SSO"))
 
     page.once("dialog", lambda dialog: dialog.accept())
     section.get_by_role("button", name="Remove SSO").click()
@@ -154,6 +168,7 @@ def test_developer_starts_an_aws_session_confirms_it_in_identity_center_and_ends
     assert "pending" in section.get_by_role("status").inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "enterprise-session-pending.png"), full_page=True)
+    fits_a_phone(page, "enterprise-session-phone", link)
 
     # IAM Identity Center's page (local mode's stand-in) opens in a new tab: the member
     # checks the code and allows; the console notices by itself.
@@ -227,14 +242,7 @@ def test_admin_gets_the_launch_stack_link_and_an_empty_accounts_table(
     assert onboarding == [{}]
     assert "StackSet template" in shown and ".yaml" in shown, shown
 
-    page.set_viewport_size({"width": 375, "height": 740})
-    width = page.evaluate("() => document.documentElement.scrollWidth")
-    assert width <= 375, f"the organisation's accounts scroll sideways on a phone: {width}px"
-    launch.scroll_into_view_if_needed()
-    assert launch.is_visible()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "enterprise-accounts-phone.png"), full_page=True)
-    page.set_viewport_size({"width": 1100, "height": 900})
+    fits_a_phone(page, "enterprise-accounts-phone", launch)
     page.screenshot(path=str(SCREENSHOTS / "enterprise-accounts.png"), full_page=True)
 
 
