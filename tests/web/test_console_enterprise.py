@@ -2,8 +2,9 @@
 sessions on (enterpriseSso=true): an admin sets up SSO with a pasted metadata document
 (refusals shown in words) and removes it; a developer starts an IAM Identity Center session
 and confirms it on local mode's approval page; a viewer is offered nothing to start; an admin
-gets the organisation's Launch Stack link, sees the empty accounts table, and an
-organisation's Deploy sends only the account and region chosen."""
+gets the organisation's Launch Stack link, sees the empty accounts table, an account's stack
+connect it (local_mode.customer) and disconnects it; an organisation's Deploy sends only the
+account and region chosen."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.web.test_console_journeys import create_agent
 pytestmark = pytest.mark.web
 
 SSO_ACCOUNT = "222233334444"
+ORG_ACCOUNT = "333344445555"  # an emulated account the organisation's StackSet reaches
 ADMIN = "admin@sso-admin.example"
 
 
@@ -212,7 +214,7 @@ def test_viewer_is_offered_no_aws_session_to_start(page: Any, local_mode: LocalM
     assert accounts.get_by_role("button").count() == 0
 
 
-def test_admin_gets_the_launch_stack_link_and_an_empty_accounts_table(
+def test_admin_gets_the_launch_stack_link_sees_connected_accounts_and_disconnects_one(
     page: Any, local_mode: LocalMode, traffic: Traffic
 ) -> None:
     sign_in(page, "admin@accounts.example")
@@ -243,7 +245,32 @@ def test_admin_gets_the_launch_stack_link_and_an_empty_accounts_table(
     assert "StackSet template" in shown and ".yaml" in shown, shown
 
     fits_a_phone(page, "enterprise-accounts-phone", launch)
+
+    # What the StackSet does in each account of the OUs: that account's stack registers it.
+    from local_mode.customer import launch_customer_stack
+
+    launch_customer_stack(api_url=local_mode.url, account_id=ORG_ACCOUNT, launch_stack_url=href)
+    card.get_by_role("button", name="Refresh the accounts").click()
+    row = page.get_by_role("row").filter(has_text=ORG_ACCOUNT)
+    row.wait_for()
+    cells = row.get_by_role("cell").all_inner_texts()
+    assert cells[:3] == [ORG_ACCOUNT, "us-east-1", "1.2.0"], cells
     page.screenshot(path=str(SCREENSHOTS / "enterprise-accounts.png"), full_page=True)
+
+    # The only account is the deploy's default, and is sent as chosen.
+    page.get_by_role("link", name="Agents").click()
+    create_agent(page, "org-account-deployer")
+    account = page.get_by_role("group", name="Where Deploy runs").get_by_label("AWS account")
+    assert account.locator("option").all_inner_texts() == [f"{ORG_ACCOUNT} (us-east-1)"]
+    body, response = deployed_body(page)
+    assert body == {"input": "Say hello in one sentence.", "accountId": ORG_ACCOUNT}, body
+    shows_the_answer(page, response)
+
+    page.get_by_role("link", name="Organisation").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Disconnect account {ORG_ACCOUNT}").click()
+    page.get_by_role("cell", name="No AWS accounts connected yet.").wait_for()
+    assert ("DELETE", f"/org/accounts/{ORG_ACCOUNT}", None) in traffic.api_calls
 
 
 def deployed_body(page: Any) -> tuple[Any, Any]:
