@@ -101,10 +101,10 @@ export async function deployTarget(app) {
   if (org.allowedRegions?.length) {
     region = h("select", { name: "region" }, h("option", { value: "" }, "Default"),
       org.allowedRegions.map((name) => h("option", { value: name }, name)));
-    parts.push(field("Region", region, "The regions your organisation allows. Default: the account's own region."));
+    parts.push(field("Region", region, "The regions your organisation allows. Default: no region is sent (the platform chooses)."));
   } else {
     region = h("input", { name: "region", pattern: REGION_PATTERN, maxlength: 32, autocomplete: "off", spellcheck: "false", placeholder: "eu-west-1" });
-    parts.push(field("Region", region, "Optional: an AWS region name such as eu-west-1. Empty: the account's own region."));
+    parts.push(field("Region", region, "Optional: an AWS region name such as eu-west-1. Empty: the platform chooses."));
   }
   return {
     element: h("fieldset", { class: "fields" }, parts),

@@ -16,7 +16,7 @@ export function ssoSection(app, org) {
   const parts = [h("h2", { id: "sso-heading" }, "SSO sign-in")];
   if (sso) {
     parts.push(
-      h("p", {}, "Addresses of these e-mail domains sign in through your IAM Identity Center; a first sign-in makes them members with the default role."),
+      h("p", {}, "The platform's sign-in page sends addresses of these e-mail domains to your IAM Identity Center."),
       facts([
         ["Identity provider", h("code", {}, sso.providerName)],
         ["E-mail domains", (sso.emailDomains ?? []).join(", ")],
