@@ -66,6 +66,14 @@ def test_the_client_covers_the_routes_the_screens_need(operations: dict[str, Any
         ("DELETE", "/org/invitations/{invitationId}"),
         ("POST", "/org/invitations/{invitationId}/accept"),
         ("GET", "/org/audit"),
+        ("PUT", "/org/sso"),
+        ("DELETE", "/org/sso"),
+        ("POST", "/org/sso/device-authorization"),
+        ("GET", "/org/sso/session"),
+        ("DELETE", "/org/sso/session"),
+        ("POST", "/org/accounts/onboarding"),
+        ("GET", "/org/accounts"),
+        ("DELETE", "/org/accounts/{accountId}"),
     ):
         assert route in used, route
 

@@ -79,7 +79,12 @@ def test_admin_invites_a_viewer_who_sees_the_agent_without_launch_buttons(
     page.get_by_role("link", name="org-greeter").click()
     page.get_by_role("heading", name="org-greeter").wait_for()
     page.get_by_text("As a viewer you cannot test or deploy agents.").wait_for()
-    for name in ("Test", "Deploy", "Deploy to my AWS account"):
+    for name in (
+        "Test",
+        "Deploy",
+        "Deploy to my AWS account",
+        "Deploy to the organisation's AWS account",
+    ):
         assert page.get_by_role("button", name=name, exact=True).count() == 0, name
     assert page.get_by_role("button", name="Delete org-greeter").count() == 0
     accepted = [c for c in traffic.api_calls if c[1].endswith("/accept")]

@@ -89,24 +89,34 @@ export async function agentScreen(app, agentId) {
   const [agent, me] = await Promise.all([app.api.call("getAgent", { params: { agentId } }), app.api.call("getMe")]);
   const parameters = agent.parameters ?? {};
   const input = h("textarea", { name: "input", required: true, maxlength: 8192 }, "Say hello in one sentence.");
-  const test = h("button", { type: "submit", value: "test" }, "Test");
+  // Test ignores the deployment fields: only the input must be valid for it.
+  const test = h("button", { type: "submit", value: "test", formnovalidate: true }, "Test");
+  const organisation = Boolean(me.organizationId);
   const ownAccount = me.tier === "personal" || me.tier === "enterprise";
   const deploy = h("button", { type: "submit", value: "deploy", class: "secondary" },
-    ownAccount ? "Deploy to my AWS account" : "Deploy");
+    organisation ? "Deploy to the organisation's AWS account" : ownAccount ? "Deploy to my AWS account" : "Deploy");
+  // An organisation's Deploy may name its account and region (org_accounts.js, loaded only then).
+  const target = organisation && permissions(me).launch
+    ? await import("./org_accounts.js").then(({ deployTarget }) => deployTarget(app)) : null;
   const result = h("div", {});
   const form = h("form", { "aria-labelledby": "test-heading" },
-    field("Input", input, ownAccount
-      ? "Test runs on the platform (counts against this month's free tests); Deploy runs in your AWS account."
-      : "What the agent is asked. Each test counts against this month's free tests."),
-    test, deploy);
+    field("Input", input, organisation
+      ? "Test runs on the platform (counts against this month's free tests); Deploy runs in an AWS account of the organisation."
+      : ownAccount
+        ? "Test runs on the platform (counts against this month's free tests); Deploy runs in your AWS account."
+        : "What the agent is asked. Each test counts against this month's free tests."),
+    target?.element, test, deploy);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const operation = event.submitter?.value === "deploy" ? "startDeployment" : "startTest";
+    const deploying = event.submitter?.value === "deploy";
+    if (!deploying && !input.reportValidity()) return;
+    const operation = deploying ? "startDeployment" : "startTest";
+    const body = { input: input.value, ...(deploying && target ? target.choice() : {}) };
     // One key per click: a double click (or a retry of this click) is one run, counted once.
     const key = idempotencyKey();
     test.disabled = deploy.disabled = true;
     try {
-      const run = await app.api.call(operation, { params: { agentId }, body: { input: input.value }, idempotencyKey: key });
+      const run = await app.api.call(operation, { params: { agentId }, body, idempotencyKey: key });
       const panel = runPanel(run);
       result.replaceChildren(panel.element);
       test.disabled = deploy.disabled = false;

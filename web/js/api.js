@@ -17,7 +17,8 @@ export const OPERATIONS = Object.freeze({
   startDeployment: {
     method: "POST",
     path: "/agents/{agentId}/deployments",
-    body: ["input"],
+    // accountId and region: an organisation's deployments only (which account, which region).
+    body: ["input", "accountId", "region"],
     idempotent: true,
   },
   listRuns: { method: "GET", path: "/runs", query: ["nextToken", "limit"] },
@@ -37,6 +38,18 @@ export const OPERATIONS = Object.freeze({
   revokeInvitation: { method: "DELETE", path: "/org/invitations/{invitationId}" },
   acceptInvitation: { method: "POST", path: "/org/invitations/{invitationId}/accept" },
   listOrgAudit: { method: "GET", path: "/org/audit", query: ["nextToken", "limit"] },
+  configureSso: {
+    method: "PUT",
+    path: "/org/sso",
+    body: ["samlMetadataUrl", "samlMetadataXml", "emailDomains", "startUrl", "ssoRegion", "accountId", "permissionSetRole"],
+  },
+  removeSso: { method: "DELETE", path: "/org/sso" },
+  startSsoSession: { method: "POST", path: "/org/sso/device-authorization" },
+  getSsoSession: { method: "GET", path: "/org/sso/session" },
+  endSsoSession: { method: "DELETE", path: "/org/sso/session" },
+  startOrgOnboarding: { method: "POST", path: "/org/accounts/onboarding", body: ["region", "rotate"] },
+  listOrgAccounts: { method: "GET", path: "/org/accounts" },
+  disconnectOrgAccount: { method: "DELETE", path: "/org/accounts/{accountId}" },
 });
 
 /** An answer other than 2xx, with what the API said and when to retry. */

@@ -1,5 +1,7 @@
-// Organisation: create one or accept an invitation; its settings, members, invitations and
-// audit trail. What the caller's role cannot do is not offered (the API refuses it anyway).
+// Organisation: create one or accept an invitation; its settings, members, invitations,
+// SSO sign-in, IAM Identity Center session, AWS accounts (sso.js and org_accounts.js, loaded
+// only here) and audit trail. What the caller's role cannot do is not offered (the API
+// refuses it anyway).
 import { h, field, facts, when } from "./dom.js";
 import { explain } from "./api.js";
 
@@ -19,8 +21,16 @@ export function permissions(me, agent) {
 export async function orgScreen(app) {
   const me = await app.api.call("getMe");
   if (!me.organizationId) return noOrganisation(app);
-  const org = await app.api.call("getOrg");
+  const [org, { ssoSection, sessionSection }, { accountsSection }] = await Promise.all([
+    app.api.call("getOrg"), import("./sso.js"), import("./org_accounts.js")]);
   const admin = org.role === "admin";
+  // The sections read their own listings at once; the screen shows when all have answered.
+  const [members, invitations, session, accounts] = await Promise.all([
+    membersSection(app, me, admin),
+    admin ? invitationsSection(app) : null,
+    sessionSection(app, org),
+    accountsSection(app, org),
+  ]);
   return h("div", {},
     h("h1", {}, org.name),
     h("section", { "aria-label": "Organisation" }, facts([
@@ -29,13 +39,16 @@ export async function orgScreen(app) {
       ["Default role", org.defaultRole ?? "none"],
       ["Created", when(org.createdAt)],
     ]), admin ? settingsForm(app, org) : null),
-    await membersSection(app, me, admin),
-    admin ? await invitationsSection(app) : null,
+    members,
+    invitations,
+    ssoSection(app, org),
+    session,
+    accounts,
     admin ? auditSection(app) : null);
 }
 
 /** A form whose submit runs `action`, shows its errors beside it and re-renders on success. */
-function actionForm(app, label, controls, buttonText, action) {
+export function actionForm(app, label, controls, buttonText, action) {
   const status = h("p", { role: "status" });
   const button = h("button", { type: "submit" }, buttonText);
   const form = h("form", { "aria-label": label }, controls, button, status);
@@ -106,7 +119,7 @@ async function allPages(app, operation, key) {
   return items;
 }
 
-function clickAction(app, label, text, action, { danger = false, confirmText } = {}) {
+export function clickAction(app, label, text, action, { danger = false, confirmText } = {}) {
   return h("button", {
     type: "button",
     class: danger ? "danger" : "secondary",
