@@ -112,13 +112,25 @@ class SsoSettings(_Model):
 # ---- answers ------------------------------------------------------------------------------
 
 
+class SsoConfig(_Model):
+    providerName: str = Field(description="the Cognito SAML identity provider, org-<id>")
+    emailDomains: list[str]
+    metadataUrl: str | None
+    entityId: str | None = Field(description="the SAML metadata's entityID")
+    startUrl: str | None
+    ssoRegion: str | None
+    accountId: str | None
+    permissionSetRole: str | None
+    updatedAt: str | None
+
+
 class Organization(_Model):
     organizationId: str
     name: str
     role: str | None = Field(description="the caller's role: admin | developer | viewer")
     allowedRegions: list[str] | None = Field(description="null: every region")
     defaultRole: str | None
-    sso: dict[str, object] | None = Field(description="the SSO settings; null until configured")
+    sso: SsoConfig | None = Field(description="the SSO settings; null until configured")
     createdAt: str | None
 
 
@@ -147,18 +159,6 @@ class Invitation(_Model):
 class InvitationPage(_Model):
     invitations: list[Invitation]
     nextToken: str | None
-
-
-class SsoConfig(_Model):
-    providerName: str = Field(description="the Cognito SAML identity provider, org-<id>")
-    emailDomains: list[str]
-    metadataUrl: str | None
-    entityId: str | None = Field(description="the SAML metadata's entityID")
-    startUrl: str | None
-    ssoRegion: str | None
-    accountId: str | None
-    permissionSetRole: str | None
-    updatedAt: str | None
 
 
 class DeviceAuthorization(_Model):
