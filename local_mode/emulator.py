@@ -60,6 +60,16 @@ class MotoEmulator:
 
     def stop(self) -> None:
         if self._started:  # moto's stop() fails on a server that never started
+            # moto's backends live in this process, not in the server: forget what this
+            # platform created, so that another platform started in the same process (a
+            # test module after another) starts from nothing, as a new process would.
+            import urllib.request
+
+            reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+            try:
+                urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 (loopback)
+            except OSError:
+                log.warning("could not reset the emulator's state")
             self._server.stop()
             self._started = False
 

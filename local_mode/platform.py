@@ -170,6 +170,11 @@ class LocalPlatform:
             os.environ["POWERTOOLS_LOG_LEVEL"] = level
         self.functions = Functions(specs, region=options.region, account_id=self.account_id)
         self.functions.load_all()  # a handler the template names but lambda_src lacks: now
+        # A cold start for every function: nothing built for an earlier platform in this
+        # process (its clients point at that platform's emulator) carries over.
+        from agent_builder import wiring
+
+        wiring.reset()
         register_configurations(self.emulator.client("lambda"), resolver, api_stack, specs)
         self.rules = rule_targets(api_stack)
         # GitHub sign-in through the bridge, when the templates have it (github_bridge.py).

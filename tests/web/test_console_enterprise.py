@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from tests.e2e.conftest import TESTS_PER_MONTH, running_local_mode
 from tests.runtime.sso_support import START_URL, metadata_xml
 from tests.web.conftest import SCREENSHOTS, Traffic, sign_in
 from tests.web.test_console_journeys import create_agent
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.web
 
@@ -254,7 +257,9 @@ def test_admin_gets_the_launch_stack_link_sees_connected_accounts_and_disconnect
     row = page.get_by_role("row").filter(has_text=ORG_ACCOUNT)
     row.wait_for()
     cells = row.get_by_role("cell").all_inner_texts()
-    assert cells[:3] == [ORG_ACCOUNT, "us-east-1", "1.2.0"], cells
+    # The version its stack reports: the exported template's, cdk.json's templateVersion.
+    version = json.loads((ROOT / "cdk.json").read_text())["context"]["templateVersion"]
+    assert cells[:3] == [ORG_ACCOUNT, "us-east-1", version], cells
     page.screenshot(path=str(SCREENSHOTS / "enterprise-accounts.png"), full_page=True)
 
     # The only account is the deploy's default, and is sent as chosen.
