@@ -274,6 +274,11 @@ def launch_failure_reason(exc: Exception) -> str:
         error = response.get("Error", {})
         operation = getattr(exc, "operation_name", "AWS call")
         return f"{operation} failed with {error.get('Code', 'an error')}"[:200]
+    from botocore.exceptions import BotoCoreError
+
+    if isinstance(exc, BotoCoreError):
+        # botocore's own words: the endpoint or the missing piece, never a request's content.
+        return f"AWS did not answer: {exc}"[:200]
     return f"{type(exc).__name__}"
 
 

@@ -276,6 +276,25 @@ def test_a_deployment_refused_by_the_customer_account_answers_422_and_fails_the_
     assert deploy(api, agent_id, key="refused").error_code == "DEPLOY_FAILED"
 
 
+def test_a_customer_account_that_does_not_answer_is_422_not_a_500(
+    api: ApiCall, agent_id: str, connected: Customer, platform: Platform, aws_hooks: Hooks
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    def unreachable(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://ecs.eu-west-1.amazonaws.com")
+
+    aws_hooks("before-call.ecs.RunTask", unreachable)
+
+    answer = deploy(api, agent_id, key="unreachable")
+
+    assert (answer.status, answer.error_code) == (422, "DEPLOY_FAILED")
+    assert "AWS did not answer: Could not connect" in answer.body["error"]["message"]
+    [run] = platform.table_items("RUNS_TABLE")
+    assert run["status"] == "FAILED"
+    assert_no_revision_remains(connected)
+
+
 def test_a_role_that_can_no_longer_be_assumed_fails_the_deployment_clearly(
     api: ApiCall, agent_id: str, connected: Customer, aws_hooks: Hooks
 ) -> None:

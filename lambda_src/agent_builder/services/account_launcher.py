@@ -176,7 +176,7 @@ class AccountLauncher:
             self._fail(run, reason, exc)
             if isinstance(exc, DomainError):
                 raise
-            if isinstance(exc, TaskStartFailed) or error_code(exc):
+            if isinstance(exc, TaskStartFailed) or error_code(exc) or _transport_failure(exc):
                 raise DeployFailed(
                     f"the run could not start in AWS account {target.account_id} "
                     f"({target.region}): {reason}"
@@ -270,6 +270,14 @@ class AccountLauncher:
             )
         except Exception:
             logger.exception("could not write the audit record", run_id=run["runId"])
+
+
+def _transport_failure(exc: Exception) -> bool:
+    """AWS did not answer (no connection, a timeout, credentials that could not be read):
+    the account's failure to name, not a bug of ours (which stays a logged 500)."""
+    from botocore.exceptions import BotoCoreError
+
+    return isinstance(exc, BotoCoreError)
 
 
 __all__ = ["LOG_STREAM_PREFIX", "AccountLauncher", "AccountTarget"]
