@@ -142,11 +142,13 @@ clean:
 
 .PHONY: local local-customer
 
-# GitHub sign-in runs through the OIDC bridge and its GitHub stand-in (local_mode/README.md):
+# GitHub sign-in runs through the OIDC bridge and its GitHub stand-in (local_mode/README.md),
+# and members' IAM Identity Center sessions are on (their KMS key is free in the emulator):
 # one synth with these settings, into a scratch directory, instead of `make synth`'s default.
 LOCAL_GITHUB = -c githubClientId=local-github-standin -c githubClientSecretName=agent-builder/local/github-oauth
+LOCAL_SETTINGS = $(LOCAL_GITHUB) -c enterpriseSso=true
 local: $(VENV)/.dev-deps node_modules/.deps
-	$(PY) -m local_mode $(LOCAL_GITHUB)
+	$(PY) -m local_mode $(LOCAL_SETTINGS)
 
 local-customer: $(VENV)/.dev-deps
 	@test -n "$(ACCOUNT)" -a -n "$(LAUNCH_STACK_URL)" || (echo "usage: make local-customer ACCOUNT=111111111111 LAUNCH_STACK_URL='<launchStackUrl of POST /aws-account/onboarding>'" && exit 2)
