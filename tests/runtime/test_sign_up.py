@@ -416,6 +416,36 @@ def test_an_sso_address_outside_the_organisations_domains_is_not_kept(
     assert "email" not in stored  # an IdP may assert any address: not one to match invitations
 
 
+def test_an_sso_address_opens_no_other_organisations_invitation(
+    api: Any, platform: Platform, pool: str
+) -> None:
+    """An IdP may assert any address of the domains its organisation claimed: that address
+    was never verified by the platform, so after leaving, its user cannot take another
+    organisation's invitation to it; their own organisation's still works."""
+    from tests.runtime.org_support import OUTSIDER, as_user, found
+
+    organization_id = _sso_organization(api, platform, domains=("example.com",))
+    _sso_sign_up(pool, organization_id, "uuid-sso-3", "ann@example.com")
+    assert profile(platform, "uuid-sso-3")["emailAssertedBy"] == organization_id
+
+    def sso_user(method: str, path: str, **kwargs: Any) -> Any:
+        return api(method, path, user="uuid-sso-3", email=None, **kwargs)
+
+    assert sso_user("DELETE", "/org/members/uuid-sso-3").status == 204  # leaves
+    found(api, OUTSIDER, name="Globex")
+    elsewhere = as_user(api, OUTSIDER)(
+        "POST", "/org/invitations", body={"email": "ann@example.com", "role": "admin"}
+    ).body["invitationId"]
+
+    refused = sso_user("POST", f"/org/invitations/{elsewhere}/accept")
+
+    assert refused.status == 404, refused.body
+    again = api(
+        "POST", "/org/invitations", body={"email": "ann@example.com", "role": "viewer"}
+    ).body["invitationId"]
+    assert sso_user("POST", f"/org/invitations/{again}/accept").status == 200
+
+
 def test_the_organisations_default_role_is_the_new_members(
     api: Any, platform: Platform, pool: str
 ) -> None:

@@ -43,6 +43,8 @@ MEMBER = "member#"
 INVITATION = "invitation#"
 BY_INVITATION = "byInvitation"
 ENTERPRISE = "enterprise"
+# The profile attribute naming the organisation whose SAML IdP asserted its e-mail.
+EMAIL_ASSERTED_BY = "emailAssertedBy"
 
 
 def _key(organization_id: str, item: str) -> dict[str, Any]:
@@ -145,7 +147,9 @@ class OrganizationsRepository:
         email: str | None = None,
     ) -> dict[str, Any]:
         """The profile becomes the member's: only if it is in no organisation yet. With
-        `email`, the profile's address too (an SSO sign-up's, see `join_through_sso`)."""
+        `email`, the profile's address too (an SSO sign-up's, see `join_through_sso`),
+        marked as asserted by this organisation's IdP (`emailAssertedBy`): the platform
+        verified no such address, so it opens no other organisation's invitation."""
         names = {
             "#org": "organizationId",
             "#role": "role",
@@ -164,8 +168,9 @@ class OrganizationsRepository:
         )
         if email:
             names["#email"] = "email"
+            names["#asserted"] = EMAIL_ASSERTED_BY
             values[":email"] = {"S": email}
-            update += ", #email = :email"
+            update += ", #email = :email, #asserted = :org"
         return {
             "Update": {
                 "TableName": self._profiles,

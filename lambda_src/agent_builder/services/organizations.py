@@ -30,7 +30,12 @@ from agent_builder.errors import (
     RegionNotAllowed,
 )
 from agent_builder.repositories.audit import AuditLog
-from agent_builder.repositories.organizations import INVITATION, MEMBER, OrganizationsRepository
+from agent_builder.repositories.organizations import (
+    EMAIL_ASSERTED_BY,
+    INVITATION,
+    MEMBER,
+    OrganizationsRepository,
+)
 from agent_builder.repositories.profiles import ProfilesRepository
 from agent_builder.services.caller import Caller
 from agent_builder.validation import is_aws_region, valid_id
@@ -289,10 +294,15 @@ class OrganizationService:
         now = self._clock()
         profile = self._profiles.ensure(caller.user_id, caller.email, timeutil.iso(now))
         email = profile.get("email")
+        # An address an organisation's IdP asserted (an SSO user's) stands for them in that
+        # organisation only: it opens no other organisation's invitation (an IdP may assert
+        # any address of the domains its organisation claimed).
+        asserted_by = profile.get(EMAIL_ASSERTED_BY)
         if (
             invitation is None
             or not isinstance(email, str)
             or email.strip().lower() != invitation["email"]
+            or (asserted_by and asserted_by != invitation["organizationId"])
         ):
             raise InvitationNotFound("no invitation with this id for your verified e-mail")
         if int(invitation["expiresAtEpoch"]) <= timeutil.epoch(now):
