@@ -260,6 +260,7 @@ class _Accounts:
     service: AccountService
 
 
+@functools.cache
 def _accounts() -> _Accounts:
     """Connected accounts (ConnectedAccounts settings): the API's and registration's.
 
@@ -543,7 +544,7 @@ def org_setup_services() -> OrgSetupService:
     enterprise = enterprise_services()
     return OrgSetupService(
         sso_config=enterprise.sso_config,
-        sso_sessions=lambda: enterprise.sso_sessions,
+        sso_sessions=enterprise.sso_sessions,
         org_accounts=enterprise.org_accounts,
         audit=_accounts().audit,
     )
@@ -641,6 +642,7 @@ def reset(*, keep_clients: bool = False) -> None:
     from agent_builder import settings
 
     for built in (
+        _accounts,
         api_services,
         customer_services,
         org_services,

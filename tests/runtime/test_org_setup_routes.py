@@ -9,6 +9,7 @@ Stubber behind the clients' factory, as moto has no such service.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -18,7 +19,7 @@ from botocore.stub import Stubber
 from agent_builder import clients, wiring
 from tests.runtime.org_support import ADMIN, DEV, OUTSIDER, VIEWER, as_user, found, join
 from tests.runtime.sso_support import START_URL, metadata_xml
-from tests.runtime.support import REGION, ApiCall, Platform, audit_records
+from tests.runtime.support import REGION, TABLES, ApiCall, Platform, audit_records
 
 SSO_REGION = "eu-west-1"
 DEVICE_CODE = "device-SECRET-code-0123456789"
@@ -66,9 +67,7 @@ def enterprise(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     )
     wiring.reset(keep_clients=True)
     with Stubber(oidc) as stub:
-        yield type(
-            "Enterprise", (), {"cognito": cognito, "pool": pool, "client": client, "oidc": stub}
-        )
+        yield SimpleNamespace(cognito=cognito, pool=pool, client=client, oidc=stub)
         stub.assert_no_pending_responses()
 
 
@@ -210,7 +209,7 @@ def _start(enterprise: Any) -> None:
             "verificationUri": "https://device.sso.eu-west-1.amazonaws.com/",
             "verificationUriComplete": "https://device.sso.eu-west-1.amazonaws.com/?user_code=ABCD-EFGH",
             "expiresIn": 600,
-            "interval": 1,
+            "interval": 30,
         },
         {"clientId": "client-1", "clientSecret": CLIENT_SECRET, "startUrl": START_URL},
     )
@@ -240,9 +239,13 @@ def test_a_developer_starts_and_completes_the_device_flow(
     assert started.body["verificationUriComplete"].endswith("user_code=ABCD-EFGH")
     # Not polled sooner than AWS's interval: still pending without a call.
     assert developer("GET", "/org/sso/session").body["status"] == "pending"
-    import time
-
-    time.sleep(1.1)
+    # AWS's interval has passed (the stored next poll moved back, rather than a sleep).
+    platform.client("dynamodb").update_item(
+        TableName=TABLES["ORGANIZATIONS_TABLE"],
+        Key={"organizationId": {"S": f"#user#{DEV}"}, "item": {"S": "sso-session"}},
+        UpdateExpression="SET nextPollAt = :past",
+        ExpressionAttributeValues={":past": {"N": "0"}},
+    )
     enterprise.oidc.add_response(
         "create_token",
         {"accessToken": ACCESS_TOKEN, "tokenType": "Bearer", "expiresIn": 28800},

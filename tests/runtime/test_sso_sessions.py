@@ -354,7 +354,7 @@ def test_without_settings_the_flow_cannot_start(world: World) -> None:
 def test_a_session_of_another_organisation_is_not_this_ones(world: World) -> None:
     _activate(world)
     assert world.service.status("another-org", USER).status == "none"
-    assert not world.service.has_active_session("another-org", USER)
+    assert world.service.active_session("another-org", USER) is None
 
 
 def test_drop_forgets_the_session(world: World) -> None:

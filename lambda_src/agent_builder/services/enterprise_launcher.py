@@ -68,10 +68,6 @@ def _assume_failure(account_id: str) -> Callable[[Exception], str]:
     return explain
 
 
-def _sso_failure(exc: Exception) -> str:
-    return lifecycle.launch_failure_reason(exc)
-
-
 @dataclass(frozen=True)
 class OrganizationAccess:
     """What reaches an organisation's accounts: its SSO settings and members' sessions,
@@ -192,7 +188,7 @@ class EnterpriseLauncher:
             kind="enterprise",
             region=region,
             session=session,
-            refused=_sso_failure,
+            refused=lifecycle.launch_failure_reason,
             via=SSO,
         )
 

@@ -12,7 +12,6 @@ change is one (SSO settings, account disconnection), right after it otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -40,24 +39,24 @@ class OrgSetupService:
         self,
         *,
         sso_config: SsoConfigService,
-        sso_sessions: Callable[[], SsoSessionService],
+        sso_sessions: SsoSessionService,
         org_accounts: OrgAccountService,
         audit: AuditLog,
     ) -> None:
         self._sso = sso_config
-        # Built on first use: its KMS key exists only with enterpriseSso on.
         self._sessions = sso_sessions
         self._accounts = org_accounts
         self._audit = audit
 
-    def _event(self, member: Membership, action: str, **fields: Any) -> AuditEvent:
-        account_id = fields.pop("account_id", None)
+    def _event(
+        self, member: Membership, action: str, *, reason: str | None = None, **details: Any
+    ) -> AuditEvent:
         return AuditEvent(
             member.user_id,
             action,
-            account_id=account_id,
+            reason=reason,
             organization_id=_organization(member),
-            details=fields,
+            details=details,
         )
 
     def _record(self, event: AuditEvent) -> None:
@@ -98,15 +97,13 @@ class OrgSetupService:
 
     def start_session(self, member: Membership) -> dict[str, Any]:
         organization = _organization(member)
-        flow = self._sessions().start(
-            organization, self._sso.settings(organization), member.user_id
-        )
+        flow = self._sessions.start(organization, self._sso.settings(organization), member.user_id)
         self._record(self._event(member, "org.sso.session.start"))
         return flow
 
     def session(self, member: Membership) -> dict[str, Any]:
         organization = _organization(member)
-        view = self._sessions().status(organization, member.user_id)
+        view = self._sessions.status(organization, member.user_id)
         if view.activated:
             self._record(self._event(member, "org.sso.session.activate"))
         elif view.reason and view.status != ACTIVE:
@@ -115,7 +112,7 @@ class OrgSetupService:
 
     def drop_session(self, member: Membership) -> None:
         _organization(member)
-        self._sessions().drop(member.user_id)
+        self._sessions.drop(member.user_id)
         self._record(self._event(member, "org.sso.session.drop"))
 
     # ---- the organisation's AWS accounts ------------------------------------------------

@@ -215,15 +215,6 @@ class SsoSessionService:
 
     # ---- deployments (services/enterprise_launcher.py) ---------------------------
 
-    def has_active_session(self, organization_id: str, user_id: str) -> bool:
-        record = self._repo.session(user_id)
-        return bool(
-            record
-            and record.get("organizationId") == organization_id
-            and record.get("status") == ACTIVE
-            and int(record.get("expiresAt") or 0) > self._now()
-        )
-
     def active_session(self, organization_id: str, user_id: str) -> dict[str, Any] | None:
         """The member's active session in this organisation, or None when they have none
         (or only a flow not yet confirmed): their deployments then go through the
